@@ -1,0 +1,57 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Module boundaries follow ../shared/DESIGN.md §6: the CLI only parses and wires, SQL stays in
+/// Buffer (and Migrations), the codec and the model know nothing of PostgreSQL.
+let package = Package(
+    name: "optune",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "optune", targets: ["optune"]),
+        .library(name: "Postgres", targets: ["Postgres"]),
+        .library(name: "TokenCodec", targets: ["TokenCodec"]),
+        .library(name: "Buffer", targets: ["Buffer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // System libraries (Debian: libpq-dev, liblz4-dev, libopenblas-dev).
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        /// A thin, safe Swift face over libpq.
+        .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        /// Token blob format v1 (DESIGN §5).
+        .target(name: "TokenCodec", dependencies: ["CLZ4"]),
+        /// The schema as ordered SQL files, shipped as resources.
+        .target(name: "Migrations", path: "Migrations", resources: [.copy("sql")]),
+        /// The private PostgreSQL cluster of the embedded default (DESIGN §7).
+        .target(name: "LocalCluster", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        /// The hub's Swift API: all SQL lives here or in Migrations/.
+        .target(
+            name: "Buffer",
+            dependencies: [
+                "Postgres", "TokenCodec", "Migrations",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        /// `optune bench`: measurements against named baselines, printed as a table.
+        .target(name: "Benchmarks", dependencies: ["Buffer", "Postgres", "TokenCodec"]),
+        .executableTarget(
+            name: "optune",
+            dependencies: [
+                "Benchmarks", "Buffer", "LocalCluster", "Postgres", "TokenCodec",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        /// Shared by the integration tests: one isolated database per test.
+        .target(name: "TestSupport", dependencies: ["Postgres", "Buffer"], path: "Tests/TestSupport"),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(name: "TokenCodecTests", dependencies: ["TokenCodec"], resources: [.copy("Vectors")]),
+        .testTarget(name: "BufferTests", dependencies: ["Buffer", "Postgres", "TestSupport", "TokenCodec"]),
+        .testTarget(name: "LocalClusterTests", dependencies: ["LocalCluster", "Postgres", "Buffer"]),
+    ]
+)

@@ -1,0 +1,128 @@
+import Postgres
+
+extension ReplayBuffer {
+    /// Stores a batch of responses in one transaction: all of them or none.
+    ///
+    /// Rows already stored under the same (run, t, prompt, sample) are left untouched, so a
+    /// resubmitted batch is a no-op. A bad row (invalid field, or no generation task for its
+    /// run, t, prompt and policy) rejects the whole batch with a ``BufferError`` that names it.
+    @discardableResult
+    public func insertResponses(_ batch: [NewResponse]) async throws -> BatchOutcome {
+        try await connection.transaction { c in
+            try Self.insertResponses(batch, on: c)
+        }
+    }
+
+    /// The same as ``insertResponses(_:)`` inside the caller's open transaction.
+    public static func insertResponses(_ batch: [NewResponse], on c: isolated Connection) throws -> BatchOutcome {
+        guard !batch.isEmpty else { return BatchOutcome(inserted: 0, alreadyStored: 0) }
+        for (position, response) in batch.enumerated() {
+            if let problem = response.problem() {
+                throw BufferError("response batch rejected, nothing stored: row \(position) (\(response.keyDescription)) \(problem)", row: position)
+            }
+        }
+        try c.simpleQuery("""
+            CREATE TEMP TABLE IF NOT EXISTS response_staging (
+                position int NOT NULL, run_id bigint NOT NULL, t integer NOT NULL, prompt_id bigint NOT NULL,
+                sample_index integer NOT NULL, purpose text NOT NULL, policy_id bigint NOT NULL, n_tokens integer NOT NULL,
+                tokens bytea, prompt_tokens bytea, text text, finish_reason text, sampling jsonb NOT NULL,
+                seed bigint, worker_id text, latency_ms double precision, logprob_sum double precision
+            );
+            TRUNCATE response_staging;
+            """)
+        try c.copyFromBinary(
+            """
+            COPY response_staging (position, run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens,
+                prompt_tokens, text, finish_reason, sampling, seed, worker_id, latency_ms, logprob_sum)
+            FROM STDIN (FORMAT binary)
+            """
+        ) { writer in
+            for (position, response) in batch.enumerated() {
+                try writer.beginRow(fieldCount: 17)
+                writer.write(Int32(position))
+                writer.write(response.run)
+                writer.write(Int32(response.t))
+                writer.write(response.prompt)
+                writer.write(Int32(response.sampleIndex))
+                writer.write(response.purpose.rawValue)
+                writer.write(response.policy)
+                writer.write(Int32(response.tokenCount))
+                if let blob = response.tokenBlob { writer.write(bytes: blob) } else { writer.writeNull() }
+                if let blob = response.promptTokenBlob { writer.write(bytes: blob) } else { writer.writeNull() }
+                writer.write(response.text)
+                writer.write(response.finishReason)
+                writer.write(JSONB(response.samplingJSON))
+                writer.write(response.seed)
+                writer.write(response.worker)
+                writer.write(response.latencyMs)
+                writer.write(response.logprobSum)
+            }
+        }
+        try c.simpleQuery("SAVEPOINT response_batch")
+        do {
+            let inserted = try c.execute("""
+                INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens,
+                    prompt_tokens, text, finish_reason, sampling, seed, worker_id, latency_ms, logprob_sum)
+                SELECT run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens,
+                    prompt_tokens, text, finish_reason, sampling, seed, worker_id, latency_ms, logprob_sum
+                FROM response_staging
+                ON CONFLICT (run_id, t, prompt_id, sample_index) DO NOTHING
+                """)
+            try c.simpleQuery("RELEASE SAVEPOINT response_batch")
+            return BatchOutcome(inserted: inserted, alreadyStored: batch.count - inserted)
+        } catch let error as PostgresError where error.sqlState == SQLState.foreignKeyViolation {
+            try c.simpleQuery("ROLLBACK TO SAVEPOINT response_batch")
+            let orphan = try c.query("""
+                SELECT s.position FROM response_staging s
+                LEFT JOIN optune.generation_tasks g USING (run_id, t, prompt_id, policy_id, purpose)
+                WHERE g.run_id IS NULL ORDER BY s.position LIMIT 1
+                """)
+            let position = try orphan.first.map { try $0.decode(0, as: Int.self) }
+            let key = position.map { "row \($0) (\(batch[$0].keyDescription), policy \(batch[$0].policy), \(batch[$0].purpose.rawValue))" } ?? "a row"
+            throw BufferError(
+                "response batch rejected, nothing stored: \(key) has no generation task (unknown prompt, iteration or policy)",
+                row: position, underlying: error)
+        } catch let error as PostgresError where error.code == .server {
+            throw BufferError("response batch rejected, nothing stored: \(error.constraint ?? error.message)", underlying: error)
+        }
+    }
+
+    /// Records rewards in one transaction: all or none. A non-finite score or an unknown
+    /// response rejects the batch with a ``BufferError`` naming the row; a reward already
+    /// recorded for the same (response, reward model) is left as it is.
+    @discardableResult
+    public func recordRewards(_ batch: [NewReward]) async throws -> BatchOutcome {
+        try await connection.transaction { c in
+            try Self.recordRewards(batch, on: c)
+        }
+    }
+
+    /// The same as ``recordRewards(_:)`` inside the caller's open transaction.
+    public static func recordRewards(_ batch: [NewReward], on c: isolated Connection) throws -> BatchOutcome {
+        for (position, reward) in batch.enumerated() where !reward.score.isFinite {
+            throw BufferError(
+                "reward batch rejected, nothing stored: row \(position) (response \(reward.response)) has score \(reward.score); rewards must be finite",
+                row: position)
+        }
+        let responses = batch.map(\.response)
+        let models = batch.map(\.rewardModel)
+        let scores = batch.map(\.score)
+        let missing = try c.query("""
+            SELECT i - 1 FROM unnest($1::int8[]) WITH ORDINALITY AS b(response_id, i)
+            LEFT JOIN optune.responses r ON r.id = b.response_id
+            WHERE r.id IS NULL ORDER BY i LIMIT 1
+            """, [responses])
+        if let row = missing.first {
+            let position = try row.decode(0, as: Int.self)
+            throw BufferError(
+                "reward batch rejected, nothing stored: row \(position) names response \(batch[position].response), which does not exist",
+                row: position)
+        }
+        let inserted = try c.execute("""
+            INSERT INTO optune.rewards (response_id, reward_model_id, score)
+            SELECT * FROM unnest($1::int8[], $2::int8[], $3::float8[])
+            ON CONFLICT (response_id, reward_model_id) DO NOTHING
+            """, [responses, models, scores])
+        return BatchOutcome(inserted: inserted, alreadyStored: batch.count - inserted)
+    }
+}

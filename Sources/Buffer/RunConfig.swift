@@ -1,0 +1,56 @@
+/// Selection strategy for iterations t ≥ 1 (DESIGN §2 step 1).
+public enum SelectionStrategy: String, Sendable, Codable, CaseIterable {
+    /// OPTune: regenerate the prompts whose chosen response had the lowest reward.
+    case reward
+    /// The paper's Rdm_ρ baseline: a seeded uniform sample.
+    case random
+    /// ρ = 1 online DPO: every prompt.
+    case full
+}
+
+/// The preference loss (DESIGN §2 step 5).
+public enum LossKind: String, Sendable, Codable, CaseIterable {
+    case wdpo, dpo
+}
+
+/// A run's configuration, validated before it is stored.
+public struct RunConfig: Sendable, Codable, Hashable {
+    /// Fraction of prompts regenerated per iteration, in (0, 1].
+    public var rho: Double = 0.5
+    public var strategy: SelectionStrategy = .reward
+    /// Responses sampled per selected prompt (≥ 2).
+    public var samplesPerPrompt: Int = 2
+    public var loss: LossKind = .wdpo
+    /// DPO temperature.
+    public var beta1: Double = 2
+    /// Weight sharpness: R = σ(β2·gap).
+    public var beta2: Double = 5
+    public var seed: Int64 = 0
+    /// Iterations T.
+    public var iterations: Int = 5
+    /// Whether training skips pairs whose gap is zero.
+    public var skipZeroGap: Bool = false
+
+    public init() {}
+
+    /// Checks every field; the error names the field and what was expected.
+    public func validate() throws(RunConfigError) {
+        guard rho.isFinite, rho > 0, rho <= 1 else { throw RunConfigError(field: "rho", message: "must be in (0, 1], got \(rho)") }
+        guard samplesPerPrompt >= 2 else {
+            throw RunConfigError(field: "samplesPerPrompt", message: "must be at least 2 (a pair needs two samples), got \(samplesPerPrompt)")
+        }
+        guard beta1.isFinite, beta1 > 0 else { throw RunConfigError(field: "beta1", message: "must be finite and > 0, got \(beta1)") }
+        guard beta2.isFinite, beta2 > 0 else { throw RunConfigError(field: "beta2", message: "must be finite and > 0, got \(beta2)") }
+        guard iterations >= 1 else { throw RunConfigError(field: "iterations", message: "must be at least 1, got \(iterations)") }
+        if strategy == .full && rho != 1 {
+            throw RunConfigError(field: "rho", message: "strategy full regenerates every prompt; use rho 1 (got \(rho))")
+        }
+    }
+}
+
+/// A run configuration field is invalid.
+public struct RunConfigError: Error, CustomStringConvertible, Sendable, Equatable {
+    public var field: String
+    public var message: String
+    public var description: String { "invalid run config: \(field) \(message)" }
+}

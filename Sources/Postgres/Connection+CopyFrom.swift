@@ -1,0 +1,120 @@
+import CLibPQ
+
+extension Connection {
+    /// Bulk-loads rows with `COPY … FROM STDIN (FORMAT binary)`.
+    ///
+    /// `copyStatement` is the COPY statement itself, e.g.
+    /// `COPY optune.staging (a, b) FROM STDIN (FORMAT binary)`. It is SQL text: never build it from
+    /// user input. `fill` appends rows to the writer, which streams them to the server in chunks of
+    /// about 1 MiB, so memory stays bounded however many rows there are. If `fill` throws, the
+    /// COPY is aborted and no row of it is stored. Returns the number of rows copied.
+    @discardableResult
+    public func copyFromBinary(_ copyStatement: String, _ fill: @Sendable (inout BinaryCopyWriter) throws -> Void) throws -> Int {
+        let connection = try liveHandle(for: copyStatement)
+        let start = PQexec(connection, copyStatement)
+        defer { PQclear(start) }
+        try check(start, sql: copyStatement, expecting: [PGRES_COPY_IN])
+
+        var writer = BinaryCopyWriter { chunk in
+            let sent = chunk.withMemoryRebound(to: CChar.self) { PQputCopyData(connection, $0.baseAddress, Int32($0.count)) }
+            guard sent == 1 else {
+                throw PostgresError(
+                    code: .copyFailed, message: String(cString: PQerrorMessage(connection)).trimmedTrailingNewlines,
+                    query: copyStatement)
+            }
+        }
+        do {
+            try fill(&writer)
+            try writer.finish()
+        } catch {
+            PQputCopyEnd(connection, "aborted by the client")
+            drainResults(connection)
+            throw error
+        }
+        guard PQputCopyEnd(connection, nil) == 1 else {
+            throw self.error(from: nil, sql: copyStatement)
+        }
+        var copied = 0
+        var failure: PostgresError?
+        while let result = PQgetResult(connection) {
+            if PQresultStatus(result) == PGRES_COMMAND_OK {
+                copied = Int(String(cString: PQcmdTuples(result))) ?? writer.rowCount
+            } else if failure == nil {
+                failure = self.error(from: result, sql: copyStatement)
+            }
+            PQclear(result)
+        }
+        if let failure { throw failure }
+        return copied
+    }
+
+    private func drainResults(_ connection: OpaquePointer) {
+        while let result = PQgetResult(connection) { PQclear(result) }
+    }
+}
+
+/// Writes rows in PostgreSQL's binary COPY format.
+///
+/// Each row starts with ``beginRow(fieldCount:)`` followed by exactly that many fields, in the
+/// column order of the COPY statement, each in the column's binary format.
+public struct BinaryCopyWriter {
+    private var buffer: [UInt8] = []
+    private let sink: (UnsafeRawBufferPointer) throws -> Void
+    private static let flushThreshold = 1 << 20
+    /// Rows begun so far.
+    public private(set) var rowCount = 0
+
+    init(sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
+        self.sink = sink
+        buffer.reserveCapacity(Self.flushThreshold + 64 * 1024)
+        buffer.append(contentsOf: Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00])
+        Int32(0).appendBigEndian(to: &buffer)  // flags
+        Int32(0).appendBigEndian(to: &buffer)  // header extension length
+    }
+
+    /// Starts a row of `fieldCount` fields; sends buffered rows once about 1 MiB has accumulated.
+    public mutating func beginRow(fieldCount: Int) throws {
+        if buffer.count >= Self.flushThreshold { try flush() }
+        Int16(fieldCount).appendBigEndian(to: &buffer)
+        rowCount += 1
+    }
+
+    /// Appends one field; nil is SQL NULL.
+    public mutating func write(_ value: (some PostgresEncodable)?) {
+        guard let value else { return writeNull() }
+        let lengthAt = buffer.count
+        Int32(0).appendBigEndian(to: &buffer)
+        value.encode(into: &buffer)
+        let length = UInt32(buffer.count - lengthAt - 4).bigEndian
+        withUnsafeBytes(of: length) { bytes in
+            buffer.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: lengthAt).copyMemory(from: bytes.baseAddress!, byteCount: 4) }
+        }
+    }
+
+    /// Appends raw bytes as one field (a `bytea` column, or any pre-encoded binary value).
+    public mutating func write(bytes: UnsafeRawBufferPointer) {
+        Int32(bytes.count).appendBigEndian(to: &buffer)
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Appends raw bytes as one field (a `bytea` column, or any pre-encoded binary value).
+    public mutating func write(bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write(bytes: $0) }
+    }
+
+    /// Appends SQL NULL.
+    public mutating func writeNull() {
+        Int32(-1).appendBigEndian(to: &buffer)
+    }
+
+    mutating func finish() throws {
+        Int16(-1).appendBigEndian(to: &buffer)
+        try flush()
+    }
+
+    private mutating func flush() throws {
+        guard !buffer.isEmpty else { return }
+        try buffer.withUnsafeBytes { try sink($0) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import LocalCluster
+import Postgres
+
+/// Where a command's database is: `OPTUNE_DATABASE_URL`, or the embedded cluster.
+struct DatabaseTarget {
+    /// The embedded cluster, when no URL is configured.
+    let cluster: LocalCluster?
+    private let externalURL: String?
+
+    init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        if let url = environment["OPTUNE_DATABASE_URL"], !url.isEmpty {
+            externalURL = url
+            cluster = nil
+        } else {
+            externalURL = nil
+            cluster = LocalCluster(configuration: LocalClusterConfiguration())
+        }
+    }
+
+    /// The connection string, starting the embedded cluster first if it is not running.
+    func connectionURL(progress: (String) -> Void = { _ in }) async throws -> String {
+        if let externalURL { return externalURL }
+        let cluster = cluster!
+        if try await cluster.start() == .started {
+            progress("started the embedded PostgreSQL in \(cluster.configuration.root)")
+        }
+        return cluster.connectionURL
+    }
+
+    /// A new connection, starting the embedded cluster if needed.
+    func connect(applicationName: String = "optune") async throws -> Connection {
+        try await Connection.connect(to: try await connectionURL(progress: { note($0) }), applicationName: applicationName)
+    }
+}
+
+/// Prints a progress or status note to standard error, keeping standard output for data.
+func note(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}

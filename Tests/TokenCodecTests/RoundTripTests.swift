@@ -1,0 +1,114 @@
+import Testing
+import TokenCodec
+
+@Suite("Round trips")
+struct RoundTripTests {
+    static let lengths = [0, 1, 2, 3, 7, 8, 15, 16, 17, 255, 511, 512, 513, 4096, 65_537, 100_000]
+
+    @Test("ids across the whole UInt32 range decode to themselves", arguments: lengths)
+    func fullRangeIdsRoundTrip(count: Int) throws {
+        var rng = SeededGenerator(seed: UInt64(count))
+        let ids = Vocabulary.fullRange.ids(count: count, using: &rng)
+        #expect(try TokenCodec.decode(TokenCodec.encode(ids)) == ids)
+    }
+
+    @Test("small-vocabulary ids are stored at width 2 and decode to themselves", arguments: lengths.filter { $0 > 0 })
+    func smallVocabularyPicksWidthTwo(count: Int) throws {
+        var rng = SeededGenerator(seed: 1000 + UInt64(count))
+        let ids = Vocabulary.tiny.ids(count: count, using: &rng)
+        let blob = TokenCodec.encode(ids)
+        #expect(try TokenCodec.header(of: blob).width == .two)
+        #expect(try TokenCodec.decode(blob) == ids)
+    }
+
+    @Test("one id above 65535 makes the encoder use width 4")
+    func oneLargeIdForcesWidthFour() throws {
+        let ids: [UInt32] = [1, 2, 3, 65_536, 4]
+        let blob = TokenCodec.encode(ids)
+        #expect(try TokenCodec.header(of: blob).width == .four)
+        #expect(try TokenCodec.decode(blob) == ids)
+    }
+
+    @Test("every valid layout decodes to the same ids", arguments: Vocabulary.allCases, [0, 1, 5, 16, 513, 20_000])
+    func everyLayoutRoundTrips(vocabulary: Vocabulary, count: Int) throws {
+        var rng = SeededGenerator(seed: 7 &* UInt64(count) &+ UInt64(vocabulary.rawValue.count))
+        let ids = vocabulary.ids(count: count, using: &rng)
+        for layout in Layout.valid(for: ids) {
+            let blob = layout.encode(ids)
+            let expected = TokenBlobHeader(count: count, width: layout.width, shuffled: layout.shuffled)
+            #expect(try TokenCodec.header(of: blob) == expected)
+            #expect(try TokenCodec.decode(blob) == ids, "\(layout.testDescription)")
+        }
+    }
+
+    @Test("random lengths up to 100k with mixed vocabularies round trip")
+    func randomLengthsRoundTrip() throws {
+        var rng = SeededGenerator(seed: 42)
+        for _ in 0..<40 {
+            let count = Int.random(in: 0...100_000, using: &rng) >> Int.random(in: 0...12, using: &rng)
+            let vocabulary = Vocabulary.allCases.randomElement(using: &rng)!
+            let ids = vocabulary.ids(count: count, using: &rng)
+            #expect(try TokenCodec.decode(TokenCodec.encode(ids)) == ids, "\(count) \(vocabulary) ids")
+        }
+    }
+
+    @Test("a reused decoder and encoder handle blobs of changing sizes and layouts")
+    func reusedCodersStayCorrect() throws {
+        var rng = SeededGenerator(seed: 99)
+        var encoder = TokenBlobEncoder()
+        var decoder = TokenBlobDecoder()
+        var ids: [UInt32] = []
+        for round in 0..<200 {
+            let count = [0, 1, 50, 512, 3000, 17].randomElement(using: &rng)! + round % 3
+            let expected = Vocabulary.allCases.randomElement(using: &rng)!.ids(count: count, using: &rng)
+            let layout = Layout.valid(for: expected).randomElement(using: &rng)!
+            let blob =
+                round.isMultiple(of: 2)
+                ? encoder.encode(expected) : encoder.encode(expected, width: layout.width, shuffle: layout.shuffled)
+            try decoder.decode(blob, into: &ids)
+            #expect(ids == expected)
+        }
+    }
+
+    @Test("decoding into a caller's buffer writes exactly count ids and nothing past them")
+    func decodeIntoBufferStopsAtCount() throws {
+        var rng = SeededGenerator(seed: 5)
+        let ids = Vocabulary.small.ids(count: 300, using: &rng)
+        var decoder = TokenBlobDecoder()
+        for layout in Layout.all {
+            let blob = layout.encode(ids)
+            var buffer = [UInt32](repeating: 0xDEAD_BEEF, count: 310)
+            let written = try buffer.withUnsafeMutableBufferPointer { out in
+                try blob.withUnsafeBytes { raw in try decoder.decode(raw, into: out) }
+            }
+            #expect(written == 300)
+            #expect(Array(buffer[..<300]) == ids)
+            #expect(buffer[300...].allSatisfy { $0 == 0xDEAD_BEEF })
+        }
+    }
+
+    @Test("a failed decode into an array leaves it empty")
+    func failedDecodeEmptiesArray() {
+        var decoder = TokenBlobDecoder()
+        var ids: [UInt32] = [1, 2, 3]
+        let blob = TokenCodec.encode([4, 5, 6, 7]).withCount(5)
+        #expect(throws: TokenBlobError.self) { try decoder.decode(blob, into: &ids) }
+        #expect(ids.isEmpty)
+    }
+
+    @Test("the header reports count, width and shuffle")
+    func headerReportsLayout() throws {
+        let ids: [UInt32] = Array(0..<100)
+        let blob = TokenCodec.encode(ids, width: .four, shuffle: true)
+        #expect(try TokenCodec.header(of: blob) == TokenBlobHeader(count: 100, width: .four, shuffled: true))
+        #expect(try TokenCodec.header(of: blob).decodedByteCount == 400)
+        #expect(Array(blob.prefix(8)) == [0x54, 1, 4, 1, 100, 0, 0, 0])
+    }
+
+    @Test("an empty list encodes to the bare 8-byte header")
+    func emptyEncodesToHeader() throws {
+        let blob = TokenCodec.encode([])
+        #expect(blob == [0x54, 1, 2, 0, 0, 0, 0, 0])
+        #expect(try TokenCodec.decode(blob) == [])
+    }
+}
