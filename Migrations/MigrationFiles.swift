@@ -6,6 +6,11 @@ public struct MigrationFile: Sendable, Hashable {
     public let name: String
     /// The SQL script, run in one transaction.
     public let sql: String
+
+    public init(name: String, sql: String) {
+        self.name = name
+        self.sql = sql
+    }
 }
 
 /// The migrations bundled with this build, in the order they apply.

@@ -102,4 +102,9 @@ public struct NewReward: Sendable, Hashable {
 public struct BatchOutcome: Sendable, Hashable {
     public var inserted: Int
     public var alreadyStored: Int
+
+    public init(inserted: Int, alreadyStored: Int) {
+        self.inserted = inserted
+        self.alreadyStored = alreadyStored
+    }
 }

@@ -53,4 +53,9 @@ public struct RunConfigError: Error, CustomStringConvertible, Sendable, Equatabl
     public var field: String
     public var message: String
     public var description: String { "invalid run config: \(field) \(message)" }
+
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
 }

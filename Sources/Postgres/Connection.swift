@@ -79,7 +79,12 @@ public actor Connection {
             PQexecParams(connection, sql, Int32(parameters.count), types, values, lengths, formats, 1)
         }
         defer { PQclear(result) }
-        try check(result, sql: sql, expecting: [PGRES_TUPLES_OK, PGRES_COMMAND_OK])
+        do {
+            try check(result, sql: sql, expecting: [PGRES_TUPLES_OK, PGRES_COMMAND_OK])
+        } catch var error as PostgresError {
+            error.redact(parameters)
+            throw error
+        }
         return QueryResult(copying: result!)
     }
 

@@ -57,6 +57,24 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     /// True for `40001 serialization_failure` and `40P01 deadlock_detected`, which a retry fixes.
     public var isTransient: Bool { sqlState == SQLState.serializationFailure || sqlState == SQLState.deadlockDetected }
 
+    /// Removes the text of string parameters that the server echoed into its message (e.g.
+    /// `invalid input syntax for type integer: "…"`), so values never reach logs.
+    mutating func redact(_ parameters: [(any PostgresEncodable)?]) {
+        for (index, parameter) in parameters.enumerated() {
+            let text: String
+            switch parameter {
+            case let string as String: text = string
+            case let json as JSONB: text = json.text
+            default: continue
+            }
+            guard text.count >= 4 else { continue }
+            let placeholder = "<parameter $\(index + 1)>"
+            message = message.replacing(text, with: placeholder)
+            detail = detail?.replacing(text, with: placeholder)
+            hint = hint?.replacing(text, with: placeholder)
+        }
+    }
+
     private static func abbreviated(_ query: String) -> String {
         let oneLine = query.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: " \t") }
             .joined(separator: " ")

@@ -1,0 +1,121 @@
+import Buffer
+import Postgres
+import TestSupport
+import Testing
+
+@Suite("The schema's constraints reject bad rows")
+struct SchemaConstraintTests {
+    /// Runs `sql` and returns the constraint it broke (nil if it succeeded).
+    func brokenConstraint(_ sql: String, _ parameters: [(any PostgresEncodable)?] = [], on connection: Connection) async throws -> PostgresError? {
+        do {
+            try await connection.execute(sql, parameters)
+            return nil
+        } catch let error as PostgresError {
+            return error
+        }
+    }
+
+    @Test func aNaNOrInfiniteRewardIsRejected() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await BufferScenario.make(in: database, promptCount: 1)
+            try await scenario.buffer.insertResponses(scenario.responses())
+            let response = try await scenario.buffer.responses(run: scenario.run, t: 0)[0].id
+            for score in [Double.nan, .infinity, -.infinity] {
+                let error = try await brokenConstraint(
+                    "INSERT INTO optune.rewards (response_id, reward_model_id, score) VALUES ($1, $2, $3)",
+                    [response, scenario.rewardModel, score], on: scenario.buffer.connection)
+                #expect(error?.sqlState == SQLState.checkViolation)
+                #expect(error?.constraint == "rewards_score_finite")
+            }
+        }
+    }
+
+    @Test func rhoOfZeroOrAboveOneAndASingleSampleAreRejected() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await BufferScenario.make(in: database, promptCount: 1)
+            let insert = """
+                INSERT INTO optune.runs (name, prompt_set_id, reward_model_id, rho, strategy, samples_per_prompt, loss,
+                                         beta1, beta2, seed, iterations_planned)
+                VALUES ($1, $2, $3, $4, 'reward', $5, 'wdpo', 2, 5, 0, 3)
+                """
+            for (rho, samples, constraint) in [(0.0, 2, "runs_rho_range"), (1.5, 2, "runs_rho_range"), (0.5, 1, "runs_samples_per_prompt_min")] {
+                let error = try await brokenConstraint(
+                    insert, ["bad-\(rho)-\(samples)", scenario.setID, scenario.rewardModel, rho, Int32(samples)],
+                    on: scenario.buffer.connection)
+                #expect(error?.constraint == constraint)
+            }
+        }
+    }
+
+    @Test func theSwiftConfigValidationNamesTheField() {
+        var config = RunConfig()
+        config.rho = 0
+        #expect(throws: RunConfigError(field: "rho", message: "must be in (0, 1], got 0.0")) { try config.validate() }
+        config.rho = 0.5
+        config.samplesPerPrompt = 1
+        #expect(throws: RunConfigError.self) { try config.validate() }
+    }
+
+    @Test func aDuplicateResponseIsAUniqueViolation() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await BufferScenario.make(in: database, promptCount: 1)
+            let insert = """
+                INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, text)
+                VALUES ($1, 0, $2, 0, 'train', $3, 1, 'x')
+                """
+            let parameters: [(any PostgresEncodable)?] = [scenario.run, scenario.prompts[0], scenario.policy]
+            #expect(try await brokenConstraint(insert, parameters, on: scenario.buffer.connection) == nil)
+            let error = try await brokenConstraint(insert, parameters, on: scenario.buffer.connection)
+            #expect(error?.sqlState == SQLState.uniqueViolation)
+            #expect(error?.constraint == "responses_sample_unique")
+        }
+    }
+
+    @Test func aPairWhoseChosenResponseBelongsToAnotherPromptIsRejected() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await BufferScenario.make(in: database, promptCount: 2)
+            try await scenario.buffer.insertResponses(scenario.responses())
+            let pair = """
+                INSERT INTO optune.pairs (run_id, t, prompt_id, origin, source_run_id, source_t, chosen_sample,
+                                          rejected_sample, r_w, r_l, weight)
+                VALUES ($1, 0, $2, 'regenerated', $1, 0, $3, $4, 0.9, 0.1, 0.98)
+                """
+            // Sample 5 exists only for no prompt; the pair for prompt 0 may only name prompt 0's samples.
+            let error = try await brokenConstraint(pair, [scenario.run, scenario.prompts[0], Int32(5), Int32(0)], on: scenario.buffer.connection)
+            #expect(error?.sqlState == SQLState.foreignKeyViolation)
+            #expect(error?.constraint == "pairs_chosen_fk")
+            // Pointing the pair at another prompt's response is impossible to express: the
+            // response key includes the pair's prompt. A well-formed pair is accepted.
+            #expect(try await brokenConstraint(pair, [scenario.run, scenario.prompts[0], Int32(1), Int32(0)], on: scenario.buffer.connection) == nil)
+            let same = try await brokenConstraint(pair, [scenario.run, scenario.prompts[1], Int32(0), Int32(0)], on: scenario.buffer.connection)
+            #expect(same?.constraint == "pairs_chosen_ne_rejected")
+        }
+    }
+
+    @Test func invalidStatesAndNegativeCountsAreRejected() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await BufferScenario.make(in: database, promptCount: 1)
+            let c = scenario.buffer.connection
+            let state = try await brokenConstraint("UPDATE optune.iterations SET state = 'dreaming'", on: c)
+            #expect(state?.constraint == "iterations_state_valid")
+            let count = try await brokenConstraint("UPDATE optune.iterations SET tokens_generated = -1", on: c)
+            #expect(count?.constraint == "iterations_tokens_generated_nonnegative")
+            let lease = try await brokenConstraint("UPDATE optune.generation_tasks SET state = 'leased'", on: c)
+            #expect(lease?.constraint == "generation_tasks_lease_complete")
+            let failed = try await brokenConstraint("UPDATE optune.iterations SET state = 'failed', finished_at = now()", on: c)
+            #expect(failed?.constraint == "iterations_failed_has_reason")
+        }
+    }
+
+    @Test func aResponseForAPromptWithoutATaskIsAForeignKeyViolation() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await BufferScenario.make(in: database, promptCount: 1)
+            let error = try await brokenConstraint(
+                """
+                INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, text)
+                VALUES ($1, 0, $2, 0, 'train', $3, 1, 'x')
+                """, [scenario.run, Int64(987_654), scenario.policy], on: scenario.buffer.connection)
+            #expect(error?.constraint == "responses_generation_task_fk")
+        }
+    }
+}
