@@ -28,6 +28,9 @@ let package = Package(
         .target(name: "TokenCodec", dependencies: ["CLZ4"]),
         /// The schema as ordered SQL files, shipped as resources.
         .target(name: "Migrations", path: "Migrations", resources: [.copy("sql")]),
+        /// The built-in policy (a small MLP over OpenBLAS), its synthetic task family and reward,
+        /// SFT and DPO/wDPO training. Knows nothing of PostgreSQL.
+        .target(name: "Policy", dependencies: ["CBLAS"]),
         /// The private PostgreSQL cluster of the embedded default (DESIGN §7).
         .target(name: "LocalCluster", dependencies: [.product(name: "Logging", package: "swift-log")]),
         /// The hub's Swift API: all SQL lives here or in Migrations/.
@@ -50,6 +53,7 @@ let package = Package(
         /// Shared by the integration tests: one isolated database per test.
         .target(name: "TestSupport", dependencies: ["Postgres", "Buffer"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "TokenCodecTests", dependencies: ["TokenCodec"], resources: [.copy("Vectors")]),
         .testTarget(name: "BufferTests", dependencies: ["Buffer", "Postgres", "TestSupport", "TokenCodec"]),
         .testTarget(name: "LocalClusterTests", dependencies: ["LocalCluster", "Postgres", "Buffer"]),
