@@ -40,6 +40,8 @@ let package = Package(
                 "Postgres", "TokenCodec", "Migrations",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        /// OPTune / random / full selection and pair building, as SQL run inside the database.
+        .target(name: "Selection", dependencies: ["Buffer", "Postgres"]),
         /// `optune bench`: measurements against named baselines, printed as a table.
         .target(name: "Benchmarks", dependencies: ["Buffer", "Postgres", "TokenCodec"]),
         .executableTarget(
@@ -54,6 +56,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Postgres", "Buffer"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        .testTarget(name: "SelectionTests", dependencies: ["Selection", "Buffer", "Postgres", "TestSupport"]),
         .testTarget(name: "TokenCodecTests", dependencies: ["TokenCodec"], resources: [.copy("Vectors")]),
         .testTarget(name: "BufferTests", dependencies: ["Buffer", "Postgres", "TestSupport", "TokenCodec"]),
         .testTarget(name: "LocalClusterTests", dependencies: ["LocalCluster", "Postgres", "Buffer"]),

@@ -1,0 +1,184 @@
+import Postgres
+
+/// One of the two work queues of DESIGN §4.
+public enum WorkQueue: String, Sendable, CaseIterable {
+    case generation, scoring
+
+    /// The queue's table: a fixed identifier from this closed set, never user input.
+    var table: String { self == .generation ? "optune.generation_tasks" : "optune.scoring_tasks" }
+}
+
+/// A task held under a lease. `leaseToken` fences it: a submission naming an older token is
+/// refused once the task has been re-leased.
+public struct LeasedTask: Sendable, Hashable {
+    public var run: Int64
+    public var t: Int
+    public var prompt: Int64
+    public var purpose: Purpose
+    public var policy: Int64
+    public var leaseToken: Int64
+    public var attempts: Int
+}
+
+/// What a submission did: tasks accepted, and tasks refused because their lease was lost.
+public struct SubmissionOutcome: Sendable, Hashable {
+    public var accepted: Int
+    public var refused: Int
+}
+
+extension ReplayBuffer {
+    /// Leases up to `limit` pending tasks of `queue` (optionally of one run) for `owner`, for
+    /// `leaseSeconds`. Uses `FOR NO KEY UPDATE SKIP LOCKED`, so concurrent workers never wait
+    /// on each other and never get the same task. All tasks of one call share one fencing token.
+    public func lease(
+        _ queue: WorkQueue, owner: String, limit: Int, leaseSeconds: Double, run: Int64? = nil
+    ) async throws -> [LeasedTask] {
+        let rows = try await connection.query(
+            """
+            WITH batch AS (
+                SELECT run_id, t, prompt_id FROM \(queue.table)
+                WHERE state = 'pending' AND ($1::int8 IS NULL OR run_id = $1)
+                ORDER BY run_id, t, prompt_id
+                LIMIT $2
+                FOR NO KEY UPDATE SKIP LOCKED
+            ), token AS (SELECT nextval('optune.lease_token_seq') AS value)
+            UPDATE \(queue.table) task
+            SET state = 'leased', lease_owner = $3, lease_token = token.value,
+                lease_expires_at = now() + make_interval(secs => $4), attempts = task.attempts + 1, updated_at = now()
+            FROM batch, token
+            WHERE (task.run_id, task.t, task.prompt_id) = (batch.run_id, batch.t, batch.prompt_id)
+            RETURNING task.run_id, task.t, task.prompt_id, task.purpose, task.policy_id, task.lease_token, task.attempts
+            """, [run, Int64(limit), owner, leaseSeconds])
+        return try rows.map { row in
+            LeasedTask(
+                run: try row.decode(0), t: try row.decode(1), prompt: try row.decode(2),
+                purpose: Purpose(rawValue: try row.decode(3)) ?? .train, policy: try row.decode(4),
+                leaseToken: try row.decode(5), attempts: try row.decode(6))
+        }.sorted { ($0.run, $0.t, $0.prompt) < ($1.run, $1.t, $1.prompt) }
+    }
+
+    /// Extends the leases `owner` holds on `tasks` (a heartbeat for long work).
+    public func extendLeases(_ queue: WorkQueue, _ tasks: [LeasedTask], leaseSeconds: Double) async throws {
+        guard !tasks.isEmpty else { return }
+        try await connection.execute(
+            """
+            UPDATE \(queue.table) task SET lease_expires_at = now() + make_interval(secs => $5), updated_at = now()
+            FROM unnest($1::int8[], $2::int4[], $3::int8[], $4::int8[]) AS held(run_id, t, prompt_id, token)
+            WHERE (task.run_id, task.t, task.prompt_id) = (held.run_id, held.t, held.prompt_id)
+              AND task.state = 'leased' AND task.lease_token = held.token
+            """, Self.keyArrays(tasks) + [leaseSeconds])
+    }
+
+    /// Submits generated responses for leased generation tasks in one transaction: tasks whose
+    /// lease is still held (same token) become done, their responses are stored and their
+    /// scoring tasks enqueued. Responses for tasks whose lease was lost are dropped.
+    public func submitGenerations(_ tasks: [LeasedTask], responses: [NewResponse]) async throws -> SubmissionOutcome {
+        try await connection.transaction { c in
+            let accepted = try Self.completeTasks(.generation, tasks, on: c)
+            let kept = responses.filter { accepted.contains(TaskKey(run: $0.run, t: $0.t, prompt: $0.prompt)) }
+            _ = try Self.insertResponses(kept, on: c)
+            let acceptedTasks = tasks.filter { accepted.contains(TaskKey(run: $0.run, t: $0.t, prompt: $0.prompt)) }
+            try c.execute(
+                """
+                INSERT INTO optune.scoring_tasks (run_id, t, prompt_id, purpose, policy_id)
+                SELECT * FROM unnest($1::int8[], $2::int4[], $3::int8[], $4::text[], $5::int8[])
+                ON CONFLICT (run_id, t, prompt_id) DO NOTHING
+                """,
+                [acceptedTasks.map(\.run), acceptedTasks.map { Int32($0.t) }, acceptedTasks.map(\.prompt),
+                 acceptedTasks.map(\.purpose.rawValue), acceptedTasks.map(\.policy)])
+            try c.notify("optune_work", payload: "scoring")
+            return SubmissionOutcome(accepted: accepted.count, refused: tasks.count - accepted.count)
+        }
+    }
+
+    /// Submits rewards for leased scoring tasks in one transaction, with the same fencing.
+    public func submitScores(_ tasks: [LeasedTask], rewards: [NewReward], promptOfResponse: [Int64: Int64]) async throws -> SubmissionOutcome {
+        try await connection.transaction { c in
+            let accepted = try Self.completeTasks(.scoring, tasks, on: c)
+            let acceptedPrompts = Set(accepted.map(\.prompt))
+            let kept = rewards.filter { promptOfResponse[$0.response].map(acceptedPrompts.contains) ?? false }
+            _ = try Self.recordRewards(kept, on: c)
+            try c.notify("optune_work", payload: "scored")
+            return SubmissionOutcome(accepted: accepted.count, refused: tasks.count - accepted.count)
+        }
+    }
+
+    /// Records a failed attempt: the task goes back to pending, or to `dead` with the error kept
+    /// when it has used its attempts or `retryable` is false. Fenced like a submission.
+    public func failTasks(_ queue: WorkQueue, _ tasks: [LeasedTask], error: String, retryable: Bool) async throws {
+        guard !tasks.isEmpty else { return }
+        try await connection.execute(
+            """
+            UPDATE \(queue.table) task
+            SET state = CASE WHEN NOT $5 OR task.attempts >= task.max_attempts THEN 'dead' ELSE 'pending' END,
+                last_error = $6, lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+            FROM unnest($1::int8[], $2::int4[], $3::int8[], $4::int8[]) AS held(run_id, t, prompt_id, token)
+            WHERE (task.run_id, task.t, task.prompt_id) = (held.run_id, held.t, held.prompt_id)
+              AND task.state = 'leased' AND task.lease_token = held.token
+            """, Self.keyArrays(tasks) + [retryable, error])
+    }
+
+    /// Returns `owner`'s leases to the queue without counting the attempt (graceful shutdown).
+    @discardableResult
+    public func releaseLeases(_ queue: WorkQueue, owner: String) async throws -> Int {
+        try await connection.execute(
+            """
+            UPDATE \(queue.table)
+            SET state = 'pending', attempts = greatest(attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL,
+                updated_at = now()
+            WHERE state = 'leased' AND lease_owner = $1
+            """, [owner])
+    }
+
+    /// Puts tasks whose lease expired back to pending (or dead after their last attempt).
+    /// Returns how many were requeued and how many died.
+    @discardableResult
+    public func reclaimExpiredLeases(_ queue: WorkQueue) async throws -> (requeued: Int, dead: Int) {
+        let rows = try await connection.query(
+            """
+            WITH expired AS (
+                SELECT run_id, t, prompt_id FROM \(queue.table)
+                WHERE state = 'leased' AND lease_expires_at < now()
+                FOR NO KEY UPDATE SKIP LOCKED
+            )
+            UPDATE \(queue.table) task
+            SET state = CASE WHEN task.attempts >= task.max_attempts THEN 'dead' ELSE 'pending' END,
+                last_error = CASE WHEN task.attempts >= task.max_attempts
+                                  THEN 'lease expired on the last attempt (worker ' || task.lease_owner || ')'
+                                  ELSE task.last_error END,
+                lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+            FROM expired
+            WHERE (task.run_id, task.t, task.prompt_id) = (expired.run_id, expired.t, expired.prompt_id)
+            RETURNING task.state
+            """)
+        let states = try rows.map { try $0.decode(0, as: String.self) }
+        return (states.filter { $0 == "pending" }.count, states.filter { $0 == "dead" }.count)
+    }
+
+    /// Marks tasks done when their lease is still held; returns the keys accepted. A task already
+    /// done under the same token (a retried commit) counts as accepted.
+    static func completeTasks(_ queue: WorkQueue, _ tasks: [LeasedTask], on c: isolated Connection) throws -> Set<TaskKey> {
+        guard !tasks.isEmpty else { return [] }
+        let rows = try c.query(
+            """
+            UPDATE \(queue.table) task
+            SET state = 'done', lease_expires_at = NULL, updated_at = now()
+            FROM unnest($1::int8[], $2::int4[], $3::int8[], $4::int8[]) AS held(run_id, t, prompt_id, token)
+            WHERE (task.run_id, task.t, task.prompt_id) = (held.run_id, held.t, held.prompt_id)
+              AND task.lease_token = held.token AND task.state IN ('leased', 'done')
+            RETURNING task.run_id, task.t, task.prompt_id
+            """, keyArrays(tasks))
+        return Set(try rows.map { TaskKey(run: try $0.decode(0), t: try $0.decode(1), prompt: try $0.decode(2)) })
+    }
+
+    static func keyArrays(_ tasks: [LeasedTask]) -> [(any PostgresEncodable)?] {
+        [tasks.map(\.run), tasks.map { Int32($0.t) }, tasks.map(\.prompt), tasks.map(\.leaseToken)]
+    }
+}
+
+/// The key of a task: one per (run, t, prompt).
+public struct TaskKey: Sendable, Hashable {
+    public var run: Int64
+    public var t: Int
+    public var prompt: Int64
+}

@@ -1,0 +1,58 @@
+import Buffer
+import Postgres
+
+/// Builds D_t (DESIGN §2 step 4) with two set-based statements.
+public enum PairBuilder {
+    /// Counts of a built D_t.
+    public struct Outcome: Sendable, Hashable {
+        public var regenerated: Int
+        public var reused: Int
+        public var zeroGap: Int
+    }
+
+    /// For each selected prompt: chosen = highest-reward new train sample, rejected = lowest
+    /// (ties: lowest sample index is chosen, highest is rejected), weight σ(β2·gap). For every
+    /// other train prompt: its pair of D_{t-1} (owned by `previousPairsRun`) unchanged.
+    public static func build(
+        run: Int64, t: Int, rewardModel: Int64, beta2: Double, previousPairsRun: Int64?, on c: isolated Connection
+    ) throws -> Outcome {
+        let regenerated = try c.execute(
+            """
+            INSERT INTO optune.pairs (run_id, t, prompt_id, origin, source_run_id, source_t, chosen_sample,
+                                      rejected_sample, r_w, r_l, weight)
+            SELECT $1, $2, hi.prompt_id, 'regenerated', $1, $2, hi.sample_index, lo.sample_index, hi.score, lo.score,
+                   1 / (1 + exp(-$4 * (hi.score - lo.score)))
+            FROM (
+                SELECT DISTINCT ON (r.prompt_id) r.prompt_id, r.sample_index, w.score
+                FROM optune.responses r JOIN optune.rewards w ON w.response_id = r.id AND w.reward_model_id = $3
+                JOIN optune.selections s ON (s.run_id, s.t, s.prompt_id) = (r.run_id, r.t, r.prompt_id)
+                WHERE r.run_id = $1 AND r.t = $2 AND r.purpose = 'train'
+                ORDER BY r.prompt_id, w.score DESC, r.sample_index
+            ) hi
+            JOIN (
+                SELECT DISTINCT ON (r.prompt_id) r.prompt_id, r.sample_index, w.score
+                FROM optune.responses r JOIN optune.rewards w ON w.response_id = r.id AND w.reward_model_id = $3
+                JOIN optune.selections s ON (s.run_id, s.t, s.prompt_id) = (r.run_id, r.t, r.prompt_id)
+                WHERE r.run_id = $1 AND r.t = $2 AND r.purpose = 'train'
+                ORDER BY r.prompt_id, w.score ASC, r.sample_index DESC
+            ) lo ON lo.prompt_id = hi.prompt_id AND lo.sample_index <> hi.sample_index
+            """, [run, Int32(t), rewardModel, beta2])
+        var reused = 0
+        if let previousPairsRun, t > 0 {
+            reused = try c.execute(
+                """
+                INSERT INTO optune.pairs (run_id, t, prompt_id, origin, source_run_id, source_t, chosen_sample,
+                                          rejected_sample, r_w, r_l, weight)
+                SELECT $1, $2, p.prompt_id, 'reused', p.source_run_id, p.source_t, p.chosen_sample, p.rejected_sample,
+                       p.r_w, p.r_l, p.weight
+                FROM optune.pairs p
+                WHERE p.run_id = $3 AND p.t = $2 - 1
+                  AND NOT EXISTS (SELECT 1 FROM optune.selections s WHERE (s.run_id, s.t, s.prompt_id) = ($1, $2, p.prompt_id))
+                """, [run, Int32(t), previousPairsRun])
+        }
+        let zeroGap = try c.query(
+            "SELECT count(*) FROM optune.pairs WHERE run_id = $1 AND t = $2 AND zero_gap", [run, Int32(t)]
+        )[0].decode(0, as: Int.self)
+        return Outcome(regenerated: regenerated, reused: reused, zeroGap: zeroGap)
+    }
+}
