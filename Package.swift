@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System libraries (Debian: libpq-dev, liblz4-dev, libopenblas-dev).
@@ -42,12 +43,23 @@ let package = Package(
             ]),
         /// OPTune / random / full selection and pair building, as SQL run inside the database.
         .target(name: "Selection", dependencies: ["Buffer", "Postgres"]),
+        /// Generation and reward backends behind protocols; the built-in ones run the Policy module.
+        .target(name: "Backends", dependencies: ["Policy", "TokenCodec"]),
+        /// Generator, scorer, trainer and coordinator as services with graceful shutdown.
+        .target(
+            name: "Daemons",
+            dependencies: [
+                "Backends", "Buffer", "Postgres", "Selection", "TokenCodec",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         /// `optune bench`: measurements against named baselines, printed as a table.
         .target(name: "Benchmarks", dependencies: ["Buffer", "Postgres", "TokenCodec"]),
         .executableTarget(
             name: "optune",
             dependencies: [
-                "Benchmarks", "Buffer", "LocalCluster", "Postgres", "TokenCodec",
+                "Backends", "Benchmarks", "Buffer", "Daemons", "LocalCluster", "Policy", "Postgres", "TokenCodec",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -1,0 +1,157 @@
+/// A prompt as a backend sees it.
+public struct PromptContent: Sendable, Hashable {
+    public var id: Int64
+    /// Plain text, or nil for a conversational prompt.
+    public var text: String?
+    /// A JSON array of chat messages, or nil for a plain prompt.
+    public var messagesJSON: String?
+
+    public init(id: Int64, text: String?, messagesJSON: String?) {
+        self.id = id
+        self.text = text
+        self.messagesJSON = messagesJSON
+    }
+}
+
+/// The policy a generator must sample from: built-in weights, or a served model's name/URI.
+public struct PolicyHandle: Sendable, Hashable {
+    public var id: Int64
+    /// Serialized built-in weights (already decompressed), if this is a built-in policy.
+    public var weights: [UInt8]?
+    /// The model name or URI an external server knows this policy by.
+    public var uri: String?
+
+    public init(id: Int64, weights: [UInt8]?, uri: String?) {
+        self.id = id
+        self.weights = weights
+        self.uri = uri
+    }
+}
+
+/// Sampling settings, recorded with every response.
+public struct SamplingParameters: Sendable, Hashable, Codable {
+    public var temperature: Double = 1.0
+    public var topP: Double = 1.0
+    public var maxTokens: Int = 12
+
+    public init(temperature: Double = 1.0, topP: Double = 1.0, maxTokens: Int = 12) {
+        self.temperature = temperature
+        self.topP = topP
+        self.maxTokens = maxTokens
+    }
+}
+
+/// One request: `seeds.count` samples of one prompt, one seed per sample.
+public struct GenerationRequest: Sendable, Hashable {
+    public var prompt: PromptContent
+    public var seeds: [UInt64]
+
+    public init(prompt: PromptContent, seeds: [UInt64]) {
+        self.prompt = prompt
+        self.seeds = seeds
+    }
+}
+
+/// One generated sample.
+public struct GeneratedSample: Sendable, Hashable {
+    /// Completion token ids, or nil when the backend returned only text (never invented).
+    public var tokens: [UInt32]?
+    public var text: String?
+    public var finishReason: String?
+    public var logprobSum: Double?
+
+    public init(tokens: [UInt32]?, text: String?, finishReason: String?, logprobSum: Double? = nil) {
+        self.tokens = tokens
+        self.text = text
+        self.finishReason = finishReason
+        self.logprobSum = logprobSum
+    }
+}
+
+/// Produces responses from a policy (DESIGN §6: a built-in and an HTTP implementation).
+public protocol GenerationBackend: Sendable {
+    /// Generates for every request with `policy`; the result has one array per request, with
+    /// one sample per seed, in order.
+    func generate(_ requests: [GenerationRequest], policy: PolicyHandle, sampling: SamplingParameters) async throws -> [[GeneratedSample]]
+}
+
+/// One (prompt, response) to score.
+public struct ScoringItem: Sendable, Hashable {
+    public var prompt: PromptContent
+    public var tokens: [UInt32]?
+    public var text: String?
+
+    public init(prompt: PromptContent, tokens: [UInt32]?, text: String?) {
+        self.prompt = prompt
+        self.tokens = tokens
+        self.text = text
+    }
+}
+
+/// Scores responses; every score must be finite.
+public protocol RewardBackend: Sendable {
+    func score(_ items: [ScoringItem]) async throws -> [Double]
+}
+
+/// One training pair as a trainer sees it.
+public struct TrainingPair: Sendable, Hashable {
+    public var prompt: PromptContent
+    public var chosen: [UInt32]
+    public var rejected: [UInt32]
+    public var weight: Double
+
+    public init(prompt: PromptContent, chosen: [UInt32], rejected: [UInt32], weight: Double) {
+        self.prompt = prompt
+        self.chosen = chosen
+        self.rejected = rejected
+        self.weight = weight
+    }
+}
+
+/// Settings of one π_t → π_{t+1} training step (DESIGN §2 step 5).
+public struct PreferenceTrainingSettings: Sendable, Hashable, Codable {
+    public var weighted: Bool
+    public var beta1: Double
+    public var learningRate: Double = 2e-4
+    public var epochs: Int = 4
+    public var batchSize: Int = 64
+    public var seed: UInt64 = 0
+
+    public init(weighted: Bool, beta1: Double, seed: UInt64) {
+        self.weighted = weighted
+        self.beta1 = beta1
+        self.seed = seed
+    }
+}
+
+/// What training produced.
+public struct TrainingResult: Sendable {
+    /// Serialized weights of π_{t+1}.
+    public var weights: [UInt8]
+    public var lossCurve: [Double]
+    public var pairsUsed: Int
+
+    public init(weights: [UInt8], lossCurve: [Double], pairsUsed: Int) {
+        self.weights = weights
+        self.lossCurve = lossCurve
+        self.pairsUsed = pairsUsed
+    }
+}
+
+/// Trains π_t → π_{t+1} on pairs with DPO or wDPO.
+public protocol PreferenceTrainer: Sendable {
+    func train(policy: PolicyHandle, pairs: [TrainingPair], settings: PreferenceTrainingSettings) async throws -> TrainingResult
+}
+
+/// A backend failure, with whether trying again may help (429, 5xx, timeouts) or not (4xx).
+public struct BackendError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var retryable: Bool
+
+    public init(_ message: String, retryable: Bool) {
+        self.message = message
+        self.retryable = retryable
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import Postgres
+
+extension ReplayBuffer {
+    /// The run with id `run`.
+    public func runRecord(_ run: Int64) async throws -> RunRecord {
+        try await connection.run { c in try Self.runRecord(run, on: c) }
+    }
+
+    /// The id of the run called `name`, if any.
+    public func runID(named name: String) async throws -> Int64? {
+        try await connection.query("SELECT id FROM optune.runs WHERE name = $1", [name]).first?.decode(0, as: Int64.self)
+    }
+
+    public static func runRecord(_ run: Int64, on c: isolated Connection) throws -> RunRecord {
+        let rows = try c.query(
+            """
+            SELECT id, name, config::text, prompt_set_id, reward_model_id, status, forked_from_run_id, forked_from_iteration
+            FROM optune.runs WHERE id = $1
+            """, [run])
+        guard let row = rows.first else { throw BufferError("no run with id \(run)") }
+        let config = try JSONDecoder().decode(RunConfig.self, from: Data(try row.decode(2, as: String.self).utf8))
+        let forkRun = try row.decode(6, as: Int64?.self)
+        let forkT = try row.decode(7, as: Int?.self)
+        return RunRecord(
+            id: try row.decode(0), name: try row.decode(1), config: config, promptSetID: try row.decode(3),
+            rewardModelID: try row.decode(4), status: try row.decode(5),
+            forkedFrom: forkRun.flatMap { run in forkT.map { (run, $0) } })
+    }
+
+    /// The run that owns D_t of `run`: the run itself, or — for t at or before a fork point —
+    /// the run it forked from (followed recursively).
+    public static func pairsOwner(run: Int64, t: Int, on c: isolated Connection) throws -> Int64 {
+        var current = try runRecord(run, on: c)
+        while let fork = current.forkedFrom, t <= fork.t {
+            current = try runRecord(fork.run, on: c)
+        }
+        return current.id
+    }
+
+    /// The newest iteration of `run`, if it has one.
+    public static func latestIteration(run: Int64, on c: isolated Connection) throws -> IterationRecord? {
+        try c.query(
+            "SELECT t, state, policy_id, failure_reason FROM optune.iterations WHERE run_id = $1 ORDER BY t DESC LIMIT 1",
+            [run]
+        ).first.map { row in
+            IterationRecord(
+                run: run, t: try row.decode(0), state: IterationState(rawValue: try row.decode(1)) ?? .failed,
+                policy: try row.decode(2), failureReason: try row.decode(3))
+        }
+    }
+
+    /// Inserts iteration t in state `selecting`.
+    public static func createIteration(run: Int64, t: Int, policy: Int64, rho: Double, strategy: SelectionStrategy, on c: isolated Connection) throws {
+        try c.execute(
+            "INSERT INTO optune.iterations (run_id, t, policy_id, rho, strategy, state) VALUES ($1, $2, $3, $4, $5, 'selecting')",
+            [run, Int32(t), policy, rho, strategy.rawValue])
+    }
+
+    /// Moves iteration (`run`, `t`) from `from` to `to`, recording `seconds` for the stage just
+    /// finished in its `<stage>_seconds` column. Returns false (and changes nothing) when the
+    /// iteration is not in state `from`: another coordinator got there first.
+    @discardableResult
+    public static func transition(
+        run: Int64, t: Int, from: IterationState, to: IterationState, stageSeconds seconds: Double? = nil,
+        failureReason: String? = nil, on c: isolated Connection
+    ) throws -> Bool {
+        let column: String? = switch from {
+        case .selecting: "select_seconds"
+        case .generating: "generate_seconds"
+        case .scoring: "score_seconds"
+        case .building: "build_seconds"
+        case .training: "train_seconds"
+        case .evaluating: "evaluate_seconds"
+        case .done, .failed: nil
+        }
+        let timing = column.map { ", \($0) = coalesce($6, \($0))" } ?? ""
+        let changed = try c.execute(
+            """
+            UPDATE optune.iterations
+            SET state = $4, failure_reason = coalesce($5, failure_reason), updated_at = now(),
+                finished_at = CASE WHEN $4 IN ('done', 'failed') THEN now() ELSE finished_at END\(timing)
+            WHERE run_id = $1 AND t = $2 AND state = $3
+            """, [run, Int32(t), from.rawValue, to.rawValue, failureReason] + (column == nil ? [] : [seconds]))
+        if changed == 1 { try c.notify("optune_work", payload: "\(run):\(t):\(to.rawValue)") }
+        return changed == 1
+    }
+
+    /// Enqueues generation tasks: the iteration's selected train prompts (if `train`) and every
+    /// eval prompt (if `eval`), all sampled with `policy`. Returns (train, eval) task counts.
+    public static func enqueueIterationWork(
+        run: Int64, t: Int, policy: Int64, promptSetID: Int64, train: Bool, eval: Bool, on c: isolated Connection
+    ) throws -> (train: Int, eval: Int) {
+        let trainCount = train ? try c.execute(
+            """
+            INSERT INTO optune.generation_tasks (run_id, t, prompt_id, policy_id, purpose)
+            SELECT run_id, t, prompt_id, $3, 'train' FROM optune.selections WHERE run_id = $1 AND t = $2
+            ON CONFLICT DO NOTHING
+            """, [run, Int32(t), policy]) : 0
+        let evalCount = eval ? try c.execute(
+            """
+            INSERT INTO optune.generation_tasks (run_id, t, prompt_id, policy_id, purpose)
+            SELECT $1, $2, prompt_id, $3, 'eval' FROM optune.prompt_set_members WHERE set_id = $4 AND split = 'eval'
+            ON CONFLICT DO NOTHING
+            """, [run, Int32(t), policy, promptSetID]) : 0
+        try c.execute(
+            "UPDATE optune.iterations SET selected = $3, prompts_total = (SELECT count(*) FROM optune.prompt_set_members WHERE set_id = $4 AND split = 'train') WHERE run_id = $1 AND t = $2",
+            [run, Int32(t), Int64(trainCount), promptSetID])
+        try c.notify("optune_work", payload: "generation")
+        return (trainCount, evalCount)
+    }
+
+    /// Task counts of one iteration's queue, with the first dead task's error.
+    public static func queueCounts(_ queue: WorkQueue, run: Int64, t: Int, on c: isolated Connection) throws -> QueueCounts {
+        let row = try c.query(
+            """
+            SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'leased'),
+                   count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE state = 'dead'),
+                   (SELECT last_error FROM \(queue.table) WHERE run_id = $1 AND t = $2 AND state = 'dead' ORDER BY prompt_id LIMIT 1)
+            FROM \(queue.table) WHERE run_id = $1 AND t = $2
+            """, [run, Int32(t)])[0]
+        return QueueCounts(
+            pending: try row.decode(0), leased: try row.decode(1), done: try row.decode(2), dead: try row.decode(3),
+            firstError: try row.decode(4))
+    }
+
+    /// Records the iteration's generation counts (train and eval responses and tokens).
+    public static func recordGenerationCounts(run: Int64, t: Int, on c: isolated Connection) throws {
+        try c.execute(
+            """
+            UPDATE optune.iterations i SET
+                responses_generated = s.train_responses, tokens_generated = s.train_tokens,
+                eval_responses = s.eval_responses, eval_tokens_generated = s.eval_tokens,
+                regenerated = s.train_prompts
+            FROM (
+                SELECT count(*) FILTER (WHERE purpose = 'train') AS train_responses,
+                       coalesce(sum(n_tokens) FILTER (WHERE purpose = 'train'), 0) AS train_tokens,
+                       count(*) FILTER (WHERE purpose = 'eval') AS eval_responses,
+                       coalesce(sum(n_tokens) FILTER (WHERE purpose = 'eval'), 0) AS eval_tokens,
+                       count(DISTINCT prompt_id) FILTER (WHERE purpose = 'train') AS train_prompts
+                FROM optune.responses WHERE run_id = $1 AND t = $2
+            ) s
+            WHERE i.run_id = $1 AND i.t = $2
+            """, [run, Int32(t)])
+    }
+
+    /// Records the pair counts of D_t on its iteration.
+    public static func recordPairCounts(run: Int64, t: Int, reused: Int, zeroGap: Int, on c: isolated Connection) throws {
+        try c.execute(
+            "UPDATE optune.iterations SET reused = $3, zero_gap_pairs = $4 WHERE run_id = $1 AND t = $2",
+            [run, Int32(t), Int64(reused), Int64(zeroGap)])
+    }
+
+    /// Evaluates the iteration's policy from its scored eval responses (mean reward over the eval
+    /// split) and stores it in `optune.evaluations`. Returns the mean, or nil with no eval prompts.
+    @discardableResult
+    public static func recordEvaluation(run: Int64, t: Int, policy: Int64, rewardModel: Int64, on c: isolated Connection) throws -> Double? {
+        let row = try c.query(
+            """
+            INSERT INTO optune.evaluations (run_id, t, policy_id, split, n, mean_reward, reward_stddev, tokens)
+            SELECT $1, $2, $3, 'eval', count(*), avg(w.score), coalesce(stddev_samp(w.score), 0), coalesce(sum(r.n_tokens), 0)
+            FROM optune.responses r JOIN optune.rewards w ON w.response_id = r.id AND w.reward_model_id = $4
+            WHERE r.run_id = $1 AND r.t = $2 AND r.purpose = 'eval'
+            ON CONFLICT (run_id, t, policy_id, split) DO UPDATE SET n = excluded.n, mean_reward = excluded.mean_reward
+            RETURNING mean_reward
+            """, [run, Int32(t), policy, rewardModel])
+        return try row.first?.decode(0, as: Double?.self)
+    }
+
+    /// Sets the run's status (and the reason when it failed).
+    public static func setRunStatus(_ run: Int64, _ status: String, reason: String? = nil, on c: isolated Connection) throws {
+        try c.execute(
+            "UPDATE optune.runs SET status = $2, status_reason = $3, updated_at = now() WHERE id = $1", [run, status, reason])
+    }
+}

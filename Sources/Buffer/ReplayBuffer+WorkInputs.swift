@@ -1,0 +1,168 @@
+import Foundation
+import Postgres
+import TokenCodec
+
+/// A prompt's content as stored.
+public struct StoredPrompt: Sendable, Hashable {
+    public var id: Int64
+    public var text: String?
+    public var messagesJSON: String?
+}
+
+/// A policy's stored origin: built-in weights (compressed blob) or an external URI.
+public struct StoredPolicy: Sendable, Hashable {
+    public var id: Int64
+    public var run: Int64?
+    public var t: Int
+    public var parent: Int64?
+    public var weightsBlob: [UInt8]?
+    public var uri: String?
+}
+
+/// A pair of D_t with what a trainer needs: the prompt and both responses' token ids.
+public struct TrainingPairRecord: Sendable, Hashable {
+    public var prompt: StoredPrompt
+    public var chosen: [UInt32]
+    public var rejected: [UInt32]
+    public var weight: Double
+    public var zeroGap: Bool
+}
+
+extension ReplayBuffer {
+    /// The content of prompts `ids`, keyed by id.
+    public func prompts(_ ids: [Int64]) async throws -> [Int64: StoredPrompt] {
+        let rows = try await connection.query(
+            "SELECT id, text, messages::text FROM optune.prompts WHERE id = ANY($1::int8[])", [ids])
+        var result: [Int64: StoredPrompt] = [:]
+        for row in rows {
+            let prompt = StoredPrompt(id: try row.decode(0), text: try row.decode(1), messagesJSON: try row.decode(2))
+            result[prompt.id] = prompt
+        }
+        return result
+    }
+
+    /// The policy with id `id`.
+    public func policy(_ id: Int64) async throws -> StoredPolicy {
+        guard let row = try await connection.query(
+            "SELECT id, run_id, t, parent_policy_id, weights, uri FROM optune.policies WHERE id = $1", [id]).first
+        else { throw BufferError("no policy with id \(id)") }
+        return StoredPolicy(
+            id: try row.decode(0), run: try row.decode(1), t: try row.decode(2), parent: try row.decode(3),
+            weightsBlob: try row.decode(4, as: ByteA?.self)?.bytes, uri: try row.decode(5))
+    }
+
+    /// A shared base policy (no run) whose config equals `configJSON`, if one was stored.
+    public func basePolicy(configJSON: String) async throws -> Int64? {
+        try await connection.query(
+            "SELECT id FROM optune.policies WHERE run_id IS NULL AND config = $1::jsonb ORDER BY id LIMIT 1", [JSONB(configJSON)]
+        ).first?.decode(0, as: Int64.self)
+    }
+
+    /// The responses of (`run`, `t`) for `prompts`, decoded, in (prompt, sample) order.
+    public func responses(run: Int64, t: Int, prompts: [Int64]) async throws -> [StoredResponse] {
+        let rows = try await connection.query(
+            """
+            SELECT id, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens, text, finish_reason, seed
+            FROM optune.responses WHERE run_id = $1 AND t = $2 AND prompt_id = ANY($3::int8[])
+            ORDER BY prompt_id, sample_index
+            """, [run, Int32(t), prompts])
+        var decoder = TokenBlobDecoder()
+        return try rows.map { row in
+            StoredResponse(
+                id: try row.decode(0), run: run, t: t, prompt: try row.decode(1), sampleIndex: try row.decode(2),
+                purpose: Purpose(rawValue: try row.decode(3)) ?? .train, policy: try row.decode(4), tokenCount: try row.decode(5),
+                tokens: try row.withRawBytes(6) { blob in try blob.map { try decoder.decode($0) } },
+                text: try row.decode(7), finishReason: try row.decode(8), seed: try row.decode(9))
+        }
+    }
+
+    /// D_t with prompts and decoded token ids, in prompt order.
+    public func trainingPairs(run: Int64, t: Int) async throws -> [TrainingPairRecord] {
+        let rows = try await connection.query(
+            """
+            SELECT p.prompt_id, q.text, q.messages::text, c.tokens, r.tokens, p.weight, p.zero_gap
+            FROM optune.pairs p
+            JOIN optune.prompts q ON q.id = p.prompt_id
+            JOIN optune.responses c ON (c.run_id, c.t, c.prompt_id, c.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.chosen_sample)
+            JOIN optune.responses r ON (r.run_id, r.t, r.prompt_id, r.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.rejected_sample)
+            WHERE p.run_id = $1 AND p.t = $2
+            ORDER BY p.prompt_id
+            """, [run, Int32(t)])
+        var decoder = TokenBlobDecoder()
+        return try rows.map { row in
+            let chosen = try row.withRawBytes(3) { blob in try blob.map { try decoder.decode($0) } }
+            let rejected = try row.withRawBytes(4) { blob in try blob.map { try decoder.decode($0) } }
+            guard let chosen, let rejected else {
+                throw BufferError("pair for prompt \(try row.decode(0, as: Int64.self)) has a response without token ids; the built-in trainer needs them")
+            }
+            return TrainingPairRecord(
+                prompt: StoredPrompt(id: try row.decode(0), text: try row.decode(1), messagesJSON: try row.decode(2)),
+                chosen: chosen, rejected: rejected, weight: try row.decode(5), zeroGap: try row.decode(6))
+        }
+    }
+
+    /// Registers π_{t+1} trained from `policyIn` and its training run, and moves the iteration
+    /// from `training` to `evaluating` — one transaction. Returns the new policy's id, or nil if
+    /// the iteration was no longer in `training` (another trainer finished it first).
+    public func storeTrainingResult(
+        run: Int64, t: Int, policyIn: Int64, weightsBlob: [UInt8], configJSON: String, loss: LossKind,
+        beta1: Double, beta2: Double, optimizerJSON: String, pairsUsed: Int, skippedZeroGap: Int,
+        lossCurve: [Double], seconds: Double
+    ) async throws -> Int64? {
+        try await connection.transaction { c in
+            guard try c.query(
+                "SELECT 1 FROM optune.iterations WHERE run_id = $1 AND t = $2 AND state = 'training' FOR UPDATE", [run, Int32(t)]
+            ).count == 1 else { return nil }
+            let policy = try c.query(
+                """
+                INSERT INTO optune.policies (run_id, t, parent_policy_id, weights, config) VALUES ($1, $2, $3, $4, $5) RETURNING id
+                """, [run, Int32(t + 1), policyIn, ByteA(weightsBlob), JSONB(configJSON)])[0].decode(0, as: Int64.self)
+            try c.execute(
+                """
+                INSERT INTO optune.training_runs (run_id, t, policy_in, policy_out, loss, beta1, beta2, optimizer, pairs_used,
+                                                  skipped_zero_gap, loss_curve, train_seconds, finished_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
+                """,
+                [run, Int32(t), policyIn, policy, loss.rawValue, beta1, beta2, JSONB(optimizerJSON), Int64(pairsUsed),
+                 Int64(skippedZeroGap), lossCurve, seconds])
+            guard try Self.transition(run: run, t: t, from: .training, to: .evaluating, stageSeconds: seconds, on: c) else {
+                throw BufferError("iteration \(t) of run \(run) left the training state during training")
+            }
+            return policy
+        }
+    }
+
+    /// The policy trained at iteration (`run`, `t`), i.e. π_{t+1}, if training finished.
+    public static func trainedPolicy(run: Int64, t: Int, on c: isolated Connection) throws -> Int64? {
+        try c.query("SELECT policy_out FROM optune.training_runs WHERE run_id = $1 AND t = $2", [run, Int32(t)])
+            .first?.decode(0, as: Int64?.self)
+    }
+
+    /// Iterations waiting for a trainer, oldest first.
+    public func iterationsAwaitingTraining() async throws -> [IterationRecord] {
+        try await connection.query(
+            """
+            SELECT i.run_id, i.t, i.policy_id FROM optune.iterations i
+            WHERE i.state = 'training'
+              AND NOT EXISTS (SELECT 1 FROM optune.training_runs tr WHERE (tr.run_id, tr.t) = (i.run_id, i.t))
+            ORDER BY i.updated_at
+            """
+        ).map { row in
+            IterationRecord(run: try row.decode(0), t: try row.decode(1), state: .training, policy: try row.decode(2), failureReason: nil)
+        }
+    }
+
+    /// Registers (or refreshes) a worker row and its heartbeat.
+    public func heartbeat(worker: String, role: String, host: String, pid: Int32, version: String) async throws {
+        try await connection.execute(
+            """
+            INSERT INTO optune.workers (id, role, host, pid, version) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (id) DO UPDATE SET last_heartbeat = now(), stopped_at = NULL
+            """, [worker, role, host, pid, version])
+    }
+
+    /// Marks a worker as stopped.
+    public func workerStopped(_ worker: String) async throws {
+        try await connection.execute("UPDATE optune.workers SET stopped_at = now(), last_heartbeat = now() WHERE id = $1", [worker])
+    }
+}
