@@ -74,7 +74,7 @@ extension ReplayBuffer {
         case .evaluating: "evaluate_seconds"
         case .done, .failed: nil
         }
-        let timing = column.map { ", \($0) = coalesce($6, \($0))" } ?? ""
+        let timing = column.map { ", \($0) = coalesce($6, extract(epoch FROM clock_timestamp() - updated_at)::float8)" } ?? ""
         let changed = try c.execute(
             """
             UPDATE optune.iterations

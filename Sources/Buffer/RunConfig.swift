@@ -30,6 +30,14 @@ public struct RunConfig: Sendable, Codable, Hashable {
     public var iterations: Int = 5
     /// Whether training skips pairs whose gap is zero.
     public var skipZeroGap: Bool = false
+    /// π_0: the (shared) base policy iteration 0 samples with; nil for a forked run.
+    public var basePolicy: Int64?
+    /// DPO learning rate of the built-in trainer.
+    public var learningRate: Double = 2e-4
+    /// Epochs over D_t per iteration.
+    public var epochs: Int = 4
+    /// Pairs per optimiser step.
+    public var batchSize: Int = 64
 
     public init() {}
 

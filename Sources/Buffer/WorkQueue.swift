@@ -181,4 +181,10 @@ public struct TaskKey: Sendable, Hashable {
     public var run: Int64
     public var t: Int
     public var prompt: Int64
+
+    public init(run: Int64, t: Int, prompt: Int64) {
+        self.run = run
+        self.t = t
+        self.prompt = prompt
+    }
 }

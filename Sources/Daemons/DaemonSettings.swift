@@ -1,0 +1,22 @@
+import ServiceLifecycle
+
+/// Settings every worker daemon shares.
+public struct DaemonSettings: Sendable {
+    /// Tasks leased per batch.
+    public var batchSize = 64
+    /// How long a lease lasts; a killed worker's tasks return to the queue after this.
+    public var leaseSeconds = 30.0
+    /// The longest wait between looks for work when no notification arrives.
+    public var pollInterval: Duration = .milliseconds(500)
+    /// Only work on this run, if set.
+    public var run: Int64?
+
+    public init() {}
+}
+
+extension Task where Success == Never, Failure == Never {
+    /// Whether a daemon loop should stop: cancelled, or asked to shut down gracefully (SIGTERM).
+    static var shouldStop: Bool {
+        Task.isCancelled || Task.isShuttingDownGracefully
+    }
+}

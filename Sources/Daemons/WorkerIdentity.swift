@@ -1,0 +1,20 @@
+import Foundation
+
+/// Who a daemon is, as recorded in `optune.workers` and in lease owners.
+public struct WorkerIdentity: Sendable, Hashable {
+    public var id: String
+    public var role: String
+    public var host: String
+    public var pid: Int32
+
+    /// A fresh identity for `role` on this host and process.
+    public init(role: String) {
+        self.role = role
+        host = ProcessInfo.processInfo.hostName
+        pid = ProcessInfo.processInfo.processIdentifier
+        id = "\(role)-\(host)-\(pid)-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    /// The optune version recorded with workers.
+    public static let version = "0.1.0"
+}
