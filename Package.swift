@@ -49,7 +49,7 @@ let package = Package(
         .target(
             name: "Daemons",
             dependencies: [
-                "Backends", "Buffer", "Postgres", "Selection", "TokenCodec",
+                "Backends", "Buffer", "Policy", "Postgres", "Selection", "TokenCodec",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),

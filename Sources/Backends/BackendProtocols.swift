@@ -139,7 +139,7 @@ public struct TrainingResult: Sendable {
 }
 
 /// Trains π_t → π_{t+1} on pairs with DPO or wDPO.
-public protocol PreferenceTrainer: Sendable {
+public protocol PreferenceTrainingBackend: Sendable {
     func train(policy: PolicyHandle, pairs: [TrainingPair], settings: PreferenceTrainingSettings) async throws -> TrainingResult
 }
 

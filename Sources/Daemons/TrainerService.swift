@@ -11,12 +11,12 @@ import TokenCodec
 /// connection and another trainer takes over.
 public struct TrainerService: Service {
     let databaseURL: String
-    let trainer: any PreferenceTrainer
+    let trainer: any PreferenceTrainingBackend
     let settings: DaemonSettings
     let identity = WorkerIdentity(role: "trainer")
     let logger: Logger
 
-    public init(databaseURL: String, trainer: any PreferenceTrainer, settings: DaemonSettings, logger: Logger) {
+    public init(databaseURL: String, trainer: any PreferenceTrainingBackend, settings: DaemonSettings, logger: Logger) {
         self.databaseURL = databaseURL
         self.trainer = trainer
         self.settings = settings

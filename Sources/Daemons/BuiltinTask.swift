@@ -1,0 +1,47 @@
+import Backends
+import Buffer
+import Foundation
+import Policy
+import TokenCodec
+
+/// The embedded default's task (DESIGN §7): a digit-task prompt set and its SFT start point π_0,
+/// both created once per (sizes, seed) and reused by every run that asks for the same.
+public struct BuiltinTask: Sendable {
+    public var trainPrompts = 1000
+    public var evalPrompts = 1000
+    /// Seeds the prompts and π_0 (initial weights, demo noise, SFT order).
+    public var seed: UInt64 = 1
+
+    public init() {}
+
+    /// The prompt set's name, e.g. `digits-1000-1000-s1`.
+    public var setName: String { "digits-\(trainPrompts)-\(evalPrompts)-s\(seed)" }
+
+    /// `optune task init`: ensures the prompt set exists; returns its id.
+    public func ensurePromptSet(buffer: ReplayBuffer) async throws -> Int64 {
+        let set = try await buffer.promptSet(named: setName)
+        let existing = try await buffer.promptIDs(inSet: set, split: .train).count
+        if existing >= trainPrompts { return set }
+        let (train, eval) = DigitTaskFamily.split(trainCount: trainPrompts, evalCount: evalPrompts, seed: seed)
+        try await buffer.storePrompts(train.map { PromptRecord(text: $0.text, split: .train) }, inSet: set, defaultSplit: .train, source: "optune task init")
+        try await buffer.storePrompts(eval.map { PromptRecord(text: $0.text, split: .eval) }, inSet: set, defaultSplit: .eval, source: "optune task init")
+        return set
+    }
+
+    /// π_0 for this task: found in the buffer, or trained by SFT on noisy demonstrations and
+    /// stored (compressed) as a shared base policy. Returns its id and whether it was trained now.
+    public func ensureBasePolicy(buffer: ReplayBuffer) async throws -> (policy: Int64, trained: Bool) {
+        let config = #"{"kind": "builtin-sft", "set": "\#(setName)", "seed": \#(seed)}"#
+        if let existing = try await buffer.basePolicy(configJSON: config) { return (existing, false) }
+        let (train, _) = DigitTaskFamily.split(trainCount: trainPrompts, evalCount: evalPrompts, seed: seed)
+        let result = await Task.detached { SFTTrainer.initialPolicy(prompts: train, seed: seed) }.value
+        let blob = CompressedBytes.compress(result.model.serialized())
+        let id = try await buffer.registerPolicy(run: nil, t: 0, parent: nil, weights: blob, configJSON: config)
+        return (id, true)
+    }
+
+    /// The reward model of the built-in task.
+    public func ensureRewardModel(buffer: ReplayBuffer) async throws -> Int64 {
+        try await buffer.rewardModel(name: "digits", version: "1", backend: "builtin", configJSON: #"{"reward": "fraction right minus length penalty, clipped to [0, 1]"}"#)
+    }
+}

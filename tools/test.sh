@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against a throwaway PostgreSQL that it starts and, on any exit
+# (success, failure, Ctrl-C), stops and removes. Exits non-zero if anything failed.
+#
+# Usage: tools/test.sh [arguments for swift test, e.g. --filter LocalClusterTests]
+# OPTUNE_SCRATCH_PATH, if set, is passed to swift as --scratch-path (a build folder of one's own).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+section() { printf '\n=== %s ===\n' "$*"; }
+failed=()
+
+section "Setup: tools/setup.sh --no-build"
+tools/setup.sh --no-build || { echo "test: setup failed" >&2; exit 1; }
+
+section "Throwaway PostgreSQL"
+# Under /tmp (not $TMPDIR) so the socket path stays short.
+pg_dir=$(mktemp -d /tmp/optune-test-pg.XXXXXX) || exit 1
+cleanup() {
+    tools/pg-test-cluster.sh stop "$pg_dir" >/dev/null 2>&1 || true
+    rm -rf "$pg_dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+tools/pg-test-cluster.sh start "$pg_dir" || exit 1
+OPTUNE_TEST_DATABASE_URL=$(tools/pg-test-cluster.sh url "$pg_dir")
+export OPTUNE_TEST_DATABASE_URL
+echo "OPTUNE_TEST_DATABASE_URL=$OPTUNE_TEST_DATABASE_URL"
+
+scratch=()
+if [ -n "${OPTUNE_SCRATCH_PATH:-}" ]; then scratch=(--scratch-path "$OPTUNE_SCRATCH_PATH"); fi
+
+section "Build: swift build --build-tests ${scratch[*]}"
+if swift build --build-tests "${scratch[@]}"; then
+    section "Swift tests: swift test ${scratch[*]} $*"
+    swift test "${scratch[@]}" "$@" || failed+=("swift test")
+else
+    failed+=("swift build --build-tests")
+fi
+
+section "Python reference decoder: tools/token_blob.py check Tests/TokenCodecTests/Vectors"
+if [ -f tools/token_blob.py ]; then
+    python3 tools/token_blob.py check Tests/TokenCodecTests/Vectors || failed+=("tools/token_blob.py check")
+else
+    echo "skipped: tools/token_blob.py does not exist"
+fi
+
+section "Summary"
+if [ "${#failed[@]}" -gt 0 ]; then
+    printf 'FAILED: %s\n' "${failed[@]}"
+    exit 1
+fi
+echo "all checks passed"
