@@ -1,0 +1,119 @@
+import ArgumentParser
+import Backends
+import Buffer
+import Daemons
+import Foundation
+import Logging
+import ServiceLifecycle
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a run and drive its OPTune iterations in this process.",
+        discussion: """
+            Uses the embedded default unless OPTUNE_DATABASE_URL is set: the built-in digit task, its \
+            SFT start point π_0 (trained once per task seed and reused), the built-in policy and reward. \
+            The coordinator, generator(s), scorer and trainer run in this process with the same code as \
+            the separate daemons (optune coordinate / generate / score / train). Prints one line per \
+            iteration: eval reward of π_t, mean chosen reward, prompts regenerated, train tokens and \
+            the saving against ρ = 1 (estimated from iteration 0), final training loss and seconds per stage.
+
+            --fork RUN@t starts the new run from iteration t of RUN, by reference: its D_t, responses \
+            and π_{t+1} are shared, not copied.
+            """)
+
+    @Option(help: "The run's name (default: a timestamp).")
+    var name: String?
+
+    @OptionGroup var options: RunConfigOptions
+    @OptionGroup var task: TaskOptions
+
+    @Option(help: "Fork from iteration t of another run: NAME@t.")
+    var fork: String?
+
+    @Option(help: "Generator workers in this process.")
+    var generators = 1
+
+    @Option(help: "Log level of the in-process daemons.")
+    var logLevel: Logger.Level = .warning
+
+    func validate() throws {
+        if let fork, parseFork(fork) == nil { throw ValidationError("--fork must look like NAME@t, e.g. baseline@0") }
+        guard generators >= 1 else { throw ValidationError("--generators must be at least 1") }
+    }
+
+    func run() async throws {
+        bootstrapLogging(level: logLevel)
+        let url = try await DatabaseTarget().connectionURL(progress: { note($0) })
+        let buffer = try await ReplayBuffer.connect(to: url, applicationName: "optune-run")
+        try await Migrator(connection: buffer.connection).migrate()
+        let runName = name ?? "run-\(Int(Date().timeIntervalSince1970))"
+        let runID: Int64
+        if let fork, let (parentName, t) = parseFork(fork) {
+            guard let parent = try await buffer.runID(named: parentName) else { throw ValidationError("no run named \(parentName)") }
+            let record = try await buffer.runRecord(parent)
+            runID = try await buffer.createRun(
+                name: runName, promptSetID: record.promptSetID, rewardModelID: record.rewardModelID,
+                config: options.config(basePolicy: nil), forkedFrom: (parent, t))
+            note("run \(runName) (id \(runID)) forks \(parentName)@\(t)")
+        } else {
+            let task = task.task
+            let set = try await task.ensurePromptSet(buffer: buffer)
+            let started = ContinuousClock.now
+            let (base, trained) = try await task.ensureBasePolicy(buffer: buffer)
+            if trained { note("trained π_0 by SFT on noisy demonstrations in \(String(format: "%.1f", (ContinuousClock.now - started).seconds)) s (stored as policy \(base))") }
+            let model = try await task.ensureRewardModel(buffer: buffer)
+            runID = try await buffer.createRun(name: runName, promptSetID: set, rewardModelID: model, config: options.config(basePolicy: base))
+            note("run \(runName) (id \(runID)): \(task.setName), ρ \(options.rho), \(options.strategy.rawValue), \(options.loss.rawValue), T = \(options.iterations)")
+        }
+        await buffer.connection.close()
+        let started = ContinuousClock.now
+        try await RunDriver(databaseURL: url, run: runID, generators: generators).drive { summary in
+            print(IterationLine.format(summary))
+        }
+        note("run \(runName) finished in \(String(format: "%.1f", (ContinuousClock.now - started).seconds)) s")
+    }
+
+    func parseFork(_ text: String) -> (String, Int)? {
+        guard let at = text.lastIndex(of: "@"), let t = Int(text[text.index(after: at)...]), t >= 0, at != text.startIndex else { return nil }
+        return (String(text[..<at]), t)
+    }
+}
+
+/// Runs a coordinator with in-process workers until the run ends.
+struct RunDriver {
+    let databaseURL: String
+    let run: Int64
+    let generators: Int
+
+    func drive(onIteration: @escaping @Sendable (IterationSummary) async -> Void) async throws {
+        let logger = Logger(label: "optune.run")
+        var settings = DaemonSettings()
+        settings.run = run
+        settings.pollInterval = .milliseconds(100)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(
+                service: CoordinatorService(databaseURL: databaseURL, run: run, pollInterval: .milliseconds(100), logger: logger, onIterationDone: onIteration),
+                successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+        ]
+        for _ in 0..<generators {
+            services.append(.init(service: GeneratorService(databaseURL: databaseURL, backend: BuiltinGenerationBackend(), sampling: SamplingParameters(), settings: settings, logger: logger)))
+        }
+        services.append(.init(service: ScorerService(databaseURL: databaseURL, backend: BuiltinRewardBackend(), settings: settings, logger: logger)))
+        services.append(.init(service: TrainerService(databaseURL: databaseURL, trainer: BuiltinPreferenceTrainer(), settings: settings, logger: logger)))
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// The one-line report of an iteration.
+enum IterationLine {
+    static func format(_ s: IterationSummary) -> String {
+        func value(_ x: Double?, _ format: String = "%.3f") -> String { x.map { String(format: format, $0) } ?? "  –  " }
+        let stages = ["select", "generate", "score", "build", "train", "evaluate"].map { name in
+            "\(name.prefix(3)) \(value(s.stageSeconds[name], "%.2f"))s"
+        }.joined(separator: " ")
+        let saving = s.tokenSaving.map { String(format: "%3.0f%%", $0 * 100) } ?? "  – "
+        return "t=\(s.t)  eval \(value(s.evalReward))  chosen \(value(s.meanChosenReward))  regen \(s.regenerated)/\(s.promptsTotal)"
+            + "  tokens \(s.tokensGenerated) (saving \(saving))  loss \(value(s.finalLoss))  \(stages)"
+    }
+}
