@@ -68,6 +68,9 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Postgres", "Buffer"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        .testTarget(
+            name: "DaemonsTests",
+            dependencies: ["Backends", "Buffer", "Daemons", "Policy", "Postgres", "Selection", "TestSupport"]),
         .testTarget(name: "SelectionTests", dependencies: ["Selection", "Buffer", "Postgres", "TestSupport"]),
         .testTarget(name: "TokenCodecTests", dependencies: ["TokenCodec"], resources: [.copy("Vectors")]),
         .testTarget(name: "BufferTests", dependencies: ["Buffer", "Postgres", "TestSupport", "TokenCodec"]),

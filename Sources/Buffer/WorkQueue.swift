@@ -24,6 +24,11 @@ public struct LeasedTask: Sendable, Hashable {
 public struct SubmissionOutcome: Sendable, Hashable {
     public var accepted: Int
     public var refused: Int
+
+    public init(accepted: Int, refused: Int) {
+        self.accepted = accepted
+        self.refused = refused
+    }
 }
 
 extension ReplayBuffer {

@@ -4,7 +4,10 @@ import ServiceLifecycle
 
 /// The coordinator daemon for one run: holds the run's leadership lock and advances it until it
 /// is done or failed. A second coordinator of the same run waits as a standby.
-public struct CoordinatorService: Service {
+public struct CoordinatorService: Service, CustomStringConvertible {
+    /// Names the service without its database URL (which must never reach logs).
+    public var description: String { "CoordinatorService(run: \(run))" }
+
     let databaseURL: String
     let run: Int64
     let pollInterval: Duration

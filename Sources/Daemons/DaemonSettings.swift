@@ -10,6 +10,9 @@ public struct DaemonSettings: Sendable {
     public var pollInterval: Duration = .milliseconds(500)
     /// Only work on this run, if set.
     public var run: Int64?
+    /// A pause between generating and submitting each batch: a fault-injection aid for tests
+    /// that kill a worker mid-batch. Zero in normal use.
+    public var delayBeforeSubmit: Duration = .zero
 
     public init() {}
 }

@@ -10,7 +10,10 @@ import TokenCodec
 ///
 /// Run as many as you like, on any machine that reaches the database. SIGTERM stops leasing,
 /// finishes the batch in hand and returns unfinished leases; SIGKILL leaves leases that expire.
-public struct GeneratorService: Service {
+public struct GeneratorService: Service, CustomStringConvertible {
+    /// Names the service without its database URL (which must never reach logs).
+    public var description: String { "GeneratorService(worker: \(identity.id))" }
+
     let databaseURL: String
     let backend: any GenerationBackend
     let sampling: SamplingParameters
@@ -86,6 +89,7 @@ public struct GeneratorService: Service {
                 }
             }
         }
+        if settings.delayBeforeSubmit > .zero { try? await Task.sleep(for: settings.delayBeforeSubmit) }
         let outcome = try await buffer.submitGenerations(tasks, responses: responses)
         if outcome.refused > 0 {
             logger.warning("lease lost before submitting; responses dropped", metadata: ["refused": "\(outcome.refused)"])

@@ -6,7 +6,10 @@ import ServiceLifecycle
 
 /// The scorer daemon: leases scoring tasks, scores every response of each task's prompt with
 /// the reward backend, and submits the rewards with the lease's fencing token.
-public struct ScorerService: Service {
+public struct ScorerService: Service, CustomStringConvertible {
+    /// Names the service without its database URL (which must never reach logs).
+    public var description: String { "ScorerService(worker: \(identity.id))" }
+
     let databaseURL: String
     let backend: any RewardBackend
     let settings: DaemonSettings

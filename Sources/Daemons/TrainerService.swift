@@ -9,7 +9,10 @@ import TokenCodec
 /// run's loss, and registers π_{t+1} with its training run. A session advisory lock per
 /// iteration keeps two trainers off one iteration; a killed trainer's lock dies with its
 /// connection and another trainer takes over.
-public struct TrainerService: Service {
+public struct TrainerService: Service, CustomStringConvertible {
+    /// Names the service without its database URL (which must never reach logs).
+    public var description: String { "TrainerService(worker: \(identity.id))" }
+
     let databaseURL: String
     let trainer: any PreferenceTrainingBackend
     let settings: DaemonSettings

@@ -36,6 +36,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Log level of the in-process daemons.")
     var logLevel: Logger.Level = .warning
 
+    @Flag(help: "Only create the run; drive it with separate daemons (optune coordinate, generate, score, train).")
+    var createOnly = false
+
     func validate() throws {
         if let fork, parseFork(fork) == nil { throw ValidationError("--fork must look like NAME@t, e.g. baseline@0") }
         guard generators >= 1 else { throw ValidationError("--generators must be at least 1") }
@@ -66,6 +69,10 @@ struct Run: AsyncParsableCommand {
             note("run \(runName) (id \(runID)): \(task.setName), ρ \(options.rho), \(options.strategy.rawValue), \(options.loss.rawValue), T = \(options.iterations)")
         }
         await buffer.connection.close()
+        if createOnly {
+            print(runName)
+            return
+        }
         let started = ContinuousClock.now
         try await RunDriver(databaseURL: url, run: runID, generators: generators).drive { summary in
             print(IterationLine.format(summary))

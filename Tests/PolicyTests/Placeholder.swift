@@ -1,1 +1,1 @@
-// Placeholder; remove once the module has tests.
+import Testing

@@ -59,5 +59,6 @@ public struct TestDatabase: Sendable {
 /// The test environment is not set up.
 public struct TestDatabaseError: Error, CustomStringConvertible {
     public var message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }

@@ -1,0 +1,136 @@
+/// Options of one DPO/wDPO training run π_t → π_{t+1}.
+public struct PreferenceOptions: Sendable, Hashable, Codable {
+    public var loss: PreferenceLossKind
+    /// β1, the inverse temperature of the preference logit β1·(Δ(y_w) − Δ(y_l)).
+    public var beta: Double
+    /// Passes over the pairs.
+    public var epochs: Int
+    /// Pairs per step.
+    public var batchSize: Int
+    public var optimizer: OptimizerSettings
+    /// Fixes the order of the pairs in each epoch.
+    public var seed: UInt64
+
+    /// Stable defaults for the built-in model (DESIGN §7's prototype: Adam lr ≥ 1e-3 or β1 ≤ 0.5
+    /// collapsed reward; lr 2e-4, β1 = 2, 4 epochs, batch 64 was stable): wDPO, β1 = 2, 4 epochs
+    /// of 64 pairs, RMSProp (the paper's) at 2e-4 with 10% linear warm-up — the warm-up matters
+    /// for RMSProp, whose first steps are ~10× lr per weight before its average fills.
+    public init(
+        loss: PreferenceLossKind = .wdpo, beta: Double = 2, epochs: Int = 4, batchSize: Int = 64,
+        optimizer: OptimizerSettings = OptimizerSettings(kind: .rmsProp, learningRate: 2e-4, warmupFraction: 0.1),
+        seed: UInt64 = 0
+    ) {
+        precondition(beta > 0 && epochs >= 0 && batchSize > 0, "invalid preference options")
+        self.loss = loss
+        self.beta = beta
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.optimizer = optimizer
+        self.seed = seed
+    }
+}
+
+/// What a preference training run produced.
+public struct PreferenceTrainingResult: Sendable {
+    /// π_{t+1}.
+    public var model: PolicyModel
+    /// The minibatch loss of every step, before its update.
+    public var stepLosses: [Double]
+    /// The mean of each epoch's step losses, weighted by pairs.
+    public var epochLosses: [Double]
+    /// Fraction of pairs with a positive margin (π_θ prefers y_w more than π_ref does), per epoch,
+    /// before each step's update.
+    public var epochAccuracies: [Double]
+    /// Pairs trained on (each epoch).
+    public var pairs: Int
+    /// Optimiser steps taken.
+    public var steps: Int
+    /// Token positions in the forward passes (all epochs, chosen and rejected).
+    public var tokens: Int
+}
+
+/// DPO/wDPO exactly as DESIGN §2 step 5: with Δ(y) = log π_θ(y|x) − log π_ref(y|x) and the
+/// reference π_ref = the starting model π_t, frozen (its log-probabilities are computed once,
+/// before the first step),
+///
+///     dpo:  L = −mean[ log σ(β1·(Δ(y_w) − Δ(y_l))) ]
+///     wdpo: L = −mean[ R · log σ(β1·(Δ(y_w) − Δ(y_l))) ]
+///
+/// over each minibatch. The reference is π_t for every pair, including pairs whose responses
+/// an older policy generated.
+public enum PreferenceTrainer {
+    /// Trains π_t = `reference` on `pairs` and returns π_{t+1}.
+    public static func train(_ reference: PolicyModel, on pairs: [PreferencePair], options: PreferenceOptions = PreferenceOptions())
+        -> PreferenceTrainingResult
+    {
+        var model = reference
+        let weights = PreferenceLoss.weights(options.loss, of: pairs)
+        let referenceChosen = reference.logProbabilities(prompts: pairs.map(\.prompt), responses: pairs.map(\.chosen))
+        let referenceRejected = reference.logProbabilities(prompts: pairs.map(\.prompt), responses: pairs.map(\.rejected))
+        let workspace = Workspace(config: model.config)
+        var optimizer = Optimizer(settings: options.optimizer, parameterCount: model.layout.count)
+        var gradient = [Float](repeating: 0, count: model.layout.count)
+        var rng = SplitMix64(seed: SplitMix64.mix(options.seed, 0x64_706F))  // "dpo"
+        let stepsPerEpoch = (pairs.count + options.batchSize - 1) / options.batchSize
+        let totalSteps = stepsPerEpoch * options.epochs
+        var result = PreferenceTrainingResult(
+            model: model, stepLosses: [], epochLosses: [], epochAccuracies: [], pairs: pairs.count, steps: 0, tokens: 0)
+        for _ in 0..<options.epochs where !pairs.isEmpty {
+            let order = shuffledIndices(pairs.count, using: &rng)
+            var lossSum = 0.0
+            var wins = 0
+            for batch in chunks(order.count, size: options.batchSize) {
+                let members = Array(order[batch])
+                let step = Self.lossAndGradient(
+                    model, workspace: workspace, pairs: members.map { pairs[$0] },
+                    referenceChosen: members.map { referenceChosen[$0] },
+                    referenceRejected: members.map { referenceRejected[$0] },
+                    weights: members.map { weights[$0] }, beta: options.beta, into: &gradient)
+                optimizer.step(
+                    &model.parameters, gradient: gradient,
+                    learningRate: options.optimizer.learningRate(atStep: result.steps, of: totalSteps))
+                result.stepLosses.append(step.loss)
+                result.steps += 1
+                result.tokens += step.tokens
+                lossSum += step.loss * Double(members.count)
+                wins += step.margins.count { $0 > 0 }
+            }
+            result.epochLosses.append(lossSum / Double(pairs.count))
+            result.epochAccuracies.append(Double(wins) / Double(pairs.count))
+        }
+        result.model = model
+        return result
+    }
+
+    /// The minibatch loss at `model` and its gradient with respect to the model's parameters
+    /// (written into `gradient`), with the margins it used and the token rows it ran.
+    static func lossAndGradient(
+        _ model: PolicyModel, workspace: Workspace, pairs: [PreferencePair], referenceChosen: [Double],
+        referenceRejected: [Double], weights: [Double], beta: Double, into gradient: inout [Float]
+    ) -> (loss: Double, margins: [Double], tokens: Int) {
+        // Rows: all chosen responses, then all rejected ones.
+        let prompts = pairs.map(\.prompt)
+        let ranges = workspace.load(
+            prompts: ArraySlice(prompts + prompts), responses: ArraySlice(pairs.map(\.chosen) + pairs.map(\.rejected)))
+        model.parameters.withUnsafeBufferPointer { workspace.forward($0.baseAddress!) }
+        let logProbabilities = workspace.sequenceSums(ranges)
+        let n = pairs.count
+        let margins = (0..<n).map { i in
+            (logProbabilities[i] - referenceChosen[i]) - (logProbabilities[n + i] - referenceRejected[i])
+        }
+        let loss = PreferenceLoss.value(margins: margins, weights: weights, beta: beta)
+        let marginGradient = PreferenceLoss.gradient(margins: margins, weights: weights, beta: beta)
+        // ∂L/∂ log π_θ(y_w) = ∂L/∂m, ∂L/∂ log π_θ(y_l) = −∂L/∂m, shared by every row of the response.
+        var coefficients = [Double](repeating: 0, count: workspace.rows)
+        for i in 0..<n {
+            for row in ranges[i] { coefficients[row] = marginGradient[i] }
+            for row in ranges[n + i] { coefficients[row] = -marginGradient[i] }
+        }
+        model.parameters.withUnsafeBufferPointer { w in
+            gradient.withUnsafeMutableBufferPointer { g in
+                workspace.backward(w.baseAddress!, coefficients: coefficients, into: g.baseAddress!)
+            }
+        }
+        return (loss, margins, workspace.rows)
+    }
+}
