@@ -65,8 +65,10 @@ struct Database: AsyncParsableCommand {
                 return
             }
             let connection = try await Connection.connect(to: try await target.connectionURL(), applicationName: "optune-status")
-            let version = try await connection.query("SELECT current_setting('server_version')")[0].decode(0, as: String.self)
-            print("server version: \(version)")
+            if target.cluster == nil {
+                let version = try await connection.query("SELECT current_setting('server_version')")[0].decode(0, as: String.self)
+                print("server:        \(version)")
+            }
             let migrations = try await Migrator(connection: connection).status()
             let applied = migrations.filter { $0.state == .applied }.count
             let pending = migrations.filter { $0.state == .pending }.count
