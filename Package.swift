@@ -53,12 +53,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        /// The paper's comparison in miniature: a grid of forked runs and paired statistics.
+        .target(name: "Experiments", dependencies: ["Buffer", "Daemons", "Postgres"]),
         /// `optune bench`: measurements against named baselines, printed as a table.
         .target(name: "Benchmarks", dependencies: ["Buffer", "Postgres", "TokenCodec"]),
         .executableTarget(
             name: "optune",
             dependencies: [
-                "Backends", "Benchmarks", "Buffer", "Daemons", "LocalCluster", "Policy", "Postgres", "TokenCodec",
+                "Backends", "Benchmarks", "Buffer", "Daemons", "Experiments", "LocalCluster", "Policy", "Postgres", "TokenCodec",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,6 +70,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Postgres", "Buffer"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
         .testTarget(
             name: "DaemonsTests",
             dependencies: ["Backends", "Buffer", "Daemons", "Policy", "Postgres", "Selection", "TestSupport"]),

@@ -33,8 +33,8 @@ public struct BuiltinTask: Sendable {
     public func ensureBasePolicy(buffer: ReplayBuffer) async throws -> (policy: Int64, trained: Bool) {
         let config = #"{"kind": "builtin-sft", "set": "\#(setName)", "seed": \#(seed)}"#
         if let existing = try await buffer.basePolicy(configJSON: config) { return (existing, false) }
-        let (train, _) = DigitTaskFamily.split(trainCount: trainPrompts, evalCount: evalPrompts, seed: seed)
-        let result = await Task.detached { SFTTrainer.initialPolicy(prompts: train, seed: seed) }.value
+        let (_, eval) = DigitTaskFamily.split(trainCount: trainPrompts, evalCount: evalPrompts, seed: seed)
+        let result = await Task.detached { SFTTrainer.initialPolicy(excluding: eval, seed: seed) }.value
         let blob = CompressedBytes.compress(result.model.serialized())
         let id = try await buffer.registerPolicy(run: nil, t: 0, parent: nil, weights: blob, configJSON: config)
         return (id, true)

@@ -79,8 +79,15 @@ public struct DigitPrompt: Sendable, Hashable, Codable {
 public enum DigitTaskFamily {
     /// `count` distinct prompts, a pure function of `seed`.
     public static func prompts(count: Int, seed: UInt64) -> [DigitPrompt] {
-        var seen = Set<DigitPrompt>()
-        return draw(count: count, seed: seed, seen: &seen)
+        draw(count: count, seed: seed, distinct: true, excluding: [])
+    }
+
+    /// `count` independent uniform draws (repeats allowed, so kinds and lengths stay exactly
+    /// uniform), skipping any prompt in `excluded`; a pure function of `seed` and `excluded`.
+    public static func independentPrompts(count: Int, seed: UInt64, excluding excluded: Set<DigitPrompt> = [])
+        -> [DigitPrompt]
+    {
+        draw(count: count, seed: seed, distinct: false, excluding: excluded)
     }
 
     /// Disjoint train and eval sets drawn from one stream: the first `trainCount` distinct
@@ -92,8 +99,11 @@ public enum DigitTaskFamily {
         return (Array(all[..<trainCount]), Array(all[trainCount...]))
     }
 
-    private static func draw(count: Int, seed: UInt64, seen: inout Set<DigitPrompt>) -> [DigitPrompt] {
+    private static func draw(count: Int, seed: UInt64, distinct: Bool, excluding excluded: Set<DigitPrompt>)
+        -> [DigitPrompt]
+    {
         precondition(count >= 0 && count <= 10_000_000, "prompt count out of range")
+        var seen = Set<DigitPrompt>()
         var rng = SplitMix64(seed: SplitMix64.mix(seed, 0x6469_6769_7473))  // "digits"
         let kinds = DigitTaskKind.allCases
         let lengths = DigitPrompt.minDigits...DigitPrompt.maxDigits
@@ -104,7 +114,8 @@ public enum DigitTaskFamily {
             let length = lengths.lowerBound + Int(rng.next() % UInt64(lengths.count))
             let digits = (0..<length).map { _ in UInt8(rng.next() % 10) }
             let prompt = DigitPrompt(kind: kind, digits: digits)
-            if seen.insert(prompt).inserted { result.append(prompt) }
+            guard !excluded.contains(prompt) else { continue }
+            if !distinct || seen.insert(prompt).inserted { result.append(prompt) }
         }
         return result
     }

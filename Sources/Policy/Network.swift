@@ -217,11 +217,22 @@ private func columnSums(
     cblas_sgemv(CblasRowMajor, CblasTrans, blasint(rows), blasint(columns), 1, a, blasint(columns), ones, 1, 0, out, 1)
 }
 
+// The element-wise loops use `while` rather than `for … in 0..<count`: the same code in release
+// builds, but debug builds (which the tests run) then skip a range-iterator call per element.
+
 private func relu(_ a: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count where a[i] < 0 { a[i] = 0 }
+    var i = 0
+    while i < count {
+        if a[i] < 0 { a[i] = 0 }
+        i += 1
+    }
 }
 
 /// Zeroes the gradient where the ReLU output was 0 (its derivative there is taken as 0).
 private func reluMask(_ d: UnsafeMutablePointer<Float>, activations: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count where activations[i] <= 0 { d[i] = 0 }
+    var i = 0
+    while i < count {
+        if activations[i] <= 0 { d[i] = 0 }
+        i += 1
+    }
 }

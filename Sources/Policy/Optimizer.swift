@@ -10,13 +10,16 @@ public enum OptimizerKind: String, Sendable, Hashable, Codable {
 }
 
 /// An optimiser and its learning-rate schedule: linear warm-up over the first
-/// ``warmupFraction`` of the steps, then constant.
+/// ``warmupFraction`` of the steps, then constant, or (with ``linearDecay``) falling linearly to 0
+/// at the last step.
 public struct OptimizerSettings: Sendable, Hashable, Codable {
     public var kind: OptimizerKind
     /// The learning rate after warm-up.
     public var learningRate: Double
     /// Fraction of all steps spent ramping the rate linearly up from lr/warm-up steps to lr.
     public var warmupFraction: Double
+    /// After warm-up, fall linearly to 0 at the end instead of staying constant.
+    public var linearDecay: Bool
     /// RMSProp's squared-gradient decay ρ (PyTorch's `alpha`).
     public var rmsPropDecay: Double
     /// Adam's first-moment decay β1.
@@ -29,13 +32,15 @@ public struct OptimizerSettings: Sendable, Hashable, Codable {
     public var maxGradientNorm: Double?
 
     public init(
-        kind: OptimizerKind, learningRate: Double, warmupFraction: Double = 0, rmsPropDecay: Double = 0.99,
+        kind: OptimizerKind, learningRate: Double, warmupFraction: Double = 0, linearDecay: Bool = false,
+        rmsPropDecay: Double = 0.99,
         adamBeta1: Double = 0.9, adamBeta2: Double = 0.999, epsilon: Double = 1e-8, maxGradientNorm: Double? = nil
     ) {
         precondition(learningRate >= 0 && (0...1).contains(warmupFraction), "invalid optimiser settings")
         self.kind = kind
         self.learningRate = learningRate
         self.warmupFraction = warmupFraction
+        self.linearDecay = linearDecay
         self.rmsPropDecay = rmsPropDecay
         self.adamBeta1 = adamBeta1
         self.adamBeta2 = adamBeta2
@@ -46,8 +51,9 @@ public struct OptimizerSettings: Sendable, Hashable, Codable {
     /// The rate at 0-based `step` of `totalSteps`.
     public func learningRate(atStep step: Int, of totalSteps: Int) -> Double {
         let warmup = Int((warmupFraction * Double(totalSteps)).rounded(.up))
-        guard step < warmup else { return learningRate }
-        return learningRate * Double(step + 1) / Double(warmup)
+        if step < warmup { return learningRate * Double(step + 1) / Double(warmup) }
+        guard linearDecay else { return learningRate }
+        return learningRate * Double(totalSteps - step) / Double(max(1, totalSteps - warmup))
     }
 }
 
@@ -83,10 +89,12 @@ struct Optimizer {
             parameters.withUnsafeMutableBufferPointer { theta in
                 second.withUnsafeMutableBufferPointer { v in
                     gradient.withUnsafeBufferPointer { grad in
-                        for i in 0..<count {
+                        var i = 0  // `while`, not `for in`: debug builds (the tests) run much faster
+                        while i < count {
                             let g = grad[i] * scale
                             v[i] = decay * v[i] + (1 - decay) * g * g
                             theta[i] -= rate * g / (v[i].squareRoot() + epsilon)
+                            i += 1
                         }
                     }
                 }
@@ -102,11 +110,13 @@ struct Optimizer {
                 first.withUnsafeMutableBufferPointer { m in
                     second.withUnsafeMutableBufferPointer { v in
                         gradient.withUnsafeBufferPointer { grad in
-                            for i in 0..<count {
+                            var i = 0
+                            while i < count {
                                 let g = grad[i] * scale
                                 m[i] = fb1 * m[i] + (1 - fb1) * g
                                 v[i] = fb2 * v[i] + (1 - fb2) * g * g
                                 theta[i] -= rate * m[i] / (v[i].squareRoot() + eps)
+                                i += 1
                             }
                         }
                     }

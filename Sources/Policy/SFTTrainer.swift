@@ -8,11 +8,13 @@ public struct SFTOptions: Sendable, Hashable, Codable {
     /// Fixes the order of the demonstrations in each epoch.
     public var seed: UInt64
 
-    /// Defaults fit π_0 on 1000 noisy demos in well under a second (release, one core): 12 epochs
-    /// of 32-demo steps with Adam at 1e-3. The fit then sits close to the demos' noise level.
+    /// Defaults for a stream of fresh demonstrations (see ``SFTTrainer/initialPolicy(config:noise:demonstrations:excluding:options:seed:)``):
+    /// one pass, 64 demos per step, Adam at a constant 6e-3 (β2 = 0.99). In this data-limited
+    /// regime a larger rate fits faster and decaying it only hurt.
     public init(
-        epochs: Int = 12, batchSize: Int = 32,
-        optimizer: OptimizerSettings = OptimizerSettings(kind: .adam, learningRate: 1e-3), seed: UInt64 = 0
+        epochs: Int = 1, batchSize: Int = 64,
+        optimizer: OptimizerSettings = OptimizerSettings(kind: .adam, learningRate: 6e-3, adamBeta2: 0.99),
+        seed: UInt64 = 0
     ) {
         precondition(epochs >= 0 && batchSize > 0, "epochs must be ≥ 0 and batchSize > 0")
         self.epochs = epochs
@@ -83,18 +85,27 @@ public enum SFTTrainer {
         return SFTResult(model: model, epochLosses: epochLosses, steps: step, tokens: tokens)
     }
 
-    /// π_0 of DESIGN §7: a fresh model fitted to noisy demonstrations of `prompts`.
+    /// π_0 of DESIGN §7: a fresh model fitted to `demonstrations` noisy demos of fresh prompts.
     ///
-    /// `seed` fixes the initial weights, the corruption of the demos and the SFT order, so one
-    /// (prompts, config, noise, options, seed) always gives the same π_0 on one machine.
+    /// The demo prompts are independent draws from ``DigitTaskFamily`` (pass the eval split as
+    /// `excluding` to keep it unseen), not the run's train prompts: fitted to 1000 fixed prompts
+    /// the network memorises them (train reward 0.75, eval 0.36), whereas a stream of fresh
+    /// prompts makes it learn the tasks, so train and eval reward move together. With the
+    /// defaults π_0 is weak but improvable: sampled eval reward ≈ 0.6, greedy ≈ 0.88 (a random
+    /// policy scores ≈ 0.02); the prototype's 0.75 needs ~200k demos (~20 s).
+    ///
+    /// `seed` fixes the initial weights, the demo prompts, their corruption and the SFT order, so
+    /// the same arguments always give the same π_0 on one machine.
     public static func initialPolicy(
-        prompts: [DigitPrompt], config: PolicyConfig = PolicyConfig(), noise: DemonstrationNoise = .standard,
-        options: SFTOptions = SFTOptions(), seed: UInt64
+        config: PolicyConfig = PolicyConfig(), noise: DemonstrationNoise = .standard, demonstrations: Int = 30_000,
+        excluding excluded: [DigitPrompt] = [], options: SFTOptions = SFTOptions(), seed: UInt64
     ) -> SFTResult {
         let model = PolicyModel(config: config, seed: seed)
-        let demonstrations = noise.demonstrations(for: prompts, seed: SplitMix64.mix(seed, 0x6E6F_6973_65))  // "noise"
+        let prompts = DigitTaskFamily.independentPrompts(
+            count: demonstrations, seed: SplitMix64.mix(seed, 0x6465_6D6F), excluding: Set(excluded))  // "demo"
+        let demos = noise.demonstrations(for: prompts, seed: SplitMix64.mix(seed, 0x6E6F_6973_65))  // "noise"
         var options = options
         options.seed = SplitMix64.mix(seed, options.seed)
-        return train(model, on: demonstrations, options: options)
+        return train(model, on: demos, options: options)
     }
 }
