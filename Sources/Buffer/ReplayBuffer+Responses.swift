@@ -21,6 +21,25 @@ extension ReplayBuffer {
                 throw BufferError("response batch rejected, nothing stored: row \(position) (\(response.keyDescription)) \(problem)", row: position)
             }
         }
+        // Fast path: COPY straight into the table. A resubmission (unique violation) or a bad
+        // row makes it fail as a whole; the savepoint undoes it and the staging path below then
+        // stores what is new, or names the row at fault.
+        try c.simpleQuery("SAVEPOINT response_copy")
+        do {
+            let copied = try c.copyFromBinary(
+                """
+                COPY optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens,
+                    prompt_tokens, text, finish_reason, sampling, seed, worker_id, latency_ms, logprob_sum)
+                FROM STDIN (FORMAT binary)
+                """
+            ) { writer in
+                for response in batch { try Self.write(response, position: nil, to: &writer) }
+            }
+            try c.simpleQuery("RELEASE SAVEPOINT response_copy")
+            return BatchOutcome(inserted: copied, alreadyStored: batch.count - copied)
+        } catch let error as PostgresError where error.code == .server {
+            try c.simpleQuery("ROLLBACK TO SAVEPOINT response_copy")
+        }
         try c.simpleQuery("""
             CREATE TEMP TABLE IF NOT EXISTS response_staging (
                 position int NOT NULL, run_id bigint NOT NULL, t integer NOT NULL, prompt_id bigint NOT NULL,
@@ -37,26 +56,7 @@ extension ReplayBuffer {
             FROM STDIN (FORMAT binary)
             """
         ) { writer in
-            for (position, response) in batch.enumerated() {
-                try writer.beginRow(fieldCount: 17)
-                writer.write(Int32(position))
-                writer.write(response.run)
-                writer.write(Int32(response.t))
-                writer.write(response.prompt)
-                writer.write(Int32(response.sampleIndex))
-                writer.write(response.purpose.rawValue)
-                writer.write(response.policy)
-                writer.write(Int32(response.tokenCount))
-                if let blob = response.tokenBlob { writer.write(bytes: blob) } else { writer.writeNull() }
-                if let blob = response.promptTokenBlob { writer.write(bytes: blob) } else { writer.writeNull() }
-                writer.write(response.text)
-                writer.write(response.finishReason)
-                writer.write(JSONB(response.samplingJSON))
-                writer.write(response.seed)
-                writer.write(response.worker)
-                writer.write(response.latencyMs)
-                writer.write(response.logprobSum)
-            }
+            for (position, response) in batch.enumerated() { try Self.write(response, position: position, to: &writer) }
         }
         try c.simpleQuery("SAVEPOINT response_batch")
         do {
@@ -124,5 +124,27 @@ extension ReplayBuffer {
             ON CONFLICT (response_id, reward_model_id) DO NOTHING
             """, [responses, models, scores])
         return BatchOutcome(inserted: inserted, alreadyStored: batch.count - inserted)
+    }
+
+    /// Writes one response as a COPY row, with its batch position first when `position` is set.
+    private static func write(_ response: NewResponse, position: Int?, to writer: inout BinaryCopyWriter) throws {
+        try writer.beginRow(fieldCount: position == nil ? 16 : 17)
+        if let position { writer.write(Int32(position)) }
+        writer.write(response.run)
+        writer.write(Int32(response.t))
+        writer.write(response.prompt)
+        writer.write(Int32(response.sampleIndex))
+        writer.write(response.purpose.rawValue)
+        writer.write(response.policy)
+        writer.write(Int32(response.tokenCount))
+        if let blob = response.tokenBlob { writer.write(bytes: blob) } else { writer.writeNull() }
+        if let blob = response.promptTokenBlob { writer.write(bytes: blob) } else { writer.writeNull() }
+        writer.write(response.text)
+        writer.write(response.finishReason)
+        writer.write(JSONB(response.samplingJSON))
+        writer.write(response.seed)
+        writer.write(response.worker)
+        writer.write(response.latencyMs)
+        writer.write(response.logprobSum)
     }
 }

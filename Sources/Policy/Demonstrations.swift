@@ -1,6 +1,8 @@
 /// A prompt with a target response (token ids ending with ``DigitVocabulary/eos``) for SFT.
 public struct Demonstration: Sendable, Hashable, Codable {
+    /// The prompt.
     public var prompt: DigitPrompt
+    /// The target ids, ending with ``DigitVocabulary/eos``.
     public var response: [UInt32]
 
     public init(prompt: DigitPrompt, response: [UInt32]) {

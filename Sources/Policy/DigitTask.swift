@@ -64,6 +64,21 @@ public struct DigitPrompt: Sendable, Hashable, Codable {
         kind.rawValue + ": " + digits.map { String($0) }.joined(separator: " ")
     }
 
+    private enum CodingKeys: String, CodingKey { case kind, digits }
+
+    /// Decodes `{"kind": "reverse", "digits": [3, 1, 4]}`, rejecting what ``init(kind:digits:)``
+    /// would not accept.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let kind = try container.decode(DigitTaskKind.self, forKey: .kind)
+        let digits = try container.decode([UInt8].self, forKey: .digits)
+        guard (Self.minDigits...Self.maxDigits).contains(digits.count) && digits.allSatisfy({ $0 < 10 }) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .digits, in: container, debugDescription: "a digit prompt has 2–8 digits in 0–9")
+        }
+        self.init(kind: kind, digits: digits)
+    }
+
     /// The correct answer's digits.
     public var answer: [UInt8] { kind.answer(for: digits) }
 

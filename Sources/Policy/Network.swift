@@ -4,6 +4,13 @@ import Foundation
 // The batched forward and backward passes. One input row per (sequence, output step); every
 // layer is one row-major `cblas_sgemm` over all rows of the batch.
 
+/// Runs once per process, before the first GEMM: OpenBLAS's multi-threaded GEMM splits work
+/// differently from its single-threaded one and rounds differently, so the same seeds would give
+/// different models on machines with different core counts. Single-threaded BLAS keeps every
+/// result a function of the inputs alone; parallelism belongs across requests or processes.
+/// (This sets OpenBLAS's process-wide thread count.)
+private let singleThreadedBLAS: Void = openblas_set_num_threads(1)
+
 /// Buffers for one batch of rows, reused from batch to batch. Not thread-safe: one per task.
 final class Workspace {
     let layout: PolicyLayout
@@ -31,9 +38,12 @@ final class Workspace {
     private let hidden2Gradient = Scratch<Float>()
     private let hidden1Gradient = Scratch<Float>()
     private let embeddingGradient = Scratch<Float>()
+    /// A column of `onesCount` ones, for bias broadcasts and column sums.
     private let ones = Scratch<Float>()
+    private var onesCount = 0
 
     init(config: PolicyConfig) {
+        _ = singleThreadedBLAS
         layout = config.layout
         features = InputFeatures(maxPositions: config.maxPositions)
     }
@@ -51,9 +61,10 @@ final class Workspace {
         probabilities.reserve(count * l.outputs)
         targets.reserve(count)
         rowLogProbabilities.reserve(count)
-        if ones.capacity < count {
+        if onesCount < count {
             ones.reserve(count)
-            ones.pointer.update(repeating: 1, count: ones.capacity)
+            ones.pointer.update(repeating: 1, count: count)
+            onesCount = count
         }
     }
 
@@ -162,8 +173,8 @@ final class Scratch<Element: BitwiseCopyable> {
     private(set) var capacity: Int
 
     init() {
-        capacity = 1
-        pointer = .allocate(capacity: 1)
+        capacity = 0
+        pointer = .allocate(capacity: 0)
     }
 
     /// Makes room for `count` elements; contents are unspecified after growing.

@@ -13,6 +13,7 @@ public enum OptimizerKind: String, Sendable, Hashable, Codable {
 /// ``warmupFraction`` of the steps, then constant, or (with ``linearDecay``) falling linearly to 0
 /// at the last step.
 public struct OptimizerSettings: Sendable, Hashable, Codable {
+    /// The update rule.
     public var kind: OptimizerKind
     /// The learning rate after warm-up.
     public var learningRate: Double

@@ -20,8 +20,8 @@ public struct PolicyConfig: Sendable, Hashable, Codable {
     /// Rows of the position embedding; steps at or beyond the last row share it.
     public var maxPositions: Int
 
-    /// DESIGN §7's shape: two layers of 256, and 12 positions (enough for 8 digits + EOS with
-    /// room for the default 10-token limit).
+    /// DESIGN §7's shape: a 128-wide input embedding, two ReLU layers of 256, and 12 positions
+    /// (enough for 8 digits + EOS and the default 10-token limit). About 126k parameters.
     public init(embeddingWidth: Int = 128, firstHidden: Int = 256, secondHidden: Int = 256, maxPositions: Int = 12) {
         precondition(
             embeddingWidth > 0 && firstHidden > 0 && secondHidden > 0 && maxPositions > 0, "layer sizes must be positive")
@@ -29,6 +29,22 @@ public struct PolicyConfig: Sendable, Hashable, Codable {
         self.firstHidden = firstHidden
         self.secondHidden = secondHidden
         self.maxPositions = maxPositions
+    }
+
+    private enum CodingKeys: String, CodingKey { case embeddingWidth, firstHidden, secondHidden, maxPositions }
+
+    /// Decodes a config, rejecting sizes ``init(embeddingWidth:firstHidden:secondHidden:maxPositions:)``
+    /// would not accept (non-positive, or over 65536).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let sizes = try [CodingKeys.embeddingWidth, .firstHidden, .secondHidden, .maxPositions].map { key in
+            let value = try container.decode(Int.self, forKey: key)
+            guard (1...(1 << 16)).contains(value) else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "must be in 1...65536")
+            }
+            return value
+        }
+        self.init(embeddingWidth: sizes[0], firstHidden: sizes[1], secondHidden: sizes[2], maxPositions: sizes[3])
     }
 
     /// Where each tensor sits in ``PolicyModel/parameters``.
@@ -44,17 +60,28 @@ public struct PolicyConfig: Sendable, Hashable, Codable {
 public struct PolicyLayout: Sendable, Hashable {
     /// Features of one input row: prompt features, then position one-hot, then previous-token one-hot.
     public let inputWidth: Int
+    /// See ``PolicyConfig/embeddingWidth``.
     public let embeddingWidth: Int
+    /// See ``PolicyConfig/firstHidden``.
     public let firstHidden: Int
+    /// See ``PolicyConfig/secondHidden``.
     public let secondHidden: Int
+    /// ``DigitVocabulary/size``.
     public let outputs: Int
 
+    /// W_in, `inputWidth × embeddingWidth`: prompt projection, position and previous-token embeddings.
     public let inputWeights: Range<Int>
+    /// W_1, `embeddingWidth × firstHidden`.
     public let firstWeights: Range<Int>
+    /// b_1, `firstHidden`.
     public let firstBias: Range<Int>
+    /// W_2, `firstHidden × secondHidden`.
     public let secondWeights: Range<Int>
+    /// b_2, `secondHidden`.
     public let secondBias: Range<Int>
+    /// W_o, `secondHidden × outputs`.
     public let outputWeights: Range<Int>
+    /// b_o, `outputs`.
     public let outputBias: Range<Int>
 
     /// All parameters.

@@ -7,7 +7,8 @@ import Foundation
 /// A model is a value: its weights are one contiguous `[Float]` laid out by ``PolicyLayout``, and
 /// training returns a new model. All computation is batched through `cblas_sgemm`. Results are a
 /// pure function of the weights, inputs and seeds on a given machine and BLAS build (different
-/// CPUs may round differently).
+/// CPUs may round differently). Methods allocate their own scratch memory, so one model can serve
+/// concurrent calls.
 public struct PolicyModel: Sendable, Equatable {
     /// The network's shape.
     public let config: PolicyConfig
@@ -47,7 +48,8 @@ public struct PolicyModel: Sendable, Equatable {
     /// log π(y | x) of each response: the sum over its ids of the log-probability of each id given
     /// the prompt and the ids before it. A trailing ``DigitVocabulary/eos`` is one of those ids, so
     /// this is exactly the log-probability of having sampled the response (at temperature 1,
-    /// top-p 1). An empty response has log-probability 0.
+    /// top-p 1). An empty response has log-probability 0. Every id must be below
+    /// ``DigitVocabulary/size`` (a precondition).
     public func logProbabilities(prompts: [DigitPrompt], responses: [[UInt32]]) -> [Double] {
         precondition(prompts.count == responses.count, "one response per prompt")
         let workspace = Workspace(config: config)

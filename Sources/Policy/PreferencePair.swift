@@ -4,8 +4,11 @@
 /// Responses are token ids as ``PolicyModel/sample(prompts:seeds:temperature:topP:maxTokens:)``
 /// returns them (ending with EOS when the policy stopped).
 public struct PreferencePair: Sendable, Hashable, Codable {
+    /// x.
     public var prompt: DigitPrompt
+    /// y_w, the higher-reward response.
     public var chosen: [UInt32]
+    /// y_l, the lower-reward response.
     public var rejected: [UInt32]
     /// R = σ(β2·(r_w − r_l)) (see ``PreferenceLoss/pairWeight(chosenReward:rejectedReward:beta2:)``); used by wDPO only.
     public var weight: Double

@@ -4,6 +4,7 @@ public struct SFTOptions: Sendable, Hashable, Codable {
     public var epochs: Int
     /// Demonstrations per step.
     public var batchSize: Int
+    /// Optimiser, learning rate and schedule.
     public var optimizer: OptimizerSettings
     /// Fixes the order of the demonstrations in each epoch.
     public var seed: UInt64
@@ -28,6 +29,8 @@ public struct SFTOptions: Sendable, Hashable, Codable {
 public struct SFTResult: Sendable {
     /// The trained model.
     public var model: PolicyModel
+    /// Mean per-token cross-entropy (nats) of every step's batch, before its update.
+    public var stepLosses: [Double]
     /// Mean per-token cross-entropy (nats) of each epoch, over its steps before their updates.
     public var epochLosses: [Double]
     /// Optimiser steps taken.
@@ -51,6 +54,7 @@ public enum SFTTrainer {
         let stepsPerEpoch = (demonstrations.count + options.batchSize - 1) / options.batchSize
         let totalSteps = stepsPerEpoch * options.epochs
         var epochLosses: [Double] = []
+        var stepLosses: [Double] = []
         var step = 0
         var tokens = 0
         for _ in 0..<options.epochs where !demonstrations.isEmpty {
@@ -64,8 +68,9 @@ public enum SFTTrainer {
                 let rows = workspace.rows
                 guard rows > 0 else { continue }
                 model.parameters.withUnsafeBufferPointer { workspace.forward($0.baseAddress!) }
-                let logProbabilities = workspace.sequenceSums(ranges)
-                lossSum -= logProbabilities.reduce(0, +)
+                let batchLoss = -workspace.sequenceSums(ranges).reduce(0, +)
+                stepLosses.append(batchLoss / Double(rows))
+                lossSum += batchLoss
                 tokenSum += rows
                 // L = −(1/rows) Σ log π(target) ⇒ ∂L/∂ log π(target) = −1/rows for every row.
                 let coefficients = [Double](repeating: -1 / Double(rows), count: rows)
@@ -82,7 +87,7 @@ public enum SFTTrainer {
             tokens += tokenSum
             epochLosses.append(tokenSum > 0 ? lossSum / Double(tokenSum) : 0)
         }
-        return SFTResult(model: model, epochLosses: epochLosses, steps: step, tokens: tokens)
+        return SFTResult(model: model, stepLosses: stepLosses, epochLosses: epochLosses, steps: step, tokens: tokens)
     }
 
     /// π_0 of DESIGN §7: a fresh model fitted to `demonstrations` noisy demos of fresh prompts.

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Policy
@@ -21,6 +22,16 @@ struct DigitTaskTests {
         ])
     func malformedTextIsRejected(text: String) {
         #expect(DigitPrompt(text: text) == nil)
+    }
+
+    @Test("JSON decoding round-trips valid prompts and rejects invalid ones")
+    func jsonDecoding() throws {
+        let prompt = DigitPrompt(kind: .addOne, digits: [0, 9, 5])
+        let data = try JSONEncoder().encode(prompt)
+        #expect(try JSONDecoder().decode(DigitPrompt.self, from: data) == prompt)
+        for bad in [#"{"kind":"copy","digits":[1]}"#, #"{"kind":"copy","digits":[1,12]}"#, #"{"kind":"sort","digits":[1,2]}"#] {
+            #expect(throws: DecodingError.self) { try JSONDecoder().decode(DigitPrompt.self, from: Data(bad.utf8)) }
+        }
     }
 
     @Test("each task's answer is the copy, the reversal or each digit plus one mod 10")
