@@ -167,6 +167,12 @@ extension ReplayBuffer {
         return try row.first?.decode(0, as: Double?.self)
     }
 
+    /// Refreshes planner statistics of the tables an iteration writes (ANALYZE samples a fixed
+    /// number of rows, so this stays cheap as they grow).
+    public static func refreshStatistics(on c: isolated Connection) throws {
+        try c.simpleQuery("ANALYZE optune.pairs, optune.selections, optune.responses, optune.rewards, optune.generation_tasks, optune.scoring_tasks")
+    }
+
     /// Sets the run's status (and the reason when it failed).
     public static func setRunStatus(_ run: Int64, _ status: String, reason: String? = nil, on c: isolated Connection) throws {
         try c.execute(

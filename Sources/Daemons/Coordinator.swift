@@ -115,6 +115,9 @@ public struct Coordinator: Sendable {
     /// Creates iteration t, selects its prompts and enqueues its work, in one transaction.
     func open(t: Int, policy: Int64, record: RunRecord, finalT: Int) async throws {
         let config = record.config
+        // Fresh statistics for the tables the last iteration filled, so selection and pair
+        // building get hash joins rather than nested loops planned for empty tables.
+        try await buffer.connection.run { c in try ReplayBuffer.refreshStatistics(on: c) }
         let fullyOnline = t == 0 || config.strategy == .full
         try await buffer.connection.transaction { [run] c in
             try ReplayBuffer.createIteration(

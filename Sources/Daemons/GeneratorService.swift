@@ -62,6 +62,7 @@ public struct GeneratorService: Service, CustomStringConvertible {
 
     /// Generates and submits one leased batch; returns the responses stored.
     func process(_ tasks: [LeasedTask], buffer: ReplayBuffer, cache: RunCache) async throws -> Int {
+        let started = ContinuousClock.now
         let prompts = try await buffer.prompts(tasks.map(\.prompt))
         var responses: [NewResponse] = []
         for (policyID, group) in Dictionary(grouping: tasks, by: \.policy) {
@@ -74,9 +75,9 @@ public struct GeneratorService: Service, CustomStringConvertible {
                 let seeds = (0..<samples).map { Self.seed(run: run.config.seed, t: task.t, prompt: task.prompt, sample: $0) }
                 requests.append(GenerationRequest(prompt: PromptContent(id: prompt.id, text: prompt.text, messagesJSON: prompt.messagesJSON), seeds: seeds))
             }
-            let started = ContinuousClock.now
+            let requested = ContinuousClock.now
             let results = try await backend.generate(requests, policy: policy, sampling: sampling)
-            let latency = (ContinuousClock.now - started).milliseconds / Double(max(1, requests.count))
+            let latency = (ContinuousClock.now - requested).milliseconds / Double(max(1, requests.count))
             let samplingJSON = String(decoding: try JSONEncoder().encode(sampling), as: UTF8.self)
             for (task, (request, samples)) in zip(group, zip(requests, results)) {
                 for (index, (sample, seed)) in zip(samples, request.seeds).enumerated() {
@@ -90,7 +91,12 @@ public struct GeneratorService: Service, CustomStringConvertible {
             }
         }
         if settings.delayBeforeSubmit > .zero { try? await Task.sleep(for: settings.delayBeforeSubmit) }
+        let submitting = ContinuousClock.now
         let outcome = try await buffer.submitGenerations(tasks, responses: responses)
+        logger.debug("submitted", metadata: [
+            "tasks": "\(tasks.count)", "responses": "\(responses.count)",
+            "generate_ms": "\(Int((submitting - started).milliseconds))", "submit_ms": "\(Int((ContinuousClock.now - submitting).milliseconds))",
+        ])
         if outcome.refused > 0 {
             logger.warning("lease lost before submitting; responses dropped", metadata: ["refused": "\(outcome.refused)"])
         }

@@ -20,10 +20,11 @@ public struct RunDriver: Sendable {
         let logger = Logger(label: "optune.run")
         var settings = DaemonSettings()
         settings.run = run
-        settings.pollInterval = .milliseconds(100)
+        settings.pollInterval = .milliseconds(50)
+        settings.batchSize = 256
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
-                service: CoordinatorService(databaseURL: databaseURL, run: run, pollInterval: .milliseconds(100), logger: logger, onIterationDone: onIteration),
+                service: CoordinatorService(databaseURL: databaseURL, run: run, pollInterval: .milliseconds(50), logger: logger, onIterationDone: onIteration),
                 successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
         ]
         for _ in 0..<generators {

@@ -16,26 +16,24 @@ public enum PairBuilder {
     public static func build(
         run: Int64, t: Int, rewardModel: Int64, beta2: Double, previousPairsRun: Int64?, on c: isolated Connection
     ) throws -> Outcome {
+        // Train responses exist at (run, t) only for the prompts selected at t, so one grouped
+        // scan of them builds every regenerated pair.
         let regenerated = try c.execute(
             """
             INSERT INTO optune.pairs (run_id, t, prompt_id, origin, source_run_id, source_t, chosen_sample,
                                       rejected_sample, r_w, r_l, weight)
-            SELECT $1, $2, hi.prompt_id, 'regenerated', $1, $2, hi.sample_index, lo.sample_index, hi.score, lo.score,
-                   1 / (1 + exp(-$4 * (hi.score - lo.score)))
+            SELECT $1, $2, prompt_id, 'regenerated', $1, $2, chosen[1], rejected[1], r_w, r_l, 1 / (1 + exp(-$4 * (r_w - r_l)))
             FROM (
-                SELECT DISTINCT ON (r.prompt_id) r.prompt_id, r.sample_index, w.score
-                FROM optune.responses r JOIN optune.rewards w ON w.response_id = r.id AND w.reward_model_id = $3
-                JOIN optune.selections s ON (s.run_id, s.t, s.prompt_id) = (r.run_id, r.t, r.prompt_id)
+                SELECT r.prompt_id,
+                       array_agg(r.sample_index ORDER BY w.score DESC, r.sample_index) AS chosen,
+                       array_agg(r.sample_index ORDER BY w.score ASC, r.sample_index DESC) AS rejected,
+                       max(w.score) AS r_w, min(w.score) AS r_l
+                FROM optune.responses r
+                JOIN optune.rewards w ON w.response_id = r.id AND w.reward_model_id = $3
                 WHERE r.run_id = $1 AND r.t = $2 AND r.purpose = 'train'
-                ORDER BY r.prompt_id, w.score DESC, r.sample_index
-            ) hi
-            JOIN (
-                SELECT DISTINCT ON (r.prompt_id) r.prompt_id, r.sample_index, w.score
-                FROM optune.responses r JOIN optune.rewards w ON w.response_id = r.id AND w.reward_model_id = $3
-                JOIN optune.selections s ON (s.run_id, s.t, s.prompt_id) = (r.run_id, r.t, r.prompt_id)
-                WHERE r.run_id = $1 AND r.t = $2 AND r.purpose = 'train'
-                ORDER BY r.prompt_id, w.score ASC, r.sample_index DESC
-            ) lo ON lo.prompt_id = hi.prompt_id AND lo.sample_index <> hi.sample_index
+                GROUP BY r.prompt_id
+                HAVING count(*) >= 2
+            ) scored
             """, [run, Int32(t), rewardModel, beta2])
         var reused = 0
         if let previousPairsRun, t > 0 {

@@ -14,7 +14,7 @@ struct RunConfigOptions: ParsableArguments {
     var loss: LossKind = .wdpo
 
     @Option(help: "Training iterations T (then π_T is evaluated).")
-    var iterations: Int = 3
+    var iterations: Int = 5
 
     @Option(help: "Samples per selected prompt (≥ 2).")
     var samples: Int = 2
