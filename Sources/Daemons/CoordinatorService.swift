@@ -36,7 +36,18 @@ public struct CoordinatorService: Service, CustomStringConvertible {
         let buffer = try await ReplayBuffer.connect(to: databaseURL, applicationName: "optune-coordinate")
         let coordinator = Coordinator(buffer: buffer, run: run)
         let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: pollInterval)
-        defer { Task { await wakeUp.close(); await buffer.connection.close() } }
+        do {
+            try await lead(coordinator, buffer: buffer, wakeUp: wakeUp)
+        } catch {
+            await wakeUp.close()
+            await buffer.connection.close()
+            throw error
+        }
+        await wakeUp.close()
+        await buffer.connection.close()
+    }
+
+    private func lead(_ coordinator: Coordinator, buffer: ReplayBuffer, wakeUp: WakeUp) async throws {
         while !(try await coordinator.acquireLeadership()) {
             logger.info("another coordinator leads this run; standing by", metadata: ["run": "\(run)"])
             if Task.shouldStop { return }

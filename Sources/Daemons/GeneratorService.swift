@@ -26,16 +26,14 @@ public struct GeneratorService: Service, CustomStringConvertible {
         self.backend = backend
         self.sampling = sampling
         self.settings = settings
-        var logger = logger
-        logger[metadataKey: "worker"] = "\(identity.id)"
-        self.logger = logger
+        self.logger = identity.tagging(logger)
     }
 
     public func run() async throws {
         let buffer = try await ReplayBuffer.connect(to: databaseURL, applicationName: "optune-generate")
         let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
         let cache = RunCache()
-        try await buffer.heartbeat(worker: identity.id, role: identity.role, host: identity.host, pid: identity.pid, version: WorkerIdentity.version)
+        try await identity.heartbeat(buffer)
         logger.info("generator started")
         var generated = 0
         while !Task.shouldStop {
@@ -43,7 +41,7 @@ public struct GeneratorService: Service, CustomStringConvertible {
             let tasks = try await buffer.lease(.generation, owner: identity.id, limit: settings.batchSize, leaseSeconds: settings.leaseSeconds, run: settings.run)
             if tasks.isEmpty {
                 await wakeUp.wait()
-                try await buffer.heartbeat(worker: identity.id, role: identity.role, host: identity.host, pid: identity.pid, version: WorkerIdentity.version)
+                try await identity.heartbeat(buffer)
                 continue
             }
             do {

@@ -20,23 +20,21 @@ public struct ScorerService: Service, CustomStringConvertible {
         self.databaseURL = databaseURL
         self.backend = backend
         self.settings = settings
-        var logger = logger
-        logger[metadataKey: "worker"] = "\(identity.id)"
-        self.logger = logger
+        self.logger = identity.tagging(logger)
     }
 
     public func run() async throws {
         let buffer = try await ReplayBuffer.connect(to: databaseURL, applicationName: "optune-score")
         let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
         let cache = RunCache()
-        try await buffer.heartbeat(worker: identity.id, role: identity.role, host: identity.host, pid: identity.pid, version: WorkerIdentity.version)
+        try await identity.heartbeat(buffer)
         logger.info("scorer started")
         while !Task.shouldStop {
             try await buffer.reclaimExpiredLeases(.scoring)
             let tasks = try await buffer.lease(.scoring, owner: identity.id, limit: settings.batchSize, leaseSeconds: settings.leaseSeconds, run: settings.run)
             if tasks.isEmpty {
                 await wakeUp.wait()
-                try await buffer.heartbeat(worker: identity.id, role: identity.role, host: identity.host, pid: identity.pid, version: WorkerIdentity.version)
+                try await identity.heartbeat(buffer)
                 continue
             }
             do {

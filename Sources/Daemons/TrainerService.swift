@@ -23,30 +23,39 @@ public struct TrainerService: Service, CustomStringConvertible {
         self.databaseURL = databaseURL
         self.trainer = trainer
         self.settings = settings
-        var logger = logger
-        logger[metadataKey: "worker"] = "\(identity.id)"
-        self.logger = logger
+        self.logger = identity.tagging(logger)
     }
 
     public func run() async throws {
         let buffer = try await ReplayBuffer.connect(to: databaseURL, applicationName: "optune-train")
         let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
         let cache = RunCache()
-        try await buffer.heartbeat(worker: identity.id, role: identity.role, host: identity.host, pid: identity.pid, version: WorkerIdentity.version)
+        try await identity.heartbeat(buffer)
         while !Task.shouldStop {
             var trained = false
             for iteration in try await buffer.iterationsAwaitingTraining() where settings.run == nil || settings.run == iteration.run {
                 let key = 0x7472_6169_0000_0000 ^ (iteration.run << 20) ^ Int64(iteration.t)
                 guard try await buffer.connection.query("SELECT pg_try_advisory_lock($1)", [key])[0].decode(0, as: Bool.self) else { continue }
-                defer { Task { _ = try? await buffer.connection.execute("SELECT pg_advisory_unlock($1)", [key]) } }
-                try await train(iteration, buffer: buffer, cache: cache)
+                do {
+                    try await train(iteration, buffer: buffer, cache: cache)
+                } catch let error as BackendError where !error.retryable {
+                    // Bad input (e.g. a policy the built-in trainer cannot load): retrying cannot help.
+                    logger.error("training failed: \(error.message)", metadata: ["run": "\(iteration.run)", "t": "\(iteration.t)"])
+                    try await buffer.connection.transaction { c in
+                        try ReplayBuffer.transition(
+                            run: iteration.run, t: iteration.t, from: .training, to: .failed, failureReason: "training failed: \(error.message)", on: c)
+                    }
+                } catch {
+                    _ = try? await buffer.connection.execute("SELECT pg_advisory_unlock($1)", [key])
+                    throw error
+                }
                 _ = try await buffer.connection.execute("SELECT pg_advisory_unlock($1)", [key])
                 trained = true
                 break
             }
             if !trained {
                 await wakeUp.wait()
-                try await buffer.heartbeat(worker: identity.id, role: identity.role, host: identity.host, pid: identity.pid, version: WorkerIdentity.version)
+                try await identity.heartbeat(buffer)
             }
         }
         try await buffer.workerStopped(identity.id)

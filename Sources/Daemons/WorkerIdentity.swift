@@ -1,4 +1,6 @@
+import Buffer
 import Foundation
+import Logging
 
 /// Who a daemon is, as recorded in `optune.workers` and in lease owners.
 public struct WorkerIdentity: Sendable, Hashable {
@@ -17,4 +19,16 @@ public struct WorkerIdentity: Sendable, Hashable {
 
     /// The optune version recorded with workers.
     public static let version = "0.1.0"
+
+    /// `logger` with this worker's id in its metadata.
+    public func tagging(_ logger: Logger) -> Logger {
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(id)"
+        return logger
+    }
+
+    /// Registers the worker, or refreshes its heartbeat.
+    func heartbeat(_ buffer: ReplayBuffer) async throws {
+        try await buffer.heartbeat(worker: id, role: role, host: host, pid: pid, version: Self.version)
+    }
 }
