@@ -55,12 +55,14 @@ let package = Package(
             ]),
         /// The paper's comparison in miniature: a grid of forked runs and paired statistics.
         .target(name: "Experiments", dependencies: ["Buffer", "Daemons", "Postgres"]),
+        /// `optune report`: a self-contained HTML page with SVG plots.
+        .target(name: "Report", dependencies: ["Buffer"]),
         /// `optune bench`: measurements against named baselines, printed as a table.
         .target(name: "Benchmarks", dependencies: ["Buffer", "Postgres", "TokenCodec"]),
         .executableTarget(
             name: "optune",
             dependencies: [
-                "Backends", "Benchmarks", "Buffer", "Daemons", "Experiments", "LocalCluster", "Policy", "Postgres", "TokenCodec",
+                "Backends", "Benchmarks", "Buffer", "Daemons", "Experiments", "Report", "LocalCluster", "Policy", "Postgres", "TokenCodec",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -71,6 +73,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Buffer", "TestSupport"]),
         .testTarget(
             name: "DaemonsTests",
             dependencies: ["Backends", "Buffer", "Daemons", "Policy", "Postgres", "Selection", "TestSupport"]),

@@ -1,0 +1,1 @@
+// Placeholder so the package resolves; remove once the module has sources.
