@@ -22,6 +22,7 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         /// A thin, safe Swift face over libpq.
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
@@ -57,12 +58,14 @@ let package = Package(
         .target(name: "Experiments", dependencies: ["Buffer", "Daemons", "Postgres"]),
         /// `optune report`: a self-contained HTML page with SVG plots.
         .target(name: "Report", dependencies: ["Buffer"]),
+        /// Training-set export (TRL, OpenRLHF, token ids): line formats, gzip and sha256 sinks.
+        .target(name: "Export", dependencies: ["Buffer", "CZlib"]),
         /// `optune bench`: measurements against named baselines, printed as a table.
-        .target(name: "Benchmarks", dependencies: ["Buffer", "Postgres", "TokenCodec"]),
+        .target(name: "Benchmarks", dependencies: ["Buffer", "Export", "Postgres", "Selection", "TokenCodec"]),
         .executableTarget(
             name: "optune",
             dependencies: [
-                "Backends", "Benchmarks", "Buffer", "Daemons", "Experiments", "Report", "LocalCluster", "Policy", "Postgres", "TokenCodec",
+                "Backends", "Benchmarks", "Buffer", "Daemons", "Experiments", "Export", "Report", "LocalCluster", "Policy", "Postgres", "TokenCodec",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -73,6 +76,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Buffer", "Postgres", "Selection", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Buffer", "TestSupport"]),
         .testTarget(
             name: "DaemonsTests",

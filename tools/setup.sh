@@ -34,7 +34,7 @@ apt_install() {
 # --- System packages ------------------------------------------------------------------------------
 if command -v dpkg >/dev/null 2>&1; then
     missing=()
-    for package in liblz4-dev libopenblas-dev libpq-dev pkg-config; do
+    for package in liblz4-dev libopenblas-dev libpq-dev zlib1g-dev pkg-config; do
         installed "$package" || missing+=("$package")
     done
     # The server programs (initdb, pg_ctl, postgres) of any installed major version will do.

@@ -623,7 +623,7 @@ CREATE TABLE optune.exports (
     sha256      text NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT exports_pkey PRIMARY KEY (id),
-    CONSTRAINT exports_format_valid CHECK (format IN ('jsonl', 'trl', 'openrlhf')),
+    CONSTRAINT exports_format_valid CHECK (format IN ('trl', 'openrlhf', 'tokens')),
     CONSTRAINT exports_path_nonempty CHECK (path <> ''),
     CONSTRAINT exports_rows_nonnegative CHECK (rows >= 0),
     CONSTRAINT exports_bytes_nonnegative CHECK (bytes >= 0),

@@ -1,5 +1,7 @@
 import Buffer
+import Export
 import Foundation
+import Selection
 import Postgres
 import Synchronization
 import TokenCodec
@@ -152,6 +154,24 @@ public struct IngestBenchmark: Sendable {
         }
         let readRate = Double(decoded.total) / readSeconds
 
+        // Export: score iteration 0 (set-up, not timed), build D_0, then time an export of it. The
+        // bench's responses carry token ids but no text, so the token format is what is measured.
+        progress("export of D_0 with token ids")
+        try await connection.execute(
+            """
+            INSERT INTO optune.rewards (response_id, reward_model_id, score)
+            SELECT id, (SELECT reward_model_id FROM optune.runs WHERE id = $1), (hashint8(id) % 1000) / 1000.0
+            FROM optune.responses WHERE run_id = $1 AND t = 0
+            """, [fixture.run])
+        try await connection.run { [run = fixture.run, model = fixture.rewardModel] c in
+            _ = try PairBuilder.build(run: run, t: 0, rewardModel: model, beta2: 5, previousPairsRun: nil, on: c)
+        }
+        let exportPath = FileManager.default.temporaryDirectory.appendingPathComponent("optune-bench-export.jsonl").path
+        let exportStarted = ContinuousClock.now
+        let exported = try await Exporter(format: .tokens).export(buffer: buffer, run: fixture.run, t: 0, path: exportPath)
+        let exportSeconds = (ContinuousClock.now - exportStarted).seconds
+        try? FileManager.default.removeItem(atPath: exportPath)
+
         let section = "ingest \(responses / 1000)k×\(Int(tokensPerResponse))"
         report.add(BenchmarkRow(section: section, name: "raw binary COPY, unindexed (ceiling)", value: rawRate, unit: "responses/s"))
         report.add(BenchmarkRow(
@@ -168,6 +188,10 @@ public struct IngestBenchmark: Sendable {
         report.add(BenchmarkRow(
             section: "read-back", name: "decode every token of an iteration", value: readRate / 1e6, unit: "M tokens/s",
             comparison: "\(decoded.total) tokens"))
+        report.add(BenchmarkRow(
+            section: "export", name: "D_0 as JSONL, token ids + provenance", value: Double(exported.rows) / exportSeconds,
+            unit: "pairs/s", comparison: String(format: "%d pairs, %.1f MB in %.2f s", exported.rows, Double(exported.bytes) / 1e6, exportSeconds)))
+        report.record("export_pairs_per_s", Double(exported.rows) / exportSeconds)
         report.record("ingest_raw_copy_responses_per_s", rawRate)
         report.record("ingest_one_writer_responses_per_s", oneWriterRate)
         report.record("ingest_two_writers_responses_per_s", twoWriterRate)
@@ -194,6 +218,7 @@ private final class TokenCounter: Sendable {
 /// The rows ingest needs to satisfy the schema: prompts, a run, π_0, two iterations with tasks.
 struct IngestFixture {
     var run: Int64
+    var rewardModel: Int64
     /// π_t for t = 0, 1.
     var policies: [Int64]
     var prompts: [Int64]
@@ -219,6 +244,6 @@ struct IngestFixture {
             try await buffer.enqueueGeneration(run: run, t: t, policy: policy, purpose: .train, promptIDs: prompts)
             policies.append(policy)
         }
-        return IngestFixture(run: run, policies: policies, prompts: prompts)
+        return IngestFixture(run: run, rewardModel: model, policies: policies, prompts: prompts)
     }
 }

@@ -101,11 +101,13 @@ extension ReplayBuffer {
         }
     }
 
-    /// Registers π_{t+1} trained from `policyIn` and its training run, and moves the iteration
+    /// Registers π_{t+1} trained from `policyIn` — built-in weights (a compressed blob) or an
+    /// external checkpoint (`uri`, optional `sha256`) — and its training run, and moves the iteration
     /// from `training` to `evaluating` — one transaction. Returns the new policy's id, or nil if
     /// the iteration was no longer in `training` (another trainer finished it first).
     public func storeTrainingResult(
-        run: Int64, t: Int, policyIn: Int64, weightsBlob: [UInt8], configJSON: String, loss: LossKind,
+        run: Int64, t: Int, policyIn: Int64, weightsBlob: [UInt8]?, uri: String? = nil, sha256: String? = nil,
+        configJSON: String, loss: LossKind,
         beta1: Double, beta2: Double, optimizerJSON: String, pairsUsed: Int, skippedZeroGap: Int,
         lossCurve: [Double], seconds: Double
     ) async throws -> Int64? {
@@ -115,8 +117,9 @@ extension ReplayBuffer {
             ).count == 1 else { return nil }
             let policy = try c.query(
                 """
-                INSERT INTO optune.policies (run_id, t, parent_policy_id, weights, config) VALUES ($1, $2, $3, $4, $5) RETURNING id
-                """, [run, Int32(t + 1), policyIn, ByteA(weightsBlob), JSONB(configJSON)])[0].decode(0, as: Int64.self)
+                INSERT INTO optune.policies (run_id, t, parent_policy_id, weights, uri, sha256, config)
+                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id
+                """, [run, Int32(t + 1), policyIn, weightsBlob.map(ByteA.init), uri, sha256, JSONB(configJSON)])[0].decode(0, as: Int64.self)
             try c.execute(
                 """
                 INSERT INTO optune.training_runs (run_id, t, policy_in, policy_out, loss, beta1, beta2, optimizer, pairs_used,

@@ -11,6 +11,15 @@ public struct BufferScenario: Sendable {
     public let policy: Int64
     public let prompts: [Int64]
 
+    public init(buffer: ReplayBuffer, setID: Int64, rewardModel: Int64, run: Int64, policy: Int64, prompts: [Int64]) {
+        self.buffer = buffer
+        self.setID = setID
+        self.rewardModel = rewardModel
+        self.run = run
+        self.policy = policy
+        self.prompts = prompts
+    }
+
     /// Builds the scenario with `promptCount` train prompts in `database`.
     public static func make(in database: TestDatabase, promptCount: Int = 10, config: RunConfig = RunConfig()) async throws -> BufferScenario {
         let buffer = ReplayBuffer(connection: try await database.connect())

@@ -1,0 +1,151 @@
+import ArgumentParser
+import Buffer
+import Export
+import Foundation
+
+struct ExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Export the training pairs D_t of a run's iteration as JSONL.",
+        discussion: """
+            --format trl (default) writes what TRL's DPOTrainer loads with no glue code: prompt, \
+            chosen and rejected as strings, or as message lists for prompts imported as messages. \
+            --format openrlhf writes prompt/chosen/rejected plus margin (train_dpo.py with \
+            --prompt_key prompt; add --apply_chat_template for message lists). --format tokens \
+            writes token ids. Every line also carries weight, chosen_reward, rejected_reward, gap, \
+            origin and provenance ids. Streams with bounded memory; a path ending in .gz is \
+            compressed; --output - writes to standard output. Each export is recorded in \
+            optune.exports with its rows, bytes and sha256.
+            """)
+
+    @Option(help: "The run (by name).")
+    var run: String
+
+    @Option(help: "The iteration t whose D_t to export.")
+    var iteration: Int
+
+    @Option(help: "trl, openrlhf or tokens.")
+    var format: ExportFormat = .trl
+
+    @Option(name: .shortAndLong, help: "Output file (.gz to compress), or - for standard output.")
+    var output: String
+
+    func run() async throws {
+        let buffer = ReplayBuffer(connection: try await DatabaseTarget().connect(applicationName: "optune-export"))
+        guard let runID = try await buffer.runID(named: run) else { throw ValidationError("no run named \(run)") }
+        let total = try await buffer.pairCount(run: runID, t: iteration)
+        guard total > 0 else { throw ValidationError("run \(run) has no pairs at iteration \(iteration) (D_t is built after scoring)") }
+        let bar = ProgressBar(label: "exporting")
+        let started = ContinuousClock.now
+        let summary = try await Exporter(format: format).export(buffer: buffer, run: runID, t: iteration, path: output) { rows in
+            bar.update(fraction: Double(rows) / Double(total), detail: "\(rows)/\(total) pairs")
+        }
+        bar.finish()
+        let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+        note("exported \(summary.rows) pairs (\(summary.bytes) bytes, sha256 \(summary.sha256)) in \(String(format: "%.2f", seconds)) s; export id \(summary.exportID)")
+    }
+}
+
+extension ExportFormat: ExpressibleByArgument {}
+
+struct PolicyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy", abstract: "Policies trained outside optune.", subcommands: [Register.self])
+
+    struct Register: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record a checkpoint trained elsewhere as π_{t+1} of a run's iteration t.",
+            discussion: """
+                The workflow for an external trainer: `optune export --run R --iteration t -o dt.jsonl`, \
+                train π_{t+1} with TRL on it, serve it, then `optune policy register --run R \
+                --iteration t --uri MODEL` so the coordinator moves on and generators send MODEL as \
+                the model name. The iteration must be waiting in state training.
+                """)
+
+        @Option(help: "The run (by name).")
+        var run: String
+
+        @Option(help: "The iteration t whose training produced the checkpoint.")
+        var iteration: Int
+
+        @Option(help: "The model name or URI a generation server knows the checkpoint by.")
+        var uri: String
+
+        @Option(help: "The checkpoint's sha256 (64 hex digits), for provenance.")
+        var sha256: String?
+
+        func validate() throws {
+            if let sha256, sha256.count != 64 || !sha256.allSatisfy(\.isHexDigit) {
+                throw ValidationError("--sha256 must be 64 hex digits")
+            }
+        }
+
+        func run() async throws {
+            let buffer = ReplayBuffer(connection: try await DatabaseTarget().connect(applicationName: "optune-policy"))
+            guard let runID = try await buffer.runID(named: run) else { throw ValidationError("no run named \(run)") }
+            let record = try await buffer.runRecord(runID)
+            guard let iteration = try await buffer.connection.run({ c in try ReplayBuffer.latestIteration(run: runID, on: c) }),
+                  iteration.t == self.iteration, iteration.state == .training
+            else {
+                throw ValidationError("iteration \(self.iteration) of run \(run) is not waiting for training")
+            }
+            let pairs = try await buffer.pairCount(run: runID, t: self.iteration)
+            guard let policy = try await buffer.storeTrainingResult(
+                run: runID, t: self.iteration, policyIn: iteration.policy, weightsBlob: nil, uri: uri, sha256: sha256?.lowercased(),
+                configJSON: #"{"kind": "external"}"#, loss: record.config.loss, beta1: record.config.beta1, beta2: record.config.beta2,
+                optimizerJSON: #"{"external": true}"#, pairsUsed: pairs, skippedZeroGap: 0, lossCurve: [], seconds: 0)
+            else { throw ValidationError("iteration \(self.iteration) of run \(run) left the training state") }
+            print("registered policy \(policy) as π_\(self.iteration + 1) of run \(run) (\(uri))")
+        }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show iterations and their states, task counts, live workers and dead tasks.")
+
+    @Option(help: "One run (by name); default: the latest iteration of every run.")
+    var run: String?
+
+    @Flag(help: "Refresh every two seconds until interrupted.")
+    var watch = false
+
+    func run() async throws {
+        let buffer = ReplayBuffer(connection: try await DatabaseTarget().connect(applicationName: "optune-status"))
+        repeat {
+            let snapshot = try await buffer.status(run: run)
+            if watch { print("\u{1B}[2J\u{1B}[H", terminator: "") }
+            print(StatusFormatter.format(snapshot))
+            if watch { try await Task.sleep(for: .seconds(2)) }
+        } while watch
+    }
+}
+
+enum StatusFormatter {
+    static func format(_ s: StatusSnapshot) -> String {
+        var lines = ["ITERATIONS"]
+        if s.iterations.isEmpty { lines.append("  (none)") }
+        for i in s.iterations {
+            let eval = i.evalReward.map { String(format: "eval %.4f", $0) } ?? ""
+            lines.append("  \(i.run)  t=\(i.t)  \(i.state)  selected \(i.selected)  \(eval)\(i.failureReason.map { "  — \($0)" } ?? "")")
+        }
+        lines.append("TASKS (latest iteration)")
+        if s.queues.isEmpty { lines.append("  (none)") }
+        for q in s.queues {
+            lines.append("  \(q.run)  t=\(q.t)  \(q.queue): pending \(q.pending), leased \(q.leased), done \(q.done), dead \(q.dead)")
+        }
+        lines.append("WORKERS")
+        if s.workers.isEmpty { lines.append("  (none)") }
+        for w in s.workers {
+            let state = w.stopped ? "stopped" : (w.secondsSinceHeartbeat < 60 ? "live" : "silent")
+            lines.append("  \(w.role)  \(w.id)  \(state), last heartbeat \(Int(w.secondsSinceHeartbeat)) s ago  (\(w.host), pid \(w.pid))")
+        }
+        if !s.deadTasks.isEmpty {
+            lines.append("DEAD TASKS")
+            for d in s.deadTasks {
+                lines.append("  \(d.run)  t=\(d.t)  \(d.queue)  prompt \(d.prompt)  after \(d.attempts) attempt(s): \(d.error)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
