@@ -75,6 +75,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Postgres", "Buffer"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        .testTarget(name: "BackendsTests", dependencies: ["Backends", "Buffer", "Daemons", "Postgres", "TestSupport"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Buffer", "Postgres", "Selection", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Buffer", "TestSupport"]),

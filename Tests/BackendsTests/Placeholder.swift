@@ -1,0 +1,1 @@
+// Placeholder; remove once the target has tests.
