@@ -166,6 +166,25 @@ public struct IngestBenchmark: Sendable {
         try await connection.run { [run = fixture.run, model = fixture.rewardModel] c in
             _ = try PairBuilder.build(run: run, t: 0, rewardModel: model, beta2: 5, previousPairsRun: nil, on: c)
         }
+        // Selection: OPTune ranking of every prompt by its D_0 reward, N = ρ·|P| selected and
+        // enqueued, in one transaction — for a fresh fork of the run, so nothing is enqueued yet.
+        progress("selection and enqueueing over \(fixture.prompts.count) prompts")
+        var forkConfig = RunConfig()
+        forkConfig.iterations = 1
+        let fork = try await buffer.createRun(
+            name: "bench-selection", promptSetID: fixture.promptSet, rewardModelID: fixture.rewardModel, config: forkConfig,
+            forkedFrom: (fixture.run, 0))
+        try await connection.run { [policy = fixture.policies[1]] c in
+            try ReplayBuffer.createIteration(run: fork, t: 1, policy: policy, rho: 0.5, strategy: .reward, on: c)
+            try ReplayBuffer.refreshStatistics(on: c)
+        }
+        let selectionStarted = ContinuousClock.now
+        let enqueued = try await connection.transaction { [run = fixture.run, set = fixture.promptSet, policy = fixture.policies[1]] c in
+            try Selector.select(run: fork, t: 1, strategy: .reward, rho: 0.5, seed: 7, promptSetID: set, previousPairsRun: run, on: c)
+            return try ReplayBuffer.enqueueIterationWork(run: fork, t: 1, policy: policy, promptSetID: set, train: true, eval: false, on: c).train
+        }
+        let selectionSeconds = (ContinuousClock.now - selectionStarted).seconds
+
         let exportPath = FileManager.default.temporaryDirectory.appendingPathComponent("optune-bench-export.jsonl").path
         let exportStarted = ContinuousClock.now
         let exported = try await Exporter(format: .tokens).export(buffer: buffer, run: fixture.run, t: 0, path: exportPath)
@@ -192,6 +211,11 @@ public struct IngestBenchmark: Sendable {
             section: "export", name: "D_0 as JSONL, token ids + provenance", value: Double(exported.rows) / exportSeconds,
             unit: "pairs/s", comparison: String(format: "%d pairs, %.1f MB in %.2f s", exported.rows, Double(exported.bytes) / 1e6, exportSeconds)))
         report.record("export_pairs_per_s", Double(exported.rows) / exportSeconds)
+        report.add(BenchmarkRow(
+            section: "selection", name: "rank \(fixture.prompts.count / 1000)k prompts by reward, select and enqueue ρ = 0.5",
+            value: selectionSeconds, unit: "s", comparison: "\(enqueued) tasks enqueued"))
+        report.record("selection_seconds", selectionSeconds)
+        report.record("selection_prompts", Double(fixture.prompts.count))
         report.record("ingest_raw_copy_responses_per_s", rawRate)
         report.record("ingest_one_writer_responses_per_s", oneWriterRate)
         report.record("ingest_two_writers_responses_per_s", twoWriterRate)
@@ -218,6 +242,7 @@ private final class TokenCounter: Sendable {
 /// The rows ingest needs to satisfy the schema: prompts, a run, π_0, two iterations with tasks.
 struct IngestFixture {
     var run: Int64
+    var promptSet: Int64
     var rewardModel: Int64
     /// π_t for t = 0, 1.
     var policies: [Int64]
@@ -244,6 +269,6 @@ struct IngestFixture {
             try await buffer.enqueueGeneration(run: run, t: t, policy: policy, purpose: .train, promptIDs: prompts)
             policies.append(policy)
         }
-        return IngestFixture(run: run, rewardModel: model, policies: policies, prompts: prompts)
+        return IngestFixture(run: run, promptSet: set, rewardModel: model, policies: policies, prompts: prompts)
     }
 }
