@@ -244,6 +244,8 @@ CREATE TABLE optune.iterations (
     updated_at              timestamptz NOT NULL DEFAULT now(),
     created_at              timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT iterations_pkey PRIMARY KEY (run_id, t),
+    -- Target of generation_tasks' composite FK: a task samples with its iteration's π_t.
+    CONSTRAINT iterations_policy_unique UNIQUE (run_id, t, policy_id),
     CONSTRAINT iterations_t_nonnegative CHECK (t >= 0),
     CONSTRAINT iterations_state_valid CHECK (state IN
         ('selecting', 'generating', 'scoring', 'building', 'training', 'evaluating', 'done', 'failed')),
@@ -341,9 +343,10 @@ CREATE TABLE optune.generation_tasks (
     CONSTRAINT generation_tasks_attempts_nonnegative CHECK (attempts >= 0),
     CONSTRAINT generation_tasks_max_attempts_positive CHECK (max_attempts >= 1),
     CONSTRAINT generation_tasks_dead_has_error CHECK (state <> 'dead' OR last_error IS NOT NULL),
-    CONSTRAINT generation_tasks_iteration_fk FOREIGN KEY (run_id, t) REFERENCES optune.iterations (run_id, t),
-    CONSTRAINT generation_tasks_prompt_fk FOREIGN KEY (prompt_id) REFERENCES optune.prompts (id),
-    CONSTRAINT generation_tasks_policy_fk FOREIGN KEY (policy_id) REFERENCES optune.policies (id)
+    -- One FK for the iteration and its policy: a task samples with π_t of its iteration (eval
+    -- tasks included: iteration t evaluates π_t), which iterations_policy_fk ties to policies.
+    CONSTRAINT generation_tasks_iteration_fk FOREIGN KEY (run_id, t, policy_id) REFERENCES optune.iterations (run_id, t, policy_id),
+    CONSTRAINT generation_tasks_prompt_fk FOREIGN KEY (prompt_id) REFERENCES optune.prompts (id)
 ) WITH (autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.05);
 CREATE INDEX generation_tasks_pending_idx ON optune.generation_tasks (run_id, t, prompt_id)
     WHERE state = 'pending';

@@ -88,6 +88,8 @@ extension ReplayBuffer {
 
     /// Enqueues generation tasks: the iteration's selected train prompts (if `train`) and every
     /// eval prompt (if `eval`), all sampled with `policy`. Returns (train, eval) task counts.
+    /// Meant for the transaction that creates the iteration: tasks must not exist yet (plain
+    /// INSERT, no ON CONFLICT — speculative insertion costs every row).
     public static func enqueueIterationWork(
         run: Int64, t: Int, policy: Int64, promptSetID: Int64, train: Bool, eval: Bool, on c: isolated Connection
     ) throws -> (train: Int, eval: Int) {
@@ -95,13 +97,11 @@ extension ReplayBuffer {
             """
             INSERT INTO optune.generation_tasks (run_id, t, prompt_id, policy_id, purpose)
             SELECT run_id, t, prompt_id, $3, 'train' FROM optune.selections WHERE run_id = $1 AND t = $2
-            ON CONFLICT DO NOTHING
             """, [run, Int32(t), policy]) : 0
         let evalCount = eval ? try c.execute(
             """
             INSERT INTO optune.generation_tasks (run_id, t, prompt_id, policy_id, purpose)
             SELECT $1, $2, prompt_id, $3, 'eval' FROM optune.prompt_set_members WHERE set_id = $4 AND split = 'eval'
-            ON CONFLICT DO NOTHING
             """, [run, Int32(t), policy, promptSetID]) : 0
         try c.execute(
             "UPDATE optune.iterations SET selected = $3, prompts_total = (SELECT count(*) FROM optune.prompt_set_members WHERE set_id = $4 AND split = 'train') WHERE run_id = $1 AND t = $2",

@@ -41,6 +41,8 @@ public struct Selector: Sendable {
                 """, [run, Int32(t), tieSeed, promptSetID])
         }
         let size = selectionSize(rho: rho, promptCount: promptCount)
+        // Rank in memory rather than spilling the sort to disk (~40 bytes per prompt).
+        try c.simpleQuery("SET LOCAL work_mem = '256MB'")
         switch strategy {
         case .reward:
             // Prompts without a pair in D_{t-1} (none in a healthy run) rank first: they need one.
