@@ -33,11 +33,14 @@ public struct SamplingParameters: Sendable, Hashable, Codable {
     public var temperature: Double = 1.0
     public var topP: Double = 1.0
     public var maxTokens: Int = 12
+    /// Stop sequences (HTTP backends only; nil = none, and then absent from the recorded JSON).
+    public var stop: [String]?
 
-    public init(temperature: Double = 1.0, topP: Double = 1.0, maxTokens: Int = 12) {
+    public init(temperature: Double = 1.0, topP: Double = 1.0, maxTokens: Int = 12, stop: [String]? = nil) {
         self.temperature = temperature
         self.topP = topP
         self.maxTokens = maxTokens
+        self.stop = stop
     }
 }
 
@@ -59,12 +62,22 @@ public struct GeneratedSample: Sendable, Hashable {
     public var text: String?
     public var finishReason: String?
     public var logprobSum: Double?
+    /// The prompt's token ids as the server saw them (e.g. after its chat template), when it
+    /// returned them; nil otherwise (never invented).
+    public var promptTokens: [UInt32]?
+    /// How long this sample took, when the backend measured it per sample.
+    public var latencyMs: Double?
 
-    public init(tokens: [UInt32]?, text: String?, finishReason: String?, logprobSum: Double? = nil) {
+    public init(
+        tokens: [UInt32]?, text: String?, finishReason: String?, logprobSum: Double? = nil,
+        promptTokens: [UInt32]? = nil, latencyMs: Double? = nil
+    ) {
         self.tokens = tokens
         self.text = text
         self.finishReason = finishReason
         self.logprobSum = logprobSum
+        self.promptTokens = promptTokens
+        self.latencyMs = latencyMs
     }
 }
 
@@ -73,6 +86,37 @@ public protocol GenerationBackend: Sendable {
     /// Generates for every request with `policy`; the result has one array per request, with
     /// one sample per seed, in order.
     func generate(_ requests: [GenerationRequest], policy: PolicyHandle, sampling: SamplingParameters) async throws -> [[GeneratedSample]]
+
+    /// Like `generate`, but one outcome per request, so one prompt's failure (a 400 for a prompt
+    /// longer than the context, say) does not fail the others. The default calls `generate` and
+    /// gives every request its error.
+    func generateEach(
+        _ requests: [GenerationRequest], policy: PolicyHandle, sampling: SamplingParameters
+    ) async throws -> [Result<[GeneratedSample], BackendError>]
+
+    /// Whether the backend can take work now. A daemon asks before leasing and does not lease
+    /// while this is false (an HTTP backend's circuit is open, or its server does not serve the
+    /// policy yet); the call itself probes the endpoint when a probe is due. Default: true.
+    func isAvailable() async -> Bool
+}
+
+extension GenerationBackend {
+    public func generateEach(
+        _ requests: [GenerationRequest], policy: PolicyHandle, sampling: SamplingParameters
+    ) async throws -> [Result<[GeneratedSample], BackendError>] {
+        do {
+            let results = try await generate(requests, policy: policy, sampling: sampling)
+            guard results.count == requests.count else {
+                let error = BackendError("the backend returned \(results.count) results for \(requests.count) requests", retryable: false)
+                return requests.map { _ in .failure(error) }
+            }
+            return results.map { .success($0) }
+        } catch let error as BackendError {
+            return requests.map { _ in .failure(error) }
+        }
+    }
+
+    public func isAvailable() async -> Bool { true }
 }
 
 /// One (prompt, response) to score.
@@ -91,6 +135,13 @@ public struct ScoringItem: Sendable, Hashable {
 /// Scores responses; every score must be finite.
 public protocol RewardBackend: Sendable {
     func score(_ items: [ScoringItem]) async throws -> [Double]
+
+    /// Whether the backend can take work now (see `GenerationBackend.isAvailable`). Default: true.
+    func isAvailable() async -> Bool
+}
+
+extension RewardBackend {
+    public func isAvailable() async -> Bool { true }
 }
 
 /// One training pair as a trainer sees it.
@@ -147,10 +198,15 @@ public protocol PreferenceTrainingBackend: Sendable {
 public struct BackendError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var retryable: Bool
+    /// The work was not really attempted: the endpoint could not be reached (connection refused,
+    /// 503, circuit open) or does not serve the policy yet. A daemon returns such tasks to the
+    /// queue without counting the attempt and stops leasing until `isAvailable()` says so.
+    public var unavailable: Bool
 
-    public init(_ message: String, retryable: Bool) {
+    public init(_ message: String, retryable: Bool, unavailable: Bool = false) {
         self.message = message
-        self.retryable = retryable
+        self.retryable = retryable || unavailable
+        self.unavailable = unavailable
     }
 
     public var description: String { message }

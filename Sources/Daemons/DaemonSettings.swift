@@ -13,6 +13,10 @@ public struct DaemonSettings: Sendable {
     /// A pause between generating and submitting each batch: a fault-injection aid for tests
     /// that kill a worker mid-batch. Zero in normal use.
     public var delayBeforeSubmit: Duration = .zero
+    /// While the backend reports itself unavailable (an HTTP endpoint's circuit is open, or the
+    /// server does not serve the policy yet), the daemon leases nothing and asks it again after
+    /// this pause; the backend probes its endpoint on its own schedule.
+    public var unavailablePause: Duration = .seconds(1)
 
     public init() {}
 }

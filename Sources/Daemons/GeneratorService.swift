@@ -36,8 +36,17 @@ public struct GeneratorService: Service, CustomStringConvertible {
         try await identity.heartbeat(buffer)
         logger.info("generator started")
         var generated = 0
+        var outage = OutageLog(logger: logger, what: "generation backend")
         while !Task.shouldStop {
             try await buffer.reclaimExpiredLeases(.generation)
+            // An HTTP backend whose endpoint is down (circuit open) or does not serve the policy
+            // yet: lease nothing, so no task burns its attempts meanwhile.
+            guard await backend.isAvailable() else {
+                try await outage.unavailable(heartbeat: { try await identity.heartbeat(buffer) })
+                try? await Task.sleep(for: settings.unavailablePause)
+                continue
+            }
+            outage.available()
             let tasks = try await buffer.lease(.generation, owner: identity.id, limit: settings.batchSize, leaseSeconds: settings.leaseSeconds, run: settings.run)
             if tasks.isEmpty {
                 await wakeUp.wait()
@@ -47,8 +56,7 @@ public struct GeneratorService: Service, CustomStringConvertible {
             do {
                 generated += try await process(tasks, buffer: buffer, cache: cache)
             } catch let error as BackendError {
-                logger.warning("generation failed: \(error.message)", metadata: ["tasks": "\(tasks.count)"])
-                try await buffer.failTasks(.generation, tasks, error: error.message, retryable: error.retryable)
+                try await settle(tasks.map { ($0, error) }, queue: .generation, buffer: buffer)
             }
         }
         let released = try await buffer.releaseLeases(.generation, owner: identity.id)
@@ -58,47 +66,93 @@ public struct GeneratorService: Service, CustomStringConvertible {
         logger.info("generator stopped", metadata: ["responses": "\(generated)", "released": "\(released)"])
     }
 
-    /// Generates and submits one leased batch; returns the responses stored.
+    /// Generates and submits one leased batch; returns the responses stored. Each task succeeds
+    /// or fails on its own: a failed task goes back to the queue or dies with its error (see
+    /// `settle`), the others are submitted.
     func process(_ tasks: [LeasedTask], buffer: ReplayBuffer, cache: RunCache) async throws -> Int {
         let started = ContinuousClock.now
         let prompts = try await buffer.prompts(tasks.map(\.prompt))
+        let samplingJSON = String(decoding: try JSONEncoder().encode(sampling), as: UTF8.self)
         var responses: [NewResponse] = []
-        for (policyID, group) in Dictionary(grouping: tasks, by: \.policy) {
-            let policy = try await cache.policy(policyID, buffer: buffer)
-            var requests: [GenerationRequest] = []
-            for task in group {
-                let run = try await cache.run(task.run, buffer: buffer)
-                guard let prompt = prompts[task.prompt] else { throw BackendError("prompt \(task.prompt) is missing", retryable: false) }
-                let samples = task.purpose == .eval ? 1 : run.config.samplesPerPrompt
-                let seeds = (0..<samples).map { Self.seed(run: run.config.seed, t: task.t, prompt: task.prompt, sample: $0) }
-                requests.append(GenerationRequest(prompt: PromptContent(id: prompt.id, text: prompt.text, messagesJSON: prompt.messagesJSON), seeds: seeds))
-            }
-            let requested = ContinuousClock.now
-            let results = try await backend.generate(requests, policy: policy, sampling: sampling)
-            let latency = (ContinuousClock.now - requested).milliseconds / Double(max(1, requests.count))
-            let samplingJSON = String(decoding: try JSONEncoder().encode(sampling), as: UTF8.self)
-            for (task, (request, samples)) in zip(group, zip(requests, results)) {
-                for (index, (sample, seed)) in zip(samples, request.seeds).enumerated() {
-                    let blob = sample.tokens.map { TokenCodec.encode($0) }
-                    responses.append(NewResponse(
-                        run: task.run, t: task.t, prompt: task.prompt, sampleIndex: index, purpose: task.purpose, policy: task.policy,
-                        tokenBlob: blob, tokenCount: sample.tokens?.count ?? 0, text: sample.text, finishReason: sample.finishReason,
-                        samplingJSON: samplingJSON, seed: Int64(bitPattern: seed), worker: identity.id, latencyMs: latency,
-                        logprobSum: sample.logprobSum))
+        var succeeded: [LeasedTask] = []
+        var failures: [(LeasedTask, BackendError)] = []
+        try await withLeaseExtension(.generation, tasks, buffer: buffer, leaseSeconds: settings.leaseSeconds) {
+            for (policyID, group) in Dictionary(grouping: tasks, by: \.policy) {
+                let policy: PolicyHandle
+                do {
+                    policy = try await cache.policy(policyID, buffer: buffer)
+                } catch let error as BackendError {
+                    failures += group.map { ($0, error) }
+                    continue
+                }
+                var requests: [GenerationRequest] = []
+                var requestTasks: [LeasedTask] = []
+                for task in group {
+                    let run = try await cache.run(task.run, buffer: buffer)
+                    guard let prompt = prompts[task.prompt] else {
+                        failures.append((task, BackendError("prompt \(task.prompt) is missing", retryable: false)))
+                        continue
+                    }
+                    let samples = task.purpose == .eval ? 1 : run.config.samplesPerPrompt
+                    let seeds = (0..<samples).map { Self.seed(run: run.config.seed, t: task.t, prompt: task.prompt, sample: $0) }
+                    requests.append(GenerationRequest(prompt: PromptContent(id: prompt.id, text: prompt.text, messagesJSON: prompt.messagesJSON), seeds: seeds))
+                    requestTasks.append(task)
+                }
+                guard !requests.isEmpty else { continue }
+                let requested = ContinuousClock.now
+                let results = try await backend.generateEach(requests, policy: policy, sampling: sampling)
+                guard results.count == requests.count else {
+                    throw BackendError("the generation backend returned \(results.count) results for \(requests.count) prompts", retryable: false)
+                }
+                let latency = (ContinuousClock.now - requested).milliseconds / Double(max(1, requests.count))
+                for (task, (request, result)) in zip(requestTasks, zip(requests, results)) {
+                    let samples: [GeneratedSample]
+                    switch result {
+                    case .failure(let error):
+                        failures.append((task, error))
+                        continue
+                    case .success(let value):
+                        samples = value
+                    }
+                    guard samples.count == request.seeds.count else {
+                        failures.append((task, BackendError(
+                            "the generation backend returned \(samples.count) samples for \(request.seeds.count) seeds of prompt \(task.prompt)",
+                            retryable: false)))
+                        continue
+                    }
+                    succeeded.append(task)
+                    for (index, (sample, seed)) in zip(samples, request.seeds).enumerated() {
+                        responses.append(NewResponse(
+                            run: task.run, t: task.t, prompt: task.prompt, sampleIndex: index, purpose: task.purpose, policy: task.policy,
+                            tokenBlob: sample.tokens.map { TokenCodec.encode($0) }, tokenCount: sample.tokens?.count ?? 0,
+                            promptTokenBlob: sample.promptTokens.map { TokenCodec.encode($0) }, text: sample.text,
+                            finishReason: sample.finishReason, samplingJSON: samplingJSON, seed: Int64(bitPattern: seed), worker: identity.id,
+                            latencyMs: sample.latencyMs ?? latency, logprobSum: sample.logprobSum))
+                    }
                 }
             }
+            if settings.delayBeforeSubmit > .zero { try? await Task.sleep(for: settings.delayBeforeSubmit) }
         }
-        if settings.delayBeforeSubmit > .zero { try? await Task.sleep(for: settings.delayBeforeSubmit) }
         let submitting = ContinuousClock.now
-        let outcome = try await buffer.submitGenerations(tasks, responses: responses)
+        if !succeeded.isEmpty {
+            let outcome = try await buffer.submitGenerations(succeeded, responses: responses)
+            if outcome.refused > 0 {
+                logger.warning("lease lost before submitting; responses dropped", metadata: ["refused": "\(outcome.refused)"])
+            }
+        }
+        try await settle(failures, queue: .generation, buffer: buffer)
         logger.debug("submitted", metadata: [
-            "tasks": "\(tasks.count)", "responses": "\(responses.count)",
+            "tasks": "\(succeeded.count)", "failed": "\(failures.count)", "responses": "\(responses.count)",
             "generate_ms": "\(Int((submitting - started).milliseconds))", "submit_ms": "\(Int((ContinuousClock.now - submitting).milliseconds))",
         ])
-        if outcome.refused > 0 {
-            logger.warning("lease lost before submitting; responses dropped", metadata: ["refused": "\(outcome.refused)"])
-        }
         return responses.count
+    }
+
+    /// Records failed tasks: each goes back to pending or to dead with its error (`failTasks`),
+    /// except those whose endpoint was unavailable, which return to the queue with the attempt
+    /// not counted (the daemon then stops leasing until the backend is available again).
+    func settle(_ failures: [(LeasedTask, BackendError)], queue: WorkQueue, buffer: ReplayBuffer) async throws {
+        try await settleFailures(failures, queue: queue, buffer: buffer, owner: identity.id, logger: logger)
     }
 
     /// The recorded seed of one sample: a mix of the run's seed, t, prompt and sample index.
@@ -138,6 +192,80 @@ actor RunCache {
         if policies.count > 16 { policies.removeAll() }
         policies[id] = handle
         return handle
+    }
+}
+
+/// Records failed tasks of `owner` (see `GeneratorService.settle`). Call after every success of
+/// the batch was submitted: the unavailable ones are returned with `releaseLeases`, which
+/// returns everything `owner` still holds.
+func settleFailures(_ failures: [(LeasedTask, BackendError)], queue: WorkQueue, buffer: ReplayBuffer, owner: String, logger: Logger) async throws {
+    guard !failures.isEmpty else { return }
+    struct Key: Hashable {
+        var message: String
+        var retryable: Bool
+    }
+    let counted = failures.filter { !$0.1.unavailable }
+    for (key, group) in Dictionary(grouping: counted, by: { Key(message: $0.1.message, retryable: $0.1.retryable) }) {
+        try await buffer.failTasks(queue, group.map(\.0), error: key.message, retryable: key.retryable)
+    }
+    if let first = counted.first {
+        logger.warning("\(counted.count) task(s) failed: \(first.1.message)", metadata: [
+            "queue": "\(queue.rawValue)", "retryable": "\(first.1.retryable)", "distinct_errors": "\(Set(counted.map(\.1.message)).count)",
+        ])
+    }
+    if let first = failures.first(where: { $0.1.unavailable }) {
+        let returned = try await buffer.releaseLeases(queue, owner: owner)
+        logger.warning("backend unavailable; task(s) returned to the queue uncounted: \(first.1.message)", metadata: [
+            "queue": "\(queue.rawValue)", "returned": "\(returned)",
+        ])
+    }
+}
+
+/// Runs `body` while a background task keeps the leases on `tasks` alive (every third of the
+/// lease), so work that outlasts a lease — a slow HTTP backend — is not redone by another
+/// worker meanwhile. A killed worker stops extending, so its leases still expire.
+func withLeaseExtension<T>(
+    _ queue: WorkQueue, _ tasks: [LeasedTask], buffer: ReplayBuffer, leaseSeconds: Double, _ body: () async throws -> T
+) async throws -> T {
+    let extender = Task {
+        let interval = Duration.milliseconds(Int64(max(200, leaseSeconds * 1000 / 3)))
+        while true {
+            do { try await Task.sleep(for: interval) } catch { return }
+            try? await buffer.extendLeases(queue, tasks, leaseSeconds: leaseSeconds)
+        }
+    }
+    defer { extender.cancel() }
+    return try await body()
+}
+
+/// Logs an outage of a daemon's backend once when it starts and once when it ends, and keeps
+/// the worker's heartbeat fresh meanwhile.
+struct OutageLog {
+    let logger: Logger
+    let what: String
+    private var since: ContinuousClock.Instant?
+    private var lastHeartbeat: ContinuousClock.Instant = .now
+
+    init(logger: Logger, what: String) {
+        self.logger = logger
+        self.what = what
+    }
+
+    mutating func unavailable(heartbeat: () async throws -> Void) async throws {
+        if since == nil {
+            since = .now
+            logger.warning("\(what) unavailable: leasing nothing until it answers again")
+        }
+        if ContinuousClock.now - lastHeartbeat > .seconds(10) {
+            try await heartbeat()
+            lastHeartbeat = .now
+        }
+    }
+
+    mutating func available() {
+        guard let since else { return }
+        logger.info("\(what) available again; leasing", metadata: ["down_s": "\(Int((ContinuousClock.now - since).seconds))"])
+        self.since = nil
     }
 }
 

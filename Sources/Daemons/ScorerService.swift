@@ -29,8 +29,16 @@ public struct ScorerService: Service, CustomStringConvertible {
         let cache = RunCache()
         try await identity.heartbeat(buffer)
         logger.info("scorer started")
+        var outage = OutageLog(logger: logger, what: "reward backend")
         while !Task.shouldStop {
             try await buffer.reclaimExpiredLeases(.scoring)
+            // An HTTP reward endpoint that is down (circuit open): lease nothing meanwhile.
+            guard await backend.isAvailable() else {
+                try await outage.unavailable(heartbeat: { try await identity.heartbeat(buffer) })
+                try? await Task.sleep(for: settings.unavailablePause)
+                continue
+            }
+            outage.available()
             let tasks = try await buffer.lease(.scoring, owner: identity.id, limit: settings.batchSize, leaseSeconds: settings.leaseSeconds, run: settings.run)
             if tasks.isEmpty {
                 await wakeUp.wait()
@@ -40,8 +48,8 @@ public struct ScorerService: Service, CustomStringConvertible {
             do {
                 try await process(tasks, buffer: buffer, cache: cache)
             } catch let error as BackendError {
-                logger.warning("scoring failed: \(error.message)", metadata: ["tasks": "\(tasks.count)"])
-                try await buffer.failTasks(.scoring, tasks, error: error.message, retryable: error.retryable)
+                // Unavailable: back to the queue uncounted; otherwise pending again or dead with the error.
+                try await settleFailures(tasks.map { ($0, error) }, queue: .scoring, buffer: buffer, owner: identity.id, logger: logger)
             }
         }
         try await buffer.releaseLeases(.scoring, owner: identity.id)
@@ -52,6 +60,12 @@ public struct ScorerService: Service, CustomStringConvertible {
     }
 
     func process(_ tasks: [LeasedTask], buffer: ReplayBuffer, cache: RunCache) async throws {
+        try await withLeaseExtension(.scoring, tasks, buffer: buffer, leaseSeconds: settings.leaseSeconds) {
+            try await scoreAndSubmit(tasks, buffer: buffer, cache: cache)
+        }
+    }
+
+    private func scoreAndSubmit(_ tasks: [LeasedTask], buffer: ReplayBuffer, cache: RunCache) async throws {
         let prompts = try await buffer.prompts(tasks.map(\.prompt))
         var rewards: [NewReward] = []
         var promptOfResponse: [Int64: Int64] = [:]

@@ -54,12 +54,92 @@ func runUntilSignalled(_ service: some Service, label: String) async throws {
     try await group.run()
 }
 
+/// Options of the HTTP backends (`generate --backend openai`, `score --backend http`).
+struct HTTPBackendOptions: ParsableArguments {
+    @Option(help: "HTTP requests in flight at once (default: 32 for generation, 4 for scoring).")
+    var maxConcurrency: Int?
+
+    @Option(help: "Longest time one HTTP request may take, in seconds (default: 300 for generation, 120 for scoring).")
+    var timeoutSeconds: Double?
+
+    @Option(help: "Tries per HTTP request on 429, 5xx, timeouts and connection errors, the first included (default 4).")
+    var maxAttempts: Int?
+
+    @Option(help: "Consecutive transport / 5xx failures that open the circuit: the daemon stops leasing and probes the server (default 5).")
+    var circuitFailures: Int?
+
+    @Option(help: "Seconds between probes of a server whose circuit is open (default 5).")
+    var probeSeconds: Double?
+
+    /// The flags given on the command line, for refusing them with a built-in backend.
+    var given: [String] {
+        [("--max-concurrency", maxConcurrency != nil), ("--timeout-seconds", timeoutSeconds != nil), ("--max-attempts", maxAttempts != nil),
+         ("--circuit-failures", circuitFailures != nil), ("--probe-seconds", probeSeconds != nil)].filter(\.1).map(\.0)
+    }
+
+    func validate() throws {
+        if let maxConcurrency, maxConcurrency < 1 { throw ValidationError("--max-concurrency must be at least 1") }
+        if let timeoutSeconds, !(timeoutSeconds > 0) { throw ValidationError("--timeout-seconds must be positive") }
+        if let maxAttempts, maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1") }
+        if let circuitFailures, circuitFailures < 1 { throw ValidationError("--circuit-failures must be at least 1") }
+        if let probeSeconds, !(probeSeconds > 0) { throw ValidationError("--probe-seconds must be positive") }
+    }
+
+    func settings(apiKey: String?, defaultConcurrency: Int, defaultTimeout: Double) -> HTTPClientSettings {
+        var http = HTTPClientSettings(apiKey: apiKey)
+        http.maxConcurrentRequests = maxConcurrency ?? defaultConcurrency
+        http.timeout = .milliseconds(Int64((timeoutSeconds ?? defaultTimeout) * 1000))
+        http.maxAttempts = maxAttempts ?? 4
+        http.breaker = CircuitBreaker.Settings(
+            failureThreshold: circuitFailures ?? 5, probeInterval: .milliseconds(Int64((probeSeconds ?? 5) * 1000)))
+        return http
+    }
+}
+
+/// An http(s) URL with a host and no credentials in it (keys come from the environment).
+func httpURL(_ text: String, option: String) throws -> URL {
+    guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(), ["http", "https"].contains(scheme),
+          let host = components.host, !host.isEmpty, let url = components.url
+    else {
+        throw ValidationError("\(option) must be an http:// or https:// URL with a host, e.g. http://gpu1:8000")
+    }
+    guard components.user == nil, components.password == nil else {
+        throw ValidationError("\(option) must not carry credentials; put the API key in the environment instead")
+    }
+    return url
+}
+
+enum GenerationBackendKind: String, ExpressibleByArgument, CaseIterable {
+    case builtin, openai
+}
+
+enum RewardBackendKind: String, ExpressibleByArgument, CaseIterable {
+    case builtin, http
+}
+
 struct Generate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a generator daemon: lease generation tasks, sample, submit.",
-        discussion: "Run as many as you like, here or on other machines sharing OPTUNE_DATABASE_URL. SIGTERM finishes the batch in hand, returns unfinished leases and exits 0.")
+        discussion: """
+            Run as many as you like, here or on other machines sharing OPTUNE_DATABASE_URL. SIGTERM finishes \
+            the batch in hand, returns unfinished leases and exits 0.
+
+            --backend builtin samples built-in policies in this process. --backend openai sends every \
+            sample to an OpenAI-compatible server (vLLM, SGLang, llama.cpp): one request per sample with \
+            its recorded seed; /v1/completions for text prompts, /v1/chat/completions for chat prompts; \
+            the model is π_t's URI (optune policy register --uri), which the server must list in \
+            /v1/models. The API key comes from OPTUNE_API_KEY (else OPENAI_API_KEY), never from argv.
+            """)
 
     @OptionGroup var daemon: DaemonOptions
+
+    @Option(help: "builtin (the built-in policy) or openai (an OpenAI-compatible server).")
+    var backend: GenerationBackendKind = .builtin
+
+    @Option(help: "The server of --backend openai, e.g. http://gpu1:8000 (or …:8000/v1).")
+    var baseURL: String?
+
+    @OptionGroup var http: HTTPBackendOptions
 
     @Option(help: "Sampling temperature.")
     var temperature = 1.0
@@ -67,32 +147,125 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "Nucleus sampling top-p.")
     var topP = 1.0
 
-    @Option(help: "Maximum tokens per response.")
-    var maxTokens = 12
+    @Option(help: "Maximum tokens per response (default: 12 built-in, 512 openai).")
+    var maxTokens: Int?
+
+    @Option(help: "A stop sequence (openai; repeat for several).")
+    var stop: [String] = []
+
+    @Flag(help: "openai: do not ask for token ids (vLLM's return_token_ids / return_tokens_as_token_ids), for servers that reject unknown fields; responses then store text only.")
+    var noTokenIds = false
+
+    @Flag(help: "openai: do not ask for logprobs (then no logprob sum is recorded).")
+    var noLogprobs = false
 
     @Option(help: ArgumentHelp("Wait this long before submitting each batch (fault-injection for tests).", visibility: .hidden))
     var delayBeforeSubmitMs = 0
 
+    func validate() throws {
+        guard temperature >= 0 else { throw ValidationError("--temperature must be non-negative") }
+        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
+        switch backend {
+        case .openai:
+            guard let baseURL else { throw ValidationError("--backend openai needs --base-url, e.g. --base-url http://gpu1:8000") }
+            _ = try httpURL(baseURL, option: "--base-url")
+        case .builtin:
+            var given = http.given
+            if baseURL != nil { given.append("--base-url") }
+            if !stop.isEmpty { given.append("--stop") }
+            if noTokenIds { given.append("--no-token-ids") }
+            if noLogprobs { given.append("--no-logprobs") }
+            if !given.isEmpty {
+                throw ValidationError("\(given.joined(separator: ", ")) \(given.count == 1 ? "applies" : "apply") only to --backend openai")
+            }
+        }
+    }
+
     func run() async throws {
         var (url, settings) = try await daemon.resolve()
         settings.delayBeforeSubmit = .milliseconds(delayBeforeSubmitMs)
-        let sampling = SamplingParameters(temperature: temperature, topP: topP, maxTokens: maxTokens)
+        let backend: any GenerationBackend
+        var sampling = SamplingParameters(temperature: temperature, topP: topP, maxTokens: maxTokens ?? 12)
+        switch self.backend {
+        case .builtin:
+            backend = BuiltinGenerationBackend()
+        case .openai:
+            sampling.maxTokens = maxTokens ?? 512
+            sampling.stop = stop.isEmpty ? nil : stop
+            var openAI = OpenAIGenerationSettings(
+                baseURL: try httpURL(baseURL ?? "", option: "--base-url"),
+                http: http.settings(apiKey: OpenAIGenerationSettings.apiKeyFromEnvironment(), defaultConcurrency: 32, defaultTimeout: 300))
+            openAI.requestTokenIDs = !noTokenIds
+            openAI.requestLogprobs = !noLogprobs
+            backend = OpenAIGenerationBackend(settings: openAI)
+        }
         try await runUntilSignalled(
-            GeneratorService(databaseURL: url, backend: BuiltinGenerationBackend(), sampling: sampling, settings: settings, logger: Logger(label: "optune.generate")),
+            GeneratorService(databaseURL: url, backend: backend, sampling: sampling, settings: settings, logger: Logger(label: "optune.generate")),
             label: "optune.generate")
     }
 }
 
 struct Score: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a scorer daemon: lease scoring tasks, score with the reward backend, submit.")
+        abstract: "Run a scorer daemon: lease scoring tasks, score with the reward backend, submit.",
+        discussion: """
+            --backend builtin scores with the built-in digit reward. --backend http POSTs batches of \
+            {"items": [{"prompt", "messages"?, "response", "response_token_ids"?}]} to --url and reads \
+            one finite score per item back (a list, {"scores": [...]} or {"rewards": [...]}); see README. \
+            An API key for it comes from OPTUNE_REWARD_API_KEY, never from argv.
+            """)
 
     @OptionGroup var daemon: DaemonOptions
 
+    @Option(help: "builtin (the built-in digit reward) or http (a reward server).")
+    var backend: RewardBackendKind = .builtin
+
+    @Option(help: "The reward server's endpoint of --backend http, e.g. http://rm1:9000/reward.")
+    var url: String?
+
+    @Option(help: "What an open circuit probes with GET (default: --url; any answer below 500 counts as up).")
+    var healthUrl: String?
+
+    @Option(help: "Responses per POST (default 64).")
+    var itemsPerRequest: Int?
+
+    @OptionGroup var http: HTTPBackendOptions
+
+    func validate() throws {
+        if let itemsPerRequest, itemsPerRequest < 1 { throw ValidationError("--items-per-request must be at least 1") }
+        switch backend {
+        case .http:
+            guard let url else { throw ValidationError("--backend http needs --url, e.g. --url http://rm1:9000/reward") }
+            _ = try httpURL(url, option: "--url")
+            if let healthUrl { _ = try httpURL(healthUrl, option: "--health-url") }
+        case .builtin:
+            var given = http.given
+            if url != nil { given.append("--url") }
+            if healthUrl != nil { given.append("--health-url") }
+            if itemsPerRequest != nil { given.append("--items-per-request") }
+            if !given.isEmpty {
+                throw ValidationError("\(given.joined(separator: ", ")) \(given.count == 1 ? "applies" : "apply") only to --backend http")
+            }
+        }
+    }
+
     func run() async throws {
-        let (url, settings) = try await daemon.resolve()
+        let (databaseURL, settings) = try await daemon.resolve()
+        let backend: any RewardBackend
+        switch self.backend {
+        case .builtin:
+            backend = BuiltinRewardBackend()
+        case .http:
+            var reward = HTTPRewardSettings(
+                url: try httpURL(url ?? "", option: "--url"),
+                http: http.settings(apiKey: HTTPRewardSettings.apiKeyFromEnvironment(), defaultConcurrency: 4, defaultTimeout: 120))
+            reward.healthURL = try healthUrl.map { try httpURL($0, option: "--health-url") }
+            reward.itemsPerRequest = itemsPerRequest ?? 64
+            backend = HTTPRewardBackend(settings: reward)
+        }
         try await runUntilSignalled(
-            ScorerService(databaseURL: url, backend: BuiltinRewardBackend(), settings: settings, logger: Logger(label: "optune.score")),
+            ScorerService(databaseURL: databaseURL, backend: backend, settings: settings, logger: Logger(label: "optune.score")),
             label: "optune.score")
     }
 }
