@@ -59,7 +59,7 @@ let package = Package(
         /// `optune report`: a self-contained HTML page with SVG plots.
         .target(name: "Report", dependencies: ["Buffer"]),
         /// Training-set export (TRL, OpenRLHF, token ids): line formats, gzip and sha256 sinks.
-        .target(name: "Export", dependencies: ["Buffer", "CZlib"]),
+        .target(name: "Export", dependencies: ["Buffer", "CZlib", "Postgres"]),
         /// `optune bench`: measurements against named baselines, printed as a table.
         .target(name: "Benchmarks", dependencies: ["Buffer", "Export", "Postgres", "Selection", "TokenCodec"]),
         .executableTarget(

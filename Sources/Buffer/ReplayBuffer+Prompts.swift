@@ -18,6 +18,11 @@ public struct PromptBatchOutcome: Sendable, Hashable {
 }
 
 extension ReplayBuffer {
+    /// The id of the existing prompt set called `name`, or nil.
+    public func existingPromptSet(named name: String) async throws -> Int64? {
+        try await connection.query("SELECT id FROM optune.prompt_sets WHERE name = $1", [name]).first?.decode(0, as: Int64.self)
+    }
+
     /// The id of the prompt set called `name`, created if it does not exist.
     public func promptSet(named name: String) async throws -> Int64 {
         try await connection.transaction { c in
@@ -83,29 +88,9 @@ extension ReplayBuffer {
 
     private static func metadata(of record: PromptRecord) -> String? {
         guard let id = record.externalID else { return record.metadataJSON }
-        let idJSON = JSONText.quoted(id)
+        let idJSON = JSONB.quoted(id)
         guard let metadata = record.metadataJSON, metadata != "{}" else { return "{\"source_id\":\(idJSON)}" }
         // Both are canonical JSON objects: splice source_id in front.
         return "{\"source_id\":\(idJSON)," + metadata.dropFirst()
-    }
-}
-
-/// Minimal JSON text helpers for values built without a JSON encoder.
-enum JSONText {
-    /// `string` as a JSON string literal.
-    static func quoted(_ string: String) -> String {
-        var out = "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let s where s.value < 0x20: out += String(format: "\\u%04x", s.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

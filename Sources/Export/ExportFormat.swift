@@ -1,4 +1,5 @@
 import Buffer
+import Postgres
 
 /// The line formats `optune export` writes, one JSON object per pair.
 public enum ExportFormat: String, Sendable, CaseIterable {
@@ -65,24 +66,7 @@ public enum ExportLine {
 
 /// JSON text for the values exports write.
 enum JSON {
-    static func string(_ value: String) -> String {
-        var out = "\""
-        out.reserveCapacity(value.utf8.count + 2)
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let s where s.value < 0x20:
-                let hex = String(s.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func string(_ value: String) -> String { JSONB.quoted(value) }
 
     static func number(_ value: Double) -> String {
         value.isFinite ? "\(value)" : "null"

@@ -4,6 +4,7 @@ import Buffer
 import Daemons
 import Foundation
 import Logging
+import Postgres
 import ServiceLifecycle
 
 struct Run: AsyncParsableCommand {
@@ -27,6 +28,18 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var options: RunConfigOptions
     @OptionGroup var task: TaskOptions
 
+    @Option(help: "Run over this imported prompt set instead of the built-in task (needs --base-uri and --create-only).")
+    var promptSet: String?
+
+    @Option(help: "π_0 as a served model name or URI (with --prompt-set): what generators send as `model`.")
+    var baseUri: String?
+
+    @Option(help: "The sha256 of π_0's checkpoint, for provenance (with --base-uri).")
+    var baseSha256: String?
+
+    @Option(help: "The reward model's name (with --prompt-set), recorded with every reward.")
+    var rewardModel = "http-reward"
+
     @Option(help: "Fork from iteration t of another run: NAME@t.")
     var fork: String?
 
@@ -42,6 +55,18 @@ struct Run: AsyncParsableCommand {
     func validate() throws {
         if let fork, parseFork(fork) == nil { throw ValidationError("--fork must look like NAME@t, e.g. baseline@0") }
         guard generators >= 1 else { throw ValidationError("--generators must be at least 1") }
+        if promptSet != nil {
+            guard baseUri != nil else { throw ValidationError("--prompt-set needs --base-uri: the served model that is π_0") }
+            guard createOnly else {
+                throw ValidationError("--prompt-set runs are driven by separate daemons with HTTP backends: add --create-only")
+            }
+            guard fork == nil else { throw ValidationError("--prompt-set and --fork exclude each other (a fork uses its parent's prompts)") }
+        } else if baseUri != nil {
+            throw ValidationError("--base-uri goes with --prompt-set")
+        }
+        if let baseSha256, baseSha256.count != 64 || !baseSha256.allSatisfy(\.isHexDigit) {
+            throw ValidationError("--base-sha256 must be 64 hex digits")
+        }
     }
 
     func run() async throws {
@@ -58,6 +83,23 @@ struct Run: AsyncParsableCommand {
                 name: runName, promptSetID: record.promptSetID, rewardModelID: record.rewardModelID,
                 config: options.config(basePolicy: nil), forkedFrom: (parent, t))
             note("run \(runName) (id \(runID)) forks \(parentName)@\(t)")
+        } else if let promptSet, let baseUri {
+            guard let set = try await buffer.existingPromptSet(named: promptSet) else {
+                throw ValidationError("no prompt set named \(promptSet); import prompts with `optune prompts import FILE --set \(promptSet)`")
+            }
+            guard try await !buffer.promptIDs(inSet: set, split: .train).isEmpty else {
+                throw ValidationError("prompt set \(promptSet) has no train prompts")
+            }
+            let baseConfig = #"{"kind": "external-base", "uri": \#(JSONB.quoted(baseUri))}"#
+            let base: Int64
+            if let existing = try await buffer.basePolicy(configJSON: baseConfig) {
+                base = existing
+            } else {
+                base = try await buffer.registerPolicy(run: nil, t: 0, parent: nil, uri: baseUri, sha256: baseSha256?.lowercased(), configJSON: baseConfig)
+            }
+            let model = try await buffer.rewardModel(name: rewardModel, version: "1", backend: "http")
+            runID = try await buffer.createRun(name: runName, promptSetID: set, rewardModelID: model, config: options.config(basePolicy: base))
+            note("run \(runName) (id \(runID)): prompt set \(promptSet), π_0 = \(baseUri), ρ \(options.rho), \(options.strategy.rawValue), \(options.loss.rawValue), T = \(options.iterations)")
         } else {
             let task = task.task
             let set = try await task.ensurePromptSet(buffer: buffer)
