@@ -28,7 +28,7 @@ public struct LocalClusterConfiguration: Sendable {
         superuser: String = "optune",
         port: Int = 5432,
         fsync: Bool = true,
-        serverSettings: [String: String] = [:],
+        serverSettings: [String: String] = LocalClusterConfiguration.replayBufferSettings,
         binDirectory: String? = nil,
         timeoutSeconds: Int = 60
     ) {
@@ -43,6 +43,15 @@ public struct LocalClusterConfiguration: Sendable {
     }
 
     /// `$OPTUNE_HOME` if set and not empty, else `./.optune`, as an absolute path.
+    /// Server settings for a write-heavy replay buffer: more shared memory than PostgreSQL's
+    /// 128 MB default, and room for bulk ingest between checkpoints (each checkpoint makes the
+    /// next writes log whole pages).
+    public static let replayBufferSettings: [String: String] = [
+        "shared_buffers": "512MB",
+        "max_wal_size": "4GB",
+        "wal_buffers": "16MB",
+    ]
+
     public static func defaultRoot(
         environment: [String: String] = ProcessInfo.processInfo.environment,
         currentDirectory: String = FileManager.default.currentDirectoryPath
