@@ -65,7 +65,7 @@ if command -v dpkg >/dev/null 2>&1; then
         exit 1
     fi
 else
-    say "not a Debian-like system (no dpkg): make sure liblz4, OpenBLAS, libpq, pkg-config," \
+    say "not a Debian-like system (no dpkg): make sure liblz4, OpenBLAS, libpq, zlib, pkg-config," \
         "the PostgreSQL 15 server programs and python3 with pip are installed"
 fi
 
