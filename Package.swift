@@ -53,6 +53,7 @@ let package = Package(
                 "Backends", "Buffer", "Policy", "Postgres", "Selection", "TokenCodec",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]),
         /// The paper's comparison in miniature: a grid of forked runs and paired statistics.
         .target(name: "Experiments", dependencies: ["Buffer", "Daemons", "Postgres"]),

@@ -50,6 +50,24 @@ extension ReplayBuffer {
         }
     }
 
+    /// The newest iteration of `run`, if it has one.
+    public func latestIteration(run: Int64) async throws -> IterationRecord? {
+        try await connection.run { c in try Self.latestIteration(run: run, on: c) }
+    }
+
+    /// Whether `run` samples an external model (a served checkpoint) rather than built-in
+    /// weights: its latest iteration's π_t, or its base policy before the first iteration.
+    public func usesExternalPolicy(run: Int64) async throws -> Bool {
+        try await connection.query(
+            """
+            SELECT p.origin = 'external' FROM optune.policies p
+            WHERE p.id = coalesce(
+                (SELECT policy_id FROM optune.iterations WHERE run_id = $1 ORDER BY t DESC LIMIT 1),
+                (SELECT (config->>'basePolicy')::int8 FROM optune.runs WHERE id = $1))
+            """, [run]
+        ).first?.decode(0, as: Bool.self) ?? false
+    }
+
     /// Inserts iteration t in state `selecting`.
     public static func createIteration(run: Int64, t: Int, policy: Int64, rho: Double, strategy: SelectionStrategy, on c: isolated Connection) throws {
         try c.execute(
@@ -122,6 +140,17 @@ extension ReplayBuffer {
         return QueueCounts(
             pending: try row.decode(0), leased: try row.decode(1), done: try row.decode(2), dead: try row.decode(3),
             firstError: try row.decode(4))
+    }
+
+    /// Records on the iteration how many of its tasks (both queues) are dead.
+    public static func recordDeadTasks(run: Int64, t: Int, on c: isolated Connection) throws {
+        try c.execute(
+            """
+            UPDATE optune.iterations SET dead_tasks =
+                (SELECT count(*) FROM optune.generation_tasks WHERE run_id = $1 AND t = $2 AND state = 'dead')
+                + (SELECT count(*) FROM optune.scoring_tasks WHERE run_id = $1 AND t = $2 AND state = 'dead')
+            WHERE run_id = $1 AND t = $2
+            """, [run, Int32(t)])
     }
 
     /// Records the iteration's generation counts (train and eval responses and tokens).

@@ -38,6 +38,21 @@ public struct RunConfig: Sendable, Codable, Hashable {
     public var epochs: Int = 4
     /// Pairs per optimiser step.
     public var batchSize: Int = 64
+    /// The largest share of an iteration's tasks (per queue) that may die while the iteration
+    /// still goes on; a prompt whose task died keeps its D_{t−1} pair. nil: the default, 0.01.
+    public var maxDeadFraction: Double?
+    /// Rewards below this make the scoring task dead with a clear message; nil: no bound.
+    public var rewardMin: Double?
+    /// Rewards above this make the scoring task dead with a clear message; nil: no bound.
+    public var rewardMax: Double?
+
+    /// The tolerance in effect for dead work.
+    public var deadFractionTolerance: Double { maxDeadFraction ?? 0.01 }
+
+    /// The rewards a scorer accepts: any finite double unless the run bounds them.
+    public var rewardRange: RewardRange {
+        RewardRange(lowerBound: rewardMin ?? -Double.greatestFiniteMagnitude, upperBound: rewardMax ?? Double.greatestFiniteMagnitude)
+    }
 
     public init() {}
 
@@ -50,6 +65,14 @@ public struct RunConfig: Sendable, Codable, Hashable {
         guard beta1.isFinite, beta1 > 0 else { throw RunConfigError(field: "beta1", message: "must be finite and > 0, got \(beta1)") }
         guard beta2.isFinite, beta2 > 0 else { throw RunConfigError(field: "beta2", message: "must be finite and > 0, got \(beta2)") }
         guard iterations >= 1 else { throw RunConfigError(field: "iterations", message: "must be at least 1, got \(iterations)") }
+        if let maxDeadFraction, !(maxDeadFraction >= 0 && maxDeadFraction < 1) {
+            throw RunConfigError(field: "maxDeadFraction", message: "must be in [0, 1), got \(maxDeadFraction)")
+        }
+        if let rewardMin, !rewardMin.isFinite { throw RunConfigError(field: "rewardMin", message: "must be finite, got \(rewardMin)") }
+        if let rewardMax, !rewardMax.isFinite { throw RunConfigError(field: "rewardMax", message: "must be finite, got \(rewardMax)") }
+        if let rewardMin, let rewardMax, rewardMin > rewardMax {
+            throw RunConfigError(field: "rewardMin", message: "must not exceed rewardMax (\(rewardMin) > \(rewardMax))")
+        }
         if strategy == .full && rho != 1 {
             throw RunConfigError(field: "rho", message: "strategy full regenerates every prompt; use rho 1 (got \(rho))")
         }
@@ -66,4 +89,16 @@ public struct RunConfigError: Error, CustomStringConvertible, Sendable, Equatabl
         self.field = field
         self.message = message
     }
+}
+
+/// The closed range of rewards a run accepts.
+public struct RewardRange: Sendable, Hashable {
+    public var lowerBound: Double
+    public var upperBound: Double
+
+    /// Whether `score` is finite and within the range.
+    public func contains(_ score: Double) -> Bool { score.isFinite && score >= lowerBound && score <= upperBound }
+
+    /// Whether the range is every finite double.
+    public var isUnbounded: Bool { lowerBound == -Double.greatestFiniteMagnitude && upperBound == Double.greatestFiniteMagnitude }
 }

@@ -35,30 +35,53 @@ extension ReplayBuffer {
     /// Leases up to `limit` pending tasks of `queue` (optionally of one run) for `owner`, for
     /// `leaseSeconds`. Uses `FOR NO KEY UPDATE SKIP LOCKED`, so concurrent workers never wait
     /// on each other and never get the same task. All tasks of one call share one fencing token.
+    ///
+    /// Fresh tasks come first. A task whose lease expired before (its worker died or hung) is
+    /// leased again only with tasks that expired as often, in a batch 4^expiries times smaller
+    /// (`limit` 64: 16, then 4, then 1), so one poison prompt cannot take its batch-mates down
+    /// with it again and again.
     public func lease(
         _ queue: WorkQueue, owner: String, limit: Int, leaseSeconds: Double, run: Int64? = nil
     ) async throws -> [LeasedTask] {
-        let rows = try await connection.query(
-            """
-            WITH batch AS (
-                SELECT run_id, t, prompt_id FROM \(queue.table)
-                WHERE state = 'pending' AND ($1::int8 IS NULL OR run_id = $1)
-                ORDER BY run_id, t, prompt_id
-                LIMIT $2
-                FOR NO KEY UPDATE SKIP LOCKED
-            ), token AS (SELECT nextval('optune.lease_token_seq') AS value)
-            UPDATE \(queue.table) task
-            SET state = 'leased', lease_owner = $3, lease_token = token.value,
-                lease_expires_at = now() + make_interval(secs => $4), attempts = task.attempts + 1, updated_at = now()
-            FROM batch, token
-            WHERE (task.run_id, task.t, task.prompt_id) = (batch.run_id, batch.t, batch.prompt_id)
-            RETURNING task.run_id, task.t, task.prompt_id, task.purpose, task.policy_id, task.lease_token, task.attempts
-            """, [run, Int64(limit), owner, leaseSeconds])
-        return try rows.map { row in
-            LeasedTask(
-                run: try row.decode(0), t: try row.decode(1), prompt: try row.decode(2),
-                purpose: Purpose(rawValue: try row.decode(3)) ?? .train, policy: try row.decode(4),
-                leaseToken: try row.decode(5), attempts: try row.decode(6))
+        let limit = Int64(max(1, limit))
+        let fresh = try await connection.query(Self.leaseSQL(queue, retried: false), [run, limit, owner, leaseSeconds])
+        if !fresh.isEmpty { return try Self.leasedTasks(fresh) }
+        let retried = try await connection.query(Self.leaseSQL(queue, retried: true), [run, limit, owner, leaseSeconds])
+        return try Self.leasedTasks(retried)
+    }
+
+    /// The lease statement: fresh tasks (never expired), or tasks that expired as often as the
+    /// first pending one, in a batch 4^expiries times smaller. Only fixed SQL is spliced in.
+    private static func leaseSQL(_ queue: WorkQueue, retried: Bool) -> String {
+        let level = retried
+            ? "(SELECT expiries FROM \(queue.table) WHERE state = 'pending' AND ($1::int8 IS NULL OR run_id = $1) ORDER BY run_id, t, prompt_id LIMIT 1)"
+            : "0"
+        return """
+        WITH level AS (SELECT coalesce(\(level), 0) AS expiries), batch AS (
+            SELECT run_id, t, prompt_id FROM \(queue.table)
+            WHERE state = 'pending' AND ($1::int8 IS NULL OR run_id = $1) AND expiries = (SELECT expiries FROM level)
+            ORDER BY run_id, t, prompt_id
+            LIMIT (SELECT greatest(1, $2::int8 >> (2 * least(expiries, 30))) FROM level)
+            FOR NO KEY UPDATE SKIP LOCKED
+        ), token AS (SELECT nextval('optune.lease_token_seq') AS value), size AS (SELECT count(*)::int4 AS value FROM batch)
+        UPDATE \(queue.table) task
+        SET state = 'leased', lease_owner = $3, lease_token = token.value, lease_batch = size.value,
+            lease_expires_at = now() + make_interval(secs => $4), attempts = task.attempts + 1, updated_at = now()
+        FROM batch, token, size
+        WHERE (task.run_id, task.t, task.prompt_id) = (batch.run_id, batch.t, batch.prompt_id)
+        RETURNING task.run_id, task.t, task.prompt_id, task.purpose, task.policy_id, task.lease_token, task.attempts
+        """
+    }
+
+    private static func leasedTasks(_ rows: QueryResult) throws -> [LeasedTask] {
+        try rows.map { row in
+            let purposeText = try row.decode(3, as: String.self)
+            guard let purpose = Purpose(rawValue: purposeText) else {
+                throw BufferError("task has an unknown purpose \"\(purposeText)\"")
+            }
+            return LeasedTask(
+                run: try row.decode(0), t: try row.decode(1), prompt: try row.decode(2), purpose: purpose,
+                policy: try row.decode(4), leaseToken: try row.decode(5), attempts: try row.decode(6))
         }.sorted { ($0.run, $0.t, $0.prompt) < ($1.run, $1.t, $1.prompt) }
     }
 
@@ -96,12 +119,14 @@ extension ReplayBuffer {
         }
     }
 
-    /// Submits rewards for leased scoring tasks in one transaction, with the same fencing.
-    public func submitScores(_ tasks: [LeasedTask], rewards: [NewReward], promptOfResponse: [Int64: Int64]) async throws -> SubmissionOutcome {
+    /// Submits rewards for leased scoring tasks in one transaction, with the same fencing: a
+    /// reward is kept only when the task it belongs to (`taskOfResponse`, keyed by run, t and
+    /// prompt) is still held, so a batch spanning runs that share a prompt keeps exactly the
+    /// rewards of the tasks it holds.
+    public func submitScores(_ tasks: [LeasedTask], rewards: [NewReward], taskOfResponse: [Int64: TaskKey]) async throws -> SubmissionOutcome {
         try await connection.transaction { c in
             let accepted = try Self.completeTasks(.scoring, tasks, on: c)
-            let acceptedPrompts = Set(accepted.map(\.prompt))
-            let kept = rewards.filter { promptOfResponse[$0.response].map(acceptedPrompts.contains) ?? false }
+            let kept = rewards.filter { taskOfResponse[$0.response].map(accepted.contains) ?? false }
             _ = try Self.recordRewards(kept, on: c)
             try c.notify("optune_work", payload: "scored")
             return SubmissionOutcome(accepted: accepted.count, refused: tasks.count - accepted.count)
@@ -135,8 +160,10 @@ extension ReplayBuffer {
             """, [owner])
     }
 
-    /// Puts tasks whose lease expired back to pending (or dead after their last attempt).
-    /// Returns how many were requeued and how many died.
+    /// Puts tasks whose lease expired back to pending, counting the expiry. An expiry counts as
+    /// an attempt only for a task that was leased alone (after splitting, the one that kills its
+    /// worker); such a task dies after its last attempt. Returns how many were requeued and how
+    /// many died.
     @discardableResult
     public func reclaimExpiredLeases(_ queue: WorkQueue) async throws -> (requeued: Int, dead: Int) {
         let rows = try await connection.query(
@@ -147,9 +174,11 @@ extension ReplayBuffer {
                 FOR NO KEY UPDATE SKIP LOCKED
             )
             UPDATE \(queue.table) task
-            SET state = CASE WHEN task.attempts >= task.max_attempts THEN 'dead' ELSE 'pending' END,
-                last_error = CASE WHEN task.attempts >= task.max_attempts
-                                  THEN 'lease expired on the last attempt (worker ' || task.lease_owner || ')'
+            SET state = CASE WHEN coalesce(task.lease_batch, 1) <= 1 AND task.attempts >= task.max_attempts THEN 'dead' ELSE 'pending' END,
+                attempts = CASE WHEN coalesce(task.lease_batch, 1) > 1 THEN greatest(task.attempts - 1, 0) ELSE task.attempts END,
+                expiries = task.expiries + 1,
+                last_error = CASE WHEN coalesce(task.lease_batch, 1) <= 1
+                                  THEN 'lease expired while leased alone (worker ' || task.lease_owner || ' died or hung on this prompt)'
                                   ELSE task.last_error END,
                 lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
             FROM expired

@@ -1,4 +1,5 @@
 import Buffer
+import Foundation
 import Postgres
 import Selection
 
@@ -59,13 +60,26 @@ public struct Coordinator: Sendable {
             let queue: WorkQueue = latest.state == .generating ? .generation : .scoring
             let counts = try await buffer.connection.run { [run] c in try ReplayBuffer.queueCounts(queue, run: run, t: t, on: c) }
             if counts.dead > 0 {
-                let reason = "\(counts.dead) \(queue.rawValue) task(s) dead at iteration \(t): \(counts.firstError ?? "no error recorded")"
-                try await fail(t: t, from: latest.state, reason: reason)
-                return .failed(reason)
+                // Within the run's tolerance the iteration goes on: the dead prompts keep their
+                // D_{t−1} pairs (recorded in unpaired_prompts when D_t is built). Dead tasks only
+                // grow, so past the tolerance it fails at once.
+                let total = counts.pending + counts.leased + counts.done + counts.dead
+                let tolerance = record.config.deadFractionTolerance
+                let share = Double(counts.dead) / Double(max(1, total))
+                if share > tolerance {
+                    let reason = "\(counts.dead) of \(total) \(queue.rawValue) task(s) dead at iteration \(t) "
+                        + "(\(Self.percent(share)) > max-dead-fraction \(Self.percent(tolerance))); first error: \(counts.firstError ?? "none recorded"). "
+                        + "Fix the cause, then `optune tasks retry --run \(record.name)` and resume the run"
+                    try await fail(t: t, from: latest.state, reason: reason)
+                    return .failed(reason)
+                }
             }
             if counts.pending + counts.leased > 0 {
                 _ = try await buffer.reclaimExpiredLeases(queue)
                 return .waiting
+            }
+            if counts.dead > 0 {
+                try await buffer.connection.run { [run] c in try ReplayBuffer.recordDeadTasks(run: run, t: t, on: c) }
             }
             if latest.state == .generating {
                 try await buffer.connection.transaction { [run] c in
@@ -148,6 +162,8 @@ public struct Coordinator: Sendable {
         }
     }
 
+    static func percent(_ share: Double) -> String { String(format: "%.2f%%", share * 100) }
+
     func fail(t: Int, from state: IterationState, reason: String) async throws {
         try await buffer.connection.transaction { [run] c in
             try ReplayBuffer.transition(run: run, t: t, from: state, to: .failed, failureReason: reason, on: c)
@@ -155,11 +171,9 @@ public struct Coordinator: Sendable {
         }
     }
 
-    /// Takes the run's leadership lock on this coordinator's connection; false if another
-    /// coordinator holds it. Released when the connection closes.
-    public func acquireLeadership() async throws -> Bool {
-        try await buffer.connection.query("SELECT pg_try_advisory_lock($1)", [Self.leadershipKey(run)])[0].decode(0, as: Bool.self)
+    /// Takes or renews the run's leadership for `holder` for `leaseSeconds`; false while another
+    /// coordinator's lease is unexpired.
+    public func acquireLeadership(holder: String, leaseSeconds: Double) async throws -> Bool {
+        try await buffer.acquireRunLeadership(run: run, holder: holder, leaseSeconds: leaseSeconds)
     }
-
-    static func leadershipKey(_ run: Int64) -> Int64 { 0x636F_6F72_0000_0000 ^ run }
 }

@@ -1,9 +1,12 @@
 import Buffer
+import Foundation
 import Logging
 import ServiceLifecycle
 
-/// The coordinator daemon for one run: holds the run's leadership lock and advances it until it
-/// is done or failed. A second coordinator of the same run waits as a standby.
+/// The coordinator daemon for one run: holds the run's leadership lease and advances the run
+/// until it is done or failed. A second coordinator of the same run waits as a standby and
+/// takes over when the leader's lease expires (a killed or hung leader). Survives database
+/// outages: every step is a guarded transaction, so repeating one after reconnecting is safe.
 public struct CoordinatorService: Service, CustomStringConvertible {
     /// Names the service without its database URL (which must never reach logs).
     public var description: String { "CoordinatorService(run: \(run))" }
@@ -11,19 +14,26 @@ public struct CoordinatorService: Service, CustomStringConvertible {
     let databaseURL: String
     let run: Int64
     let pollInterval: Duration
+    let leaseSeconds: Double
+    let identity = WorkerIdentity(role: "coordinator")
     let logger: Logger
     /// Called after each finished iteration (for `optune run`'s report).
     let onIterationDone: @Sendable (IterationSummary) async -> Void
+    /// Called once when the run has finished (not when the service stops early).
+    let onFinished: @Sendable () async -> Void
 
     public init(
-        databaseURL: String, run: Int64, pollInterval: Duration = .milliseconds(200), logger: Logger,
-        onIterationDone: @escaping @Sendable (IterationSummary) async -> Void = { _ in }
+        databaseURL: String, run: Int64, pollInterval: Duration = .milliseconds(200), leaseSeconds: Double = 15, logger: Logger,
+        onIterationDone: @escaping @Sendable (IterationSummary) async -> Void = { _ in },
+        onFinished: @escaping @Sendable () async -> Void = {}
     ) {
         self.databaseURL = databaseURL
         self.run = run
         self.pollInterval = pollInterval
+        self.leaseSeconds = leaseSeconds
         self.logger = logger
         self.onIterationDone = onIterationDone
+        self.onFinished = onFinished
     }
 
     /// The run ended in failure.
@@ -33,39 +43,75 @@ public struct CoordinatorService: Service, CustomStringConvertible {
     }
 
     public func run() async throws {
-        let buffer = try await ReplayBuffer.connect(to: databaseURL, applicationName: "optune-coordinate")
+        let buffer: ReplayBuffer
+        do {
+            buffer = try await DatabaseSupervisor.connect(to: databaseURL, applicationName: "optune-coordinate", logger: logger)
+        } catch is DaemonStopping {
+            return
+        }
+        let supervisor = DatabaseSupervisor(buffer: buffer, logger: logger)
         let coordinator = Coordinator(buffer: buffer, run: run)
         let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: pollInterval)
         do {
-            try await lead(coordinator, buffer: buffer, wakeUp: wakeUp)
+            try await lead(coordinator, supervisor: supervisor, wakeUp: wakeUp)
+            try? await buffer.releaseRunLeadership(run: run, holder: identity.id)
+            try? await buffer.workerStopped(identity.id)
+        } catch is DaemonStopping {
+            logger.warning("coordinator stopping while the database is unreachable", metadata: ["run": "\(run)"])
         } catch {
+            try? await buffer.releaseRunLeadership(run: run, holder: identity.id)
             await wakeUp.close()
-            await buffer.connection.close()
+            await buffer.close()
             throw error
         }
         await wakeUp.close()
-        await buffer.connection.close()
+        await buffer.close()
     }
 
-    private func lead(_ coordinator: Coordinator, buffer: ReplayBuffer, wakeUp: WakeUp) async throws {
-        while !(try await coordinator.acquireLeadership()) {
-            logger.info("another coordinator leads this run; standing by", metadata: ["run": "\(run)"])
-            if Task.shouldStop { return }
-            try await Task.sleep(for: .seconds(2))
-        }
+    private func lead(_ coordinator: Coordinator, supervisor: DatabaseSupervisor, wakeUp: WakeUp) async throws {
+        let buffer = supervisor.buffer
+        var leading = false
+        var renewed = ContinuousClock.now - .seconds(3600)
+        var standbyLogged = false
+        try await supervisor.perform("registering the coordinator") { try await identity.heartbeat(buffer) }
         while !Task.shouldStop {
-            switch try await coordinator.step() {
-            case .progressed:
-                continue
-            case .iterationDone(let t):
-                await onIterationDone(try await buffer.iterationSummary(run: run, t: t))
-            case .waiting:
-                await wakeUp.wait()
-            case .finished:
-                logger.info("run finished", metadata: ["run": "\(run)"])
-                return
-            case .failed(let reason):
-                throw RunFailed(reason: reason)
+            do {
+                // Renew the lease well before it expires (every third of it).
+                if !leading || ContinuousClock.now - renewed > .milliseconds(Int64(leaseSeconds * 1000 / 3)) {
+                    let held = try await coordinator.acquireLeadership(holder: identity.id, leaseSeconds: leaseSeconds)
+                    if held != leading {
+                        logger.info(held ? "leading the run" : "another coordinator leads this run; standing by", metadata: ["run": "\(run)"])
+                        standbyLogged = !held
+                    } else if !held && !standbyLogged {
+                        logger.info("another coordinator leads this run; standing by", metadata: ["run": "\(run)"])
+                        standbyLogged = true
+                    }
+                    leading = held
+                    renewed = .now
+                    try await identity.heartbeat(buffer)
+                }
+                guard leading else {
+                    try? await Task.sleep(for: .seconds(max(0.2, min(2, leaseSeconds / 3))))
+                    continue
+                }
+                switch try await coordinator.step() {
+                case .progressed:
+                    continue
+                case .iterationDone(let t):
+                    await onIterationDone(try await buffer.iterationSummary(run: run, t: t))
+                case .waiting:
+                    await wakeUp.wait()
+                case .finished:
+                    logger.info("run finished", metadata: ["run": "\(run)"])
+                    await onFinished()
+                    return
+                case .failed(let reason):
+                    throw RunFailed(reason: reason)
+                }
+            } catch where ReplayBuffer.isConnectionLoss(error) {
+                try await supervisor.recover(from: error, during: "coordinating run \(run)")
+                // The lease may have expired during the outage: check it before the next step.
+                leading = false
             }
         }
     }

@@ -10,7 +10,7 @@ import TokenCodec
 ///
 /// Run as many as you like, on any machine that reaches the database. SIGTERM stops leasing,
 /// finishes the batch in hand and returns unfinished leases; SIGKILL leaves leases that expire.
-public struct GeneratorService: Service, CustomStringConvertible {
+public struct GeneratorService: Service, BatchWork, CustomStringConvertible {
     /// Names the service without its database URL (which must never reach logs).
     public var description: String { "GeneratorService(worker: \(identity.id))" }
 
@@ -30,46 +30,20 @@ public struct GeneratorService: Service, CustomStringConvertible {
     }
 
     public func run() async throws {
-        let buffer = try await ReplayBuffer.connect(to: databaseURL, applicationName: "optune-generate")
-        let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
-        let cache = RunCache()
-        try await identity.heartbeat(buffer)
-        logger.info("generator started")
-        var generated = 0
-        var outage = OutageLog(logger: logger, what: "generation backend")
-        while !Task.shouldStop {
-            try await buffer.reclaimExpiredLeases(.generation)
-            // An HTTP backend whose endpoint is down (circuit open) or does not serve the policy
-            // yet: lease nothing, so no task burns its attempts meanwhile.
-            guard await backend.isAvailable() else {
-                try await outage.unavailable(heartbeat: { try await identity.heartbeat(buffer) })
-                try? await Task.sleep(for: settings.unavailablePause)
-                continue
-            }
-            outage.available()
-            let tasks = try await buffer.lease(.generation, owner: identity.id, limit: settings.batchSize, leaseSeconds: settings.leaseSeconds, run: settings.run)
-            if tasks.isEmpty {
-                await wakeUp.wait()
-                try await identity.heartbeat(buffer)
-                continue
-            }
-            do {
-                generated += try await process(tasks, buffer: buffer, cache: cache)
-            } catch let error as BackendError {
-                try await settle(tasks.map { ($0, error) }, queue: .generation, buffer: buffer)
-            }
-        }
-        let released = try await buffer.releaseLeases(.generation, owner: identity.id)
-        try await buffer.workerStopped(identity.id)
-        await wakeUp.close()
-        await buffer.connection.close()
-        logger.info("generator stopped", metadata: ["responses": "\(generated)", "released": "\(released)"])
+        let loop = LeaseLoop(databaseURL: databaseURL, applicationName: "optune-generate", identity: identity, settings: settings, logger: logger)
+        try await loop.run(self)
     }
+
+    var queue: WorkQueue { .generation }
+    var backendName: String { "generation backend" }
+    func isBackendAvailable() async -> Bool { await backend.isAvailable() }
 
     /// Generates and submits one leased batch; returns the responses stored. Each task succeeds
     /// or fails on its own: a failed task goes back to the queue or dies with its error (see
-    /// `settle`), the others are submitted.
-    func process(_ tasks: [LeasedTask], buffer: ReplayBuffer, cache: RunCache) async throws -> Int {
+    /// `BatchContext.settle`), the others are submitted.
+    func process(_ tasks: [LeasedTask], context: BatchContext) async throws -> Int {
+        let buffer = context.buffer
+        let cache = context.cache
         let started = ContinuousClock.now
         let prompts = try await buffer.prompts(tasks.map(\.prompt))
         let samplingJSON = String(decoding: try JSONEncoder().encode(sampling), as: UTF8.self)
@@ -135,24 +109,20 @@ public struct GeneratorService: Service, CustomStringConvertible {
         }
         let submitting = ContinuousClock.now
         if !succeeded.isEmpty {
-            let outcome = try await buffer.submitGenerations(succeeded, responses: responses)
+            // Fenced by the lease token: repeated after an outage, it is stored once or refused.
+            let outcome = try await context.supervisor.perform("submitting generations") {
+                try await buffer.submitGenerations(succeeded, responses: responses)
+            }
             if outcome.refused > 0 {
                 logger.warning("lease lost before submitting; responses dropped", metadata: ["refused": "\(outcome.refused)"])
             }
         }
-        try await settle(failures, queue: .generation, buffer: buffer)
+        try await context.settle(failures, queue: .generation)
         logger.debug("submitted", metadata: [
             "tasks": "\(succeeded.count)", "failed": "\(failures.count)", "responses": "\(responses.count)",
             "generate_ms": "\(Int((submitting - started).milliseconds))", "submit_ms": "\(Int((ContinuousClock.now - submitting).milliseconds))",
         ])
         return responses.count
-    }
-
-    /// Records failed tasks: each goes back to pending or to dead with its error (`failTasks`),
-    /// except those whose endpoint was unavailable, which return to the queue with the attempt
-    /// not counted (the daemon then stops leasing until the backend is available again).
-    func settle(_ failures: [(LeasedTask, BackendError)], queue: WorkQueue, buffer: ReplayBuffer) async throws {
-        try await settleFailures(failures, queue: queue, buffer: buffer, owner: identity.id, logger: logger)
     }
 
     /// The recorded seed of one sample: a mix of the run's seed, t, prompt and sample index.

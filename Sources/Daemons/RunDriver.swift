@@ -2,8 +2,11 @@ import Backends
 import Buffer
 import Logging
 import ServiceLifecycle
+import Synchronization
+import UnixSignals
 
-/// Runs a coordinator with in-process workers until the run ends.
+/// Runs a coordinator with in-process workers until the run ends or the process is asked to
+/// stop (SIGINT, SIGTERM).
 public struct RunDriver: Sendable {
     let databaseURL: String
     let run: Int64
@@ -15,16 +18,29 @@ public struct RunDriver: Sendable {
         self.generators = generators
     }
 
-    /// Drives the run to its end; throws if it fails.
-    public func drive(onIteration: @escaping @Sendable (IterationSummary) async -> Void) async throws {
+    /// How a drive ended.
+    public enum Outcome: Sendable, Equatable {
+        /// The run is done.
+        case finished
+        /// A signal stopped it (its number: 2 for SIGINT, 15 for SIGTERM); leases were returned
+        /// and the run can be resumed.
+        case interrupted(signal: Int32)
+    }
+
+    /// Drives the run until it finishes or a signal stops it; throws if the run fails.
+    public func drive(onIteration: @escaping @Sendable (IterationSummary) async -> Void) async throws -> Outcome {
         let logger = Logger(label: "optune.run")
         var settings = DaemonSettings()
         settings.run = run
         settings.pollInterval = .milliseconds(50)
         settings.batchSize = 256
+        let finished = Mutex(false)
+        let caught = Mutex<Int32?>(nil)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
-                service: CoordinatorService(databaseURL: databaseURL, run: run, pollInterval: .milliseconds(50), logger: logger, onIterationDone: onIteration),
+                service: CoordinatorService(
+                    databaseURL: databaseURL, run: run, pollInterval: .milliseconds(50), logger: logger, onIterationDone: onIteration,
+                    onFinished: { finished.withLock { $0 = true } }),
                 successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
         ]
         for _ in 0..<generators {
@@ -32,7 +48,26 @@ public struct RunDriver: Sendable {
         }
         services.append(.init(service: ScorerService(databaseURL: databaseURL, backend: BuiltinRewardBackend(), settings: settings, logger: logger)))
         services.append(.init(service: TrainerService(databaseURL: databaseURL, trainer: BuiltinPreferenceTrainer(), settings: settings, logger: logger)))
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        services.append(.init(
+            service: SignalWatcher(onSignal: { signal in caught.withLock { $0 = signal } }),
+            successTerminationBehavior: .gracefullyShutdownGroup))
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         try await group.run()
+        if finished.withLock({ $0 }) { return .finished }
+        return .interrupted(signal: caught.withLock { $0 } ?? 2)
+    }
+}
+
+/// Ends (and so shuts its service group down gracefully) on the first SIGINT or SIGTERM, after
+/// telling which one it was.
+struct SignalWatcher: Service {
+    let onSignal: @Sendable (Int32) -> Void
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+        for await signal in signals.cancelOnGracefulShutdown() {
+            onSignal(signal == .sigterm ? 15 : 2)
+            return
+        }
     }
 }

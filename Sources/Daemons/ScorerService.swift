@@ -6,7 +6,7 @@ import ServiceLifecycle
 
 /// The scorer daemon: leases scoring tasks, scores every response of each task's prompt with
 /// the reward backend, and submits the rewards with the lease's fencing token.
-public struct ScorerService: Service, CustomStringConvertible {
+public struct ScorerService: Service, BatchWork, CustomStringConvertible {
     /// Names the service without its database URL (which must never reach logs).
     public var description: String { "ScorerService(worker: \(identity.id))" }
 
@@ -24,52 +24,31 @@ public struct ScorerService: Service, CustomStringConvertible {
     }
 
     public func run() async throws {
-        let buffer = try await ReplayBuffer.connect(to: databaseURL, applicationName: "optune-score")
-        let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
-        let cache = RunCache()
-        try await identity.heartbeat(buffer)
-        logger.info("scorer started")
-        var outage = OutageLog(logger: logger, what: "reward backend")
-        while !Task.shouldStop {
-            try await buffer.reclaimExpiredLeases(.scoring)
-            // An HTTP reward endpoint that is down (circuit open): lease nothing meanwhile.
-            guard await backend.isAvailable() else {
-                try await outage.unavailable(heartbeat: { try await identity.heartbeat(buffer) })
-                try? await Task.sleep(for: settings.unavailablePause)
-                continue
-            }
-            outage.available()
-            let tasks = try await buffer.lease(.scoring, owner: identity.id, limit: settings.batchSize, leaseSeconds: settings.leaseSeconds, run: settings.run)
-            if tasks.isEmpty {
-                await wakeUp.wait()
-                try await identity.heartbeat(buffer)
-                continue
-            }
-            do {
-                try await process(tasks, buffer: buffer, cache: cache)
-            } catch let error as BackendError {
-                // Unavailable: back to the queue uncounted; otherwise pending again or dead with the error.
-                try await settleFailures(tasks.map { ($0, error) }, queue: .scoring, buffer: buffer, owner: identity.id, logger: logger)
-            }
-        }
-        try await buffer.releaseLeases(.scoring, owner: identity.id)
-        try await buffer.workerStopped(identity.id)
-        await wakeUp.close()
-        await buffer.connection.close()
-        logger.info("scorer stopped")
+        let loop = LeaseLoop(databaseURL: databaseURL, applicationName: "optune-score", identity: identity, settings: settings, logger: logger)
+        try await loop.run(self)
     }
 
-    func process(_ tasks: [LeasedTask], buffer: ReplayBuffer, cache: RunCache) async throws {
-        try await withLeaseExtension(.scoring, tasks, buffer: buffer, leaseSeconds: settings.leaseSeconds) {
-            try await scoreAndSubmit(tasks, buffer: buffer, cache: cache)
+    var queue: WorkQueue { .scoring }
+    var backendName: String { "reward backend" }
+    func isBackendAvailable() async -> Bool { await backend.isAvailable() }
+
+    func process(_ tasks: [LeasedTask], context: BatchContext) async throws -> Int {
+        try await withLeaseExtension(.scoring, tasks, buffer: context.buffer, leaseSeconds: settings.leaseSeconds) {
+            try await scoreAndSubmit(tasks, context: context)
         }
     }
 
-    private func scoreAndSubmit(_ tasks: [LeasedTask], buffer: ReplayBuffer, cache: RunCache) async throws {
+    /// Scores every response of the batch's prompts and submits the rewards (fenced per task).
+    /// A score outside the run's reward range fails its task for good, with the value named.
+    private func scoreAndSubmit(_ tasks: [LeasedTask], context: BatchContext) async throws -> Int {
+        let buffer = context.buffer
+        let cache = context.cache
         let prompts = try await buffer.prompts(tasks.map(\.prompt))
         var rewards: [NewReward] = []
-        var promptOfResponse: [Int64: Int64] = [:]
-        for (key, group) in Dictionary(grouping: tasks, by: { TaskKey(run: $0.run, t: $0.t, prompt: 0) }) {
+        var taskOfResponse: [Int64: TaskKey] = [:]
+        var failures: [(LeasedTask, BackendError)] = []
+        struct Iteration: Hashable { var run: Int64, t: Int }
+        for (key, group) in Dictionary(grouping: tasks, by: { Iteration(run: $0.run, t: $0.t) }) {
             let run = try await cache.run(key.run, buffer: buffer)
             let responses = try await buffer.responses(run: key.run, t: key.t, prompts: group.map(\.prompt))
             let items = try responses.map { response in
@@ -81,15 +60,32 @@ public struct ScorerService: Service, CustomStringConvertible {
             guard scores.count == items.count else {
                 throw BackendError("reward backend returned \(scores.count) scores for \(items.count) responses", retryable: false)
             }
+            let range = run.config.rewardRange
+            var rejected: [Int64: BackendError] = [:]
             for (response, score) in zip(responses, scores) {
-                guard score.isFinite else {
-                    throw BackendError("reward backend returned a non-finite score (\(score)) for response \(response.id)", retryable: false)
+                if !score.isFinite || !range.contains(score) {
+                    let expected = range.isUnbounded ? "a finite number" : "in [\(range.lowerBound), \(range.upperBound)]"
+                    rejected[response.prompt] = rejected[response.prompt] ?? BackendError(
+                        "reward \(score) of response \(response.id) is not \(expected) (run \(run.name), t \(key.t))", retryable: false)
+                    continue
                 }
                 rewards.append(NewReward(response: response.id, rewardModel: run.rewardModelID, score: score))
-                promptOfResponse[response.id] = response.prompt
+                taskOfResponse[response.id] = TaskKey(run: key.run, t: key.t, prompt: response.prompt)
+            }
+            for task in group {
+                if let error = rejected[task.prompt] { failures.append((task, error)) }
             }
         }
-        let outcome = try await buffer.submitScores(tasks, rewards: rewards, promptOfResponse: promptOfResponse)
-        if outcome.refused > 0 { logger.warning("lease lost before submitting; rewards dropped", metadata: ["refused": "\(outcome.refused)"]) }
+        let failed = Set(failures.map { TaskKey(run: $0.0.run, t: $0.0.t, prompt: $0.0.prompt) })
+        let submitted = tasks.filter { !failed.contains(TaskKey(run: $0.run, t: $0.t, prompt: $0.prompt)) }
+        let kept = rewards.filter { taskOfResponse[$0.response].map { !failed.contains($0) } ?? false }
+        if !submitted.isEmpty {
+            let outcome = try await context.supervisor.perform("submitting scores") {
+                try await buffer.submitScores(submitted, rewards: kept, taskOfResponse: taskOfResponse)
+            }
+            if outcome.refused > 0 { logger.warning("lease lost before submitting; rewards dropped", metadata: ["refused": "\(outcome.refused)"]) }
+        }
+        try await context.settle(failures, queue: .scoring)
+        return kept.count
     }
 }

@@ -4,26 +4,33 @@ import Postgres
 ///
 /// NOTIFY is only a hint (it is lost through transaction-mode poolers and across reconnects), so
 /// a wait always ends after `pollInterval` and the caller looks for work anyway. If the listening
-/// connection fails, waits degrade to plain sleeps.
+/// connection fails (the database restarted), waits degrade to plain sleeps and the listener is
+/// opened again, at most every few seconds, until it works.
 public actor WakeUp {
+    private let databaseURL: String
     private var listener: Connection?
     private let pollInterval: Duration
+    private var lastAttempt: ContinuousClock.Instant?
+    private let retryInterval: Duration = .seconds(2)
 
     public init(databaseURL: String, pollInterval: Duration) async {
+        self.databaseURL = databaseURL
         self.pollInterval = pollInterval
-        if let connection = try? await Connection.connect(to: databaseURL, applicationName: "optune-listen") {
-            if (try? await connection.listen("optune_work")) != nil { listener = connection }
-        }
+        await openListener()
     }
 
     /// Returns when a notification arrives or after the poll interval (or shorter `timeout`).
     public func wait(upTo timeout: Duration? = nil) async {
         let limit = min(timeout ?? pollInterval, pollInterval)
+        if listener == nil, let lastAttempt, ContinuousClock.now - lastAttempt >= retryInterval {
+            await openListener()
+        }
         if let listener {
             do {
                 _ = try await listener.waitForNotification(timeout: limit)
                 return
             } catch {
+                await listener.close()
                 self.listener = nil
             }
         }
@@ -33,5 +40,15 @@ public actor WakeUp {
     public func close() async {
         await listener?.close()
         listener = nil
+    }
+
+    private func openListener() async {
+        lastAttempt = .now
+        guard let connection = try? await Connection.connect(to: databaseURL, applicationName: "optune-listen") else { return }
+        if (try? await connection.listen("optune_work")) != nil {
+            listener = connection
+        } else {
+            await connection.close()
+        }
     }
 }

@@ -13,11 +13,13 @@ extension Connection {
     /// Subscribes this session to `channel`. The channel name is quoted as an identifier.
     public func listen(_ channel: String) throws {
         try simpleQuery("LISTEN \(try quoteIdentifier(channel))")
+        listeningChannels.insert(channel)
     }
 
     /// Unsubscribes this session from `channel`.
     public func unlisten(_ channel: String) throws {
         try simpleQuery("UNLISTEN \(try quoteIdentifier(channel))")
+        listeningChannels.remove(channel)
     }
 
     /// Sends `payload` on `channel` (delivered when the current transaction commits).

@@ -10,6 +10,10 @@ import Glibc
 public actor Connection {
     private let executor: QueueExecutor
     private var handle: OpaquePointer?
+    /// What `open` was given, kept for `reconnect()` (never logged: it may name a password).
+    private var openedWith: (conninfo: String, database: String?, applicationName: String)?
+    /// Channels this session listens to, subscribed again after a reconnect.
+    var listeningChannels: Set<String> = []
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
@@ -57,6 +61,24 @@ public actor Connection {
         }
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
         handle = connection
+        openedWith = (conninfo, database, applicationName)
+    }
+
+    /// Drops this session and opens a new one with the settings it was opened with, then
+    /// listens again on every channel it listened to. Anything of the old session (an open
+    /// transaction, session advisory locks, temporary tables) is gone.
+    ///
+    /// Throws (and stays closed) when the server cannot be reached; call it again later.
+    public func reconnect() throws {
+        guard let openedWith else {
+            throw PostgresError(code: .connectionClosed, message: "the connection was never opened")
+        }
+        if let handle { PQfinish(handle) }
+        handle = nil
+        try open(conninfo: openedWith.conninfo, database: openedWith.database, applicationName: openedWith.applicationName)
+        for channel in listeningChannels.sorted() {
+            try simpleQuery("LISTEN \(try quoteIdentifier(channel))")
+        }
     }
 
     /// Whether the connection is open and healthy as far as libpq knows.

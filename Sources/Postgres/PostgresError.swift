@@ -57,6 +57,16 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     /// True for `40001 serialization_failure` and `40P01 deadlock_detected`, which a retry fixes.
     public var isTransient: Bool { sqlState == SQLState.serializationFailure || sqlState == SQLState.deadlockDetected }
 
+    /// True when the session is gone or the server cannot serve it: the connection was lost
+    /// or refused, the server is shutting down or starting (57P01–57P03), or a connection
+    /// exception (class 08). Reconnecting — later — fixes these; the statement may or may not
+    /// have taken effect, so only repeat work that is idempotent or fenced.
+    public var isConnectionLoss: Bool {
+        if code == .connectionClosed || code == .connectionFailed { return true }
+        guard let sqlState else { return false }
+        return sqlState.hasPrefix("08") || SQLState.serverUnavailable.contains(sqlState)
+    }
+
     /// Removes the text of string parameters that the server echoed into its message (e.g.
     /// `invalid input syntax for type integer: "…"`), so values never reach logs.
     mutating func redact(_ parameters: [(any PostgresEncodable)?]) {
@@ -93,6 +103,8 @@ public enum SQLState {
     public static let undefinedTable = "42P01"
     public static let duplicateDatabase = "42P04"
     public static let adminShutdown = "57P01"
+    /// `57P01 admin_shutdown`, `57P02 crash_shutdown`, `57P03 cannot_connect_now`.
+    public static let serverUnavailable: Set<String> = ["57P01", "57P02", "57P03"]
 }
 
 extension StringProtocol {

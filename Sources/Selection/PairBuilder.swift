@@ -8,11 +8,15 @@ public enum PairBuilder {
         public var regenerated: Int
         public var reused: Int
         public var zeroGap: Int
+        /// Selected prompts that got no new pair (recorded in `optune.unpaired_prompts`).
+        public var unpaired: Int
     }
 
     /// For each selected prompt: chosen = highest-reward new train sample, rejected = lowest
     /// (ties: lowest sample index is chosen, highest is rejected), weight σ(β2·gap). For every
-    /// other train prompt: its pair of D_{t-1} (owned by `previousPairsRun`) unchanged.
+    /// other train prompt: its pair of D_{t-1} (owned by `previousPairsRun`) unchanged. A
+    /// selected prompt without two scored samples (its task died) keeps its D_{t-1} pair too, and
+    /// is recorded in `optune.unpaired_prompts` with the reason.
     public static func build(
         run: Int64, t: Int, rewardModel: Int64, beta2: Double, previousPairsRun: Int64?, on c: isolated Connection
     ) throws -> Outcome {
@@ -45,12 +49,37 @@ public enum PairBuilder {
                        p.r_w, p.r_l, p.weight
                 FROM optune.pairs p
                 WHERE p.run_id = $3 AND p.t = $2 - 1
-                  AND NOT EXISTS (SELECT 1 FROM optune.selections s WHERE (s.run_id, s.t, s.prompt_id) = ($1, $2, p.prompt_id))
+                  AND NOT EXISTS (SELECT 1 FROM optune.pairs n WHERE (n.run_id, n.t, n.prompt_id) = ($1, $2, p.prompt_id))
                 """, [run, Int32(t), previousPairsRun])
         }
+        let unpaired = try recordUnpaired(run: run, t: t, on: c)
         let zeroGap = try c.query(
             "SELECT count(*) FROM optune.pairs WHERE run_id = $1 AND t = $2 AND zero_gap", [run, Int32(t)]
         )[0].decode(0, as: Int.self)
-        return Outcome(regenerated: regenerated, reused: reused, zeroGap: zeroGap)
+        return Outcome(regenerated: regenerated, reused: reused - unpaired.kept, zeroGap: zeroGap, unpaired: unpaired.count)
+    }
+
+    /// Records the selected prompts of (run, t) that got no regenerated pair, with the reason
+    /// (the dead task's error, else too few scored samples) and whether D_{t-1}'s pair was kept.
+    static func recordUnpaired(run: Int64, t: Int, on c: isolated Connection) throws -> (count: Int, kept: Int) {
+        let rows = try c.query(
+            """
+            INSERT INTO optune.unpaired_prompts (run_id, t, prompt_id, reason, kept_pair)
+            SELECT s.run_id, s.t, s.prompt_id,
+                   coalesce(
+                       (SELECT 'generation task dead: ' || g.last_error FROM optune.generation_tasks g
+                        WHERE (g.run_id, g.t, g.prompt_id) = (s.run_id, s.t, s.prompt_id) AND g.state = 'dead'),
+                       (SELECT 'scoring task dead: ' || k.last_error FROM optune.scoring_tasks k
+                        WHERE (k.run_id, k.t, k.prompt_id) = (s.run_id, s.t, s.prompt_id) AND k.state = 'dead'),
+                       'fewer than 2 scored samples'),
+                   p.prompt_id IS NOT NULL
+            FROM optune.selections s
+            LEFT JOIN optune.pairs p ON (p.run_id, p.t, p.prompt_id) = (s.run_id, s.t, s.prompt_id)
+            WHERE s.run_id = $1 AND s.t = $2 AND (p.prompt_id IS NULL OR p.origin <> 'regenerated')
+            ON CONFLICT (run_id, t, prompt_id) DO NOTHING
+            RETURNING kept_pair
+            """, [run, Int32(t)])
+        let kept = try rows.filter { try $0.decode(0, as: Bool.self) }.count
+        return (rows.count, kept)
     }
 }

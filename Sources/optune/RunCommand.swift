@@ -52,6 +52,11 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Only create the run; drive it with separate daemons (optune coordinate, generate, score, train).")
     var createOnly = false
 
+    @Option(help: ArgumentHelp(
+        "Continue the existing run NAME in this process from where the database says it is (after SIGINT, a crash, or `optune tasks retry`).",
+        valueName: "NAME"))
+    var resume: String?
+
     func validate() throws {
         if let fork, parseFork(fork) == nil { throw ValidationError("--fork must look like NAME@t, e.g. baseline@0") }
         guard generators >= 1 else { throw ValidationError("--generators must be at least 1") }
@@ -72,6 +77,10 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         bootstrapLogging(level: logLevel)
         let url = try await DatabaseTarget().connectionURL(progress: { note($0) })
+        if let resume {
+            try await resumeRun(named: resume, url: url)
+            return
+        }
         let buffer = try await ReplayBuffer.connect(to: url, applicationName: "optune-run")
         try await Migrator(connection: buffer.connection).migrate()
         let runName = name ?? "run-\(Int(Date().timeIntervalSince1970))"
@@ -115,11 +124,7 @@ struct Run: AsyncParsableCommand {
             print(runName)
             return
         }
-        let started = ContinuousClock.now
-        try await RunDriver(databaseURL: url, run: runID, generators: generators).drive { summary in
-            print(IterationLine.format(summary))
-        }
-        note("run \(runName) finished in \(String(format: "%.1f", (ContinuousClock.now - started).seconds)) s")
+        try await drive(runID: runID, name: runName, url: url)
     }
 
     func parseFork(_ text: String) -> (String, Int)? {

@@ -119,27 +119,31 @@ struct SelectionTests {
         }
     }
 
-    @Test func aReusedPairKeepsItsOldResponses() async throws {
+    @Test func aReusedPairKeepsItsOldResponsesAndASelectedPromptWithoutSamplesKeepsItsPair() async throws {
         try await TestDatabase.withFresh { database in
             let run = try await ScoredRun.make(in: database, scores: scores)
             let selected = try await run.selectIteration1(strategy: .reward, rho: 0.3)
             let buffer = run.scenario.buffer
             let (id, model) = (run.scenario.run, run.scenario.rewardModel)
-            // No new responses for the selected prompts yet: only the reused pairs are built.
+            // No new responses for the 3 selected prompts (as if their tasks died): the 7 others
+            // are reused, and the selected ones keep their D_0 pair, recorded as unpaired.
             let outcome = try await buffer.connection.run { c in
                 try PairBuilder.build(run: id, t: 1, rewardModel: model, beta2: 5, previousPairsRun: id, on: c)
             }
             #expect(outcome.reused == 7)
+            #expect(outcome.unpaired == 3)
             var old: [Int64: [Int64]] = [:]
             try await buffer.forEachPairPage(run: id, t: 0) { for p in $0 { old[p.prompt] = [p.chosenResponse, p.rejectedResponse] } }
-            var reused: [StoredPair] = []
-            try await buffer.forEachPairPage(run: id, t: 1) { reused += $0 }
-            #expect(reused.count == 7)
-            #expect(Set(reused.map(\.prompt)).isDisjoint(with: selected))
-            for pair in reused {
+            var carried: [StoredPair] = []
+            try await buffer.forEachPairPage(run: id, t: 1) { carried += $0 }
+            #expect(carried.count == 10)
+            for pair in carried {
                 #expect(pair.origin == "reused")
                 #expect([pair.chosenResponse, pair.rejectedResponse] == old[pair.prompt])
             }
+            let unpaired = try await buffer.unpairedPrompts(run: id)
+            #expect(Set(unpaired.map(\.prompt)) == Set(selected))
+            #expect(unpaired.allSatisfy { $0.t == 1 && $0.keptPair && $0.reason == "fewer than 2 scored samples" })
         }
     }
 }

@@ -1,0 +1,137 @@
+import Backends
+import Buffer
+import Logging
+
+/// What a lease-loop daemon does with the batches it leases: generation or scoring.
+protocol BatchWork: Sendable {
+    /// The queue this work leases from.
+    var queue: WorkQueue { get }
+    /// What the backend is called in logs, e.g. "generation backend".
+    var backendName: String { get }
+    var identity: WorkerIdentity { get }
+    var settings: DaemonSettings { get }
+    var logger: Logger { get }
+    /// Whether the backend can take work now (an HTTP endpoint's circuit is closed and it serves
+    /// what is asked); while it cannot, the loop leases nothing, so no task burns its attempts.
+    func isBackendAvailable() async -> Bool
+    /// Processes one leased batch and submits its results, writing through
+    /// `context.supervisor` so a submission survives a database outage (it is fenced by the
+    /// lease token). Returns how many results were stored. A `BackendError` thrown here fails
+    /// every task of the batch; failures of single tasks go through `context.settle`.
+    func process(_ tasks: [LeasedTask], context: BatchContext) async throws -> Int
+}
+
+extension BatchWork {
+    /// Processes one leased batch outside the loop, as the loop would (tests, one-shot use).
+    @discardableResult
+    func process(_ tasks: [LeasedTask], buffer: ReplayBuffer, cache: RunCache = RunCache()) async throws -> Int {
+        let context = BatchContext(
+            buffer: buffer, supervisor: DatabaseSupervisor(buffer: buffer, logger: logger), cache: cache, identity: identity,
+            settings: settings, logger: logger)
+        return try await process(tasks, context: context)
+    }
+}
+
+/// What a batch's processing may use.
+struct BatchContext: Sendable {
+    let buffer: ReplayBuffer
+    let supervisor: DatabaseSupervisor
+    let cache: RunCache
+    let identity: WorkerIdentity
+    let settings: DaemonSettings
+    let logger: Logger
+
+    /// Records failed tasks (fenced; repeated across a database outage): each goes back to
+    /// pending or to dead with its error, except those whose endpoint was unavailable, which
+    /// return to the queue uncounted.
+    func settle(_ failures: [(LeasedTask, BackendError)], queue: WorkQueue) async throws {
+        try await supervisor.perform("recording failed tasks") {
+            try await settleFailures(failures, queue: queue, buffer: buffer, owner: identity.id, logger: logger)
+        }
+    }
+}
+
+/// The one lease loop of the generator and scorer daemons (DESIGN §4, §6): reclaim expired
+/// leases, lease a batch, process it with the lease kept alive, submit with the fencing token;
+/// wait on LISTEN/NOTIFY (with a polling fallback) when there is no work; survive database
+/// outages (``DatabaseSupervisor``); on SIGTERM return what it holds and exit.
+struct LeaseLoop {
+    let databaseURL: String
+    let applicationName: String
+    let identity: WorkerIdentity
+    let settings: DaemonSettings
+    let logger: Logger
+
+    func run(_ work: some BatchWork) async throws {
+        let buffer: ReplayBuffer
+        do {
+            buffer = try await DatabaseSupervisor.connect(to: databaseURL, applicationName: applicationName, logger: logger)
+        } catch is DaemonStopping {
+            return
+        }
+        let supervisor = DatabaseSupervisor(buffer: buffer, logger: logger)
+        let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
+        let context = BatchContext(
+            buffer: buffer, supervisor: supervisor, cache: RunCache(), identity: identity, settings: settings, logger: logger)
+        var state = LoopState(backendOutage: OutageLog(logger: logger, what: work.backendName))
+        do {
+            try await supervisor.perform("registering the worker") { try await identity.heartbeat(buffer) }
+            logger.info("\(identity.role) started")
+            while !Task.shouldStop {
+                do {
+                    try await round(work, context: context, wakeUp: wakeUp, state: &state)
+                } catch where ReplayBuffer.isConnectionLoss(error) {
+                    try await supervisor.recover(from: error, during: "\(work.queue.rawValue) batch")
+                    // Leases still held after the outage go back uncounted; one that expired and
+                    // was leased again is someone else's now and is left alone.
+                    _ = try? await buffer.releaseLeases(work.queue, owner: identity.id)
+                }
+            }
+        } catch is DaemonStopping {
+            logger.warning("\(identity.role) stopping while the database is unreachable; its leases will expire")
+            await wakeUp.close()
+            await buffer.close()
+            return
+        }
+        let released = (try? await buffer.releaseLeases(work.queue, owner: identity.id)) ?? 0
+        try? await buffer.workerStopped(identity.id)
+        await wakeUp.close()
+        await buffer.close()
+        logger.info("\(identity.role) stopped", metadata: ["stored": "\(state.produced)", "released": "\(released)"])
+    }
+
+    private struct LoopState {
+        var backendOutage: OutageLog
+        var produced = 0
+        var lastHeartbeat = ContinuousClock.now
+    }
+
+    /// One look for work, and the batch it found.
+    private func round(_ work: some BatchWork, context: BatchContext, wakeUp: WakeUp, state: inout LoopState) async throws {
+        let buffer = context.buffer
+        try await buffer.reclaimExpiredLeases(work.queue)
+        guard await work.isBackendAvailable() else {
+            try await state.backendOutage.unavailable(heartbeat: { try await identity.heartbeat(buffer) })
+            try? await Task.sleep(for: settings.unavailablePause)
+            return
+        }
+        state.backendOutage.available()
+        if ContinuousClock.now - state.lastHeartbeat > .seconds(10) {
+            try await identity.heartbeat(buffer)
+            state.lastHeartbeat = .now
+        }
+        let tasks = try await buffer.lease(
+            work.queue, owner: identity.id, limit: settings.batchSize, leaseSeconds: settings.leaseSeconds, run: settings.run)
+        if tasks.isEmpty {
+            await wakeUp.wait()
+            try await identity.heartbeat(buffer)
+            state.lastHeartbeat = .now
+            return
+        }
+        do {
+            state.produced += try await work.process(tasks, context: context)
+        } catch let error as BackendError {
+            try await context.settle(tasks.map { ($0, error) }, queue: work.queue)
+        }
+    }
+}
