@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "ReportTests", dependencies: ["Report", "Buffer", "TestSupport"]),
         .testTarget(
             name: "DaemonsTests",
-            dependencies: ["Backends", "Buffer", "Daemons", "Policy", "Postgres", "Selection", "TestSupport"]),
+            dependencies: ["Backends", "Buffer", "Daemons", "LocalCluster", "Policy", "Postgres", "Selection", "TestSupport"]),
         .testTarget(name: "SelectionTests", dependencies: ["Selection", "Buffer", "Postgres", "TestSupport"]),
         .testTarget(name: "TokenCodecTests", dependencies: ["TokenCodec"], resources: [.copy("Vectors")]),
         .testTarget(name: "BufferTests", dependencies: ["Buffer", "Postgres", "TestSupport", "TokenCodec"]),

@@ -13,7 +13,7 @@ public struct DatabaseSupervisor: Sendable {
     let logger: Logger
     /// The first pause after a failed reconnect; doubled each time up to `maxDelay`.
     var initialDelay: Duration = .milliseconds(100)
-    var maxDelay: Duration = .seconds(5)
+    var maxDelay: Duration = .seconds(2)
 
     public init(buffer: ReplayBuffer, logger: Logger) {
         self.buffer = buffer

@@ -27,11 +27,18 @@ public struct TrainerService: Service, CustomStringConvertible {
     }
 
     public func run() async throws {
-        let buffer = try await ReplayBuffer.connect(to: databaseURL, applicationName: "optune-train")
+        let buffer: ReplayBuffer
+        do {
+            buffer = try await DatabaseSupervisor.connect(to: databaseURL, applicationName: "optune-train", logger: logger)
+        } catch is DaemonStopping {
+            return
+        }
+        let supervisor = DatabaseSupervisor(buffer: buffer, logger: logger)
         let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
         let cache = RunCache()
-        try await identity.heartbeat(buffer)
+        try await supervisor.perform("registering the worker") { try await identity.heartbeat(buffer) }
         while !Task.shouldStop {
+          do {
             var trained = false
             for iteration in try await buffer.iterationsAwaitingTraining() where settings.run == nil || settings.run == iteration.run {
                 let key = 0x7472_6169_0000_0000 ^ (iteration.run << 20) ^ Int64(iteration.t)
@@ -57,8 +64,15 @@ public struct TrainerService: Service, CustomStringConvertible {
                 await wakeUp.wait()
                 try await identity.heartbeat(buffer)
             }
+          } catch where ReplayBuffer.isConnectionLoss(error) {
+            do {
+                try await supervisor.recover(from: error, during: "training")
+            } catch is DaemonStopping {
+                break
+            }
+          }
         }
-        try await buffer.workerStopped(identity.id)
+        try? await buffer.workerStopped(identity.id)
         await wakeUp.close()
         await buffer.connection.close()
     }

@@ -163,8 +163,11 @@ public actor Connection {
             PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
         }
         let sqlState = field("C")
+        // The server always sends a SQLSTATE; an error without one was made by libpq itself
+        // (the socket closed or failed), even when PQstatus has not noticed yet (a failed write
+        // is reported on the next read).
         var error = PostgresError(
-            code: connectionBad && sqlState == nil ? .connectionClosed : .server,
+            code: sqlState == nil ? .connectionClosed : .server,
             message: field("M") ?? String(cString: PQresultErrorMessage(result)).trimmedTrailingNewlines,
             sqlState: sqlState, detail: field("D"), hint: field("H"), query: sql)
         error.schema = field("s")

@@ -44,6 +44,9 @@ public final class OptuneProcess {
     }
 
     /// How the process ended: by `exit` or by a signal.
+    /// Whether the process has ended.
+    public var hasExited: Bool { !process.isRunning }
+
     public var terminatedBySignal: Bool { process.terminationReason == .uncaughtSignal }
 
     /// What the process has written so far.
