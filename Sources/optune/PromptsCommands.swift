@@ -12,29 +12,34 @@ struct Prompts: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Import JSONL prompt files into a named prompt set.",
             discussion: """
-                Inputs are JSONL files, plain or gzip-compressed (.jsonl.gz; detected by content), \
-                or - for standard input. Each line is a JSON object; the prompt is read from, in order:
-                  "prompt"    a string, or a list of chat messages (TRL's conversational format);
-                              preference lines ("prompt"/"chosen"/"rejected", UltraFeedback-binarized \
-                with its extra "messages") keep only the prompt
-                  "messages"  a conversation; a last assistant turn is dropped, the rest is the prompt
-                  "chosen"    with no prompt field: an Anthropic HH-RLHF transcript \
-                ("\\n\\nHuman: … \\n\\nAssistant: …") or a TRL implicit-prompt conversation; the \
-                turns before the last assistant turn become chat messages.
-                --prompt-key / --messages-key read other fields instead (then only those). Optional \
-                "id", "split" ("train" or "eval") and "metadata" (an object) are kept. --as-chat \
-                stores string prompts as one user message, so chat servers apply their template.
+                Inputs are JSONL files, plain or gzip-compressed (.jsonl.gz, detected by content), \
+                or - for standard input. Each line is a JSON object. The prompt is read from the \
+                first of these that the line has:
+
+                1. "prompt": a string, or a list of chat messages (TRL's conversational format). \
+                Preference lines ("prompt"/"chosen"/"rejected", e.g. UltraFeedback-binarized with \
+                its extra "messages") keep only the prompt.
+                2. "messages": a conversation; a last assistant turn is dropped, the rest is the prompt.
+                3. "chosen" (else "rejected"): an Anthropic HH-RLHF transcript \
+                ("\\n\\nHuman: … \\n\\nAssistant: …") or a TRL implicit-prompt conversation; \
+                the turns before the last assistant turn become chat messages.
+
+                --prompt-key / --messages-key read other fields instead (and then only those). \
+                Optional "id", "split" ("train" or "eval") and "metadata" (an object) are kept. \
+                --as-chat stores string prompts as one user message, so chat servers apply their \
+                chat template.
 
                 Prompts are deduplicated by content hash: importing a file twice stores nothing \
                 twice. A line that is malformed, has a null prompt, holds a NUL character (\\u0000) \
-                or is longer than --max-line-bytes (default 16 MiB) is reported as FILE:LINE with \
-                the reason and skipped; the rest is imported. The exit status is non-zero when more \
-                lines were rejected than --allow-errors (default 0), and when nothing was imported \
-                (then no prompt set is created). With --strict the import is all-or-nothing.
+                or is longer than --max-line-bytes (16 MiB by default) is reported as FILE:LINE \
+                with the reason and skipped; the rest is imported. The exit status is 1 when more \
+                lines were rejected than --allow-errors allows, when nothing was imported (then no \
+                prompt set is created) and when an input cannot be read. With --strict the import \
+                is all-or-nothing (exit status 2 when rolled back).
 
-                Parquet (Hugging Face datasets): convert to JSONL first, e.g.
-                  python -c "import datasets; datasets.load_dataset('HuggingFaceH4/ultrafeedback_binarized', \
-                split='train_prefs').to_json('uf.jsonl.gz')"
+                Parquet (how Hugging Face stores datasets) is not read; convert it to JSONL first:
+
+                python -c "import datasets; datasets.load_dataset('HuggingFaceH4/ultrafeedback_binarized', split='train_prefs').to_json('uf.jsonl')"
                 """)
 
         @Argument(help: "JSONL or JSONL.gz files to import, in order; - reads standard input.")
@@ -55,10 +60,10 @@ struct Prompts: AsyncParsableCommand {
         @Flag(name: .long, help: "Store string prompts as one user message, so chat servers apply their chat template.")
         var asChat = false
 
-        @Option(name: .long, help: "Rejected lines tolerated before the exit status says failure (default 0).")
+        @Option(name: .long, help: "Rejected lines tolerated before the exit status says failure.")
         var allowErrors = 0
 
-        @Option(name: .long, help: "Longest line read, in bytes; longer lines are reported and skipped (default 16 MiB).")
+        @Option(name: .long, help: "Longest line read, in bytes (default 16 MiB); longer lines are reported and skipped.")
         var maxLineBytes = LineReader.defaultMaxLineBytes
 
         @Flag(name: .long, help: "Store nothing if any line is rejected.")

@@ -49,6 +49,8 @@ struct PromptImportCommandTests {
                 (["prompts", "import", FileManager.default.temporaryDirectory.path, "--set", "x"], "is a directory"),
                 (["prompts", "import", "/nonexistent/p.jsonl", "--set", "x"], "cannot read /nonexistent/p.jsonl"),
                 (["prompts", "import", empty, "--set", "x"], "nothing imported"),
+                // Opens, but every read fails (EIO): the crash of issue 9 was a read error.
+                (["prompts", "import", "/proc/self/mem", "--set", "x"], "cannot read /proc/self/mem"),
             ] {
                 let child = try OptuneProcess(arguments, databaseURL: database.url)
                 let status = await child.waitForExit(timeout: .seconds(60))
