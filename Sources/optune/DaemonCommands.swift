@@ -56,7 +56,7 @@ func runUntilSignalled(_ service: some Service, label: String) async throws {
 
 /// Options of the HTTP backends (`generate --backend openai`, `score --backend http`).
 struct HTTPBackendOptions: ParsableArguments {
-    @Option(help: "HTTP requests in flight at once (default: 32 for generation, 4 for scoring).")
+    @Option(help: "HTTP requests in flight at once (default: 32 for generation, 4 for scoring, 16 for --backend vllm scoring).")
     var maxConcurrency: Int?
 
     @Option(help: "Longest time one HTTP request may take, in seconds (default: 300 for generation, 120 for scoring).")
@@ -273,9 +273,10 @@ struct Score: AsyncParsableCommand {
             reward.itemsPerRequest = itemsPerRequest ?? 64
             backend = HTTPRewardBackend(settings: reward)
         case .vllm:
+            // One request per response (vLLM batches them itself): more in flight than for --backend http.
             backend = vllm.backend(
                 url: try httpURL(url ?? "", option: "--url"),
-                http: http.settings(apiKey: HTTPRewardSettings.apiKeyFromEnvironment(), defaultConcurrency: 4, defaultTimeout: 120))
+                http: http.settings(apiKey: HTTPRewardSettings.apiKeyFromEnvironment(), defaultConcurrency: 16, defaultTimeout: 120))
         }
         try await runUntilSignalled(
             ScorerService(databaseURL: databaseURL, backend: backend, settings: settings, logger: Logger(label: "optune.score")),
