@@ -112,6 +112,20 @@ struct VLLMRewardBackendTests {
         }
     }
 
+    @Test func theCLIRefusesVLLMOptionsThatDoNotFit() async throws {
+        for (arguments, phrase) in [
+            (["score", "--backend", "vllm"], "--backend vllm needs --url"),
+            (["score", "--backend", "http", "--url", "http://rm1:9000/reward", "--score-index", "1"], "--score-index applies only to --backend vllm"),
+            (["score", "--reward-model", "rm"], "--reward-model applies only to --backend vllm"),
+            (["score", "--backend", "vllm", "--url", "http://rm1:8000", "--score-index=-1"], "--score-index must be 0 or more"),
+            (["score", "--backend", "vllm", "--url", "http://rm1:8000", "--items-per-request", "3"], "apply only to --backend http"),
+        ] {
+            let (status, output) = try await OptuneProcess.run(arguments, databaseURL: "postgresql:///nowhere", timeout: .seconds(30))
+            #expect(status == 64, "\(arguments): \(output)")
+            #expect(output.contains(phrase), "\(arguments): \(output)")
+        }
+    }
+
     @Test func urlsResolveToThePoolingRoute() throws {
         for (given, expected) in [
             ("http://rm1:8000", "http://rm1:8000/pooling"), ("http://rm1:8000/", "http://rm1:8000/pooling"),
