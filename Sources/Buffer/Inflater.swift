@@ -33,8 +33,11 @@ final class Inflater {
             stream.pointee.avail_in = uInt(inBytes.count)
             output.withUnsafeMutableBufferPointer { outBytes in
                 guard let outBase = outBytes.baseAddress else { return }
-                while stream.pointee.avail_in > 0 {
+                // Until the input is used up and zlib holds no pending output (a full output
+                // buffer may leave some behind even when the input is consumed).
+                while true {
                     if memberEnded {
+                        guard stream.pointee.avail_in > 0 else { return }
                         // Another gzip member follows the one that ended.
                         guard inflateReset(stream) == Z_OK else {
                             failure = LineReaderError(input: name, reason: "zlib could not start the next gzip member")
@@ -48,18 +51,22 @@ final class Inflater {
                     let produced = outputCount - Int(stream.pointee.avail_out)
                     buffer.append(contentsOf: UnsafeBufferPointer(start: outBase, count: produced))
                     switch status {
-                    case Z_OK, Z_BUF_ERROR:
-                        if status == Z_BUF_ERROR && produced == 0 && stream.pointee.avail_in > 0 {
-                            failure = LineReaderError(input: name, reason: "corrupt gzip data (zlib made no progress)")
-                            return
-                        }
+                    case Z_OK:
+                        break
                     case Z_STREAM_END:
                         memberEnded = true
+                    case Z_BUF_ERROR:
+                        // No progress possible: fine when it needs more input, corrupt otherwise.
+                        if produced > 0 { break }
+                        if stream.pointee.avail_in == 0 { return }
+                        failure = LineReaderError(input: name, reason: "corrupt gzip data (zlib made no progress)")
+                        return
                     default:
                         let message = stream.pointee.msg.map { String(cString: $0) } ?? "zlib error \(status)"
                         failure = LineReaderError(input: name, reason: "corrupt gzip data (\(message))")
                         return
                     }
+                    if stream.pointee.avail_in == 0 && stream.pointee.avail_out > 0 { return }
                 }
             }
         }

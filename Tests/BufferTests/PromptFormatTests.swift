@@ -149,6 +149,12 @@ struct PromptFormatTests {
             try Data(contentsOf: URL(fileURLWithPath: first)).dropLast(10).write(to: URL(fileURLWithPath: truncated))
             await #expect(throws: LineReaderError.self) { _ = try await importing(truncated, buffer, set: "u") }
             #expect(try await buffer.existingPromptSet(named: "u") == nil)
+            // So is a corrupt one (zlib's CRC check at the latest).
+            var corrupt = try Data(contentsOf: URL(fileURLWithPath: first))
+            for offset in 20..<min(40, corrupt.count - 8) { corrupt[offset] ^= 0x5A }
+            let corruptPath = first + ".bad.gz"
+            try corrupt.write(to: URL(fileURLWithPath: corruptPath))
+            await #expect(throws: LineReaderError.self) { _ = try await importing(corruptPath, buffer, set: "v") }
         }
     }
 
@@ -225,6 +231,22 @@ struct PromptFormatTests {
             #expect(error.description.contains("is a directory"))
         }
         #expect(throws: LineReaderError.self) { try LineReader(path: "/nonexistent/\(UUID().uuidString).jsonl").validate() }
+    }
+
+    @Test func aLargeHighlyCompressibleGzipDecodesCompletely() throws {
+        // ~3 MB of near-identical lines compress to a few KB: one read holds the whole file and
+        // inflates to many output buffers.
+        let lines = (0..<40_000).map { #"{"prompt": "Please repeat the number \#($0) back to me, exactly as written here."}"# }
+        let reader = try LineReader(path: try PromptFixtures.writeGzip(lines)).open()
+        var count = 0
+        var last = ""
+        while let line = try reader.next() {
+            guard case .bytes(let bytes) = line.content else { continue }
+            count += 1
+            last = String(decoding: bytes, as: UTF8.self)
+        }
+        #expect(count == 40_000)
+        #expect(last == lines[39_999])
     }
 
     @Test func linesSurviveSmallChunksAndLongLinesAreSkippedAcrossChunks() throws {
