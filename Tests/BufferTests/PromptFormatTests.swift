@@ -151,7 +151,8 @@ struct PromptFormatTests {
             #expect(try await buffer.existingPromptSet(named: "u") == nil)
             // So is a corrupt one (zlib's CRC check at the latest).
             var corrupt = try Data(contentsOf: URL(fileURLWithPath: first))
-            for offset in 20..<min(40, corrupt.count - 8) { corrupt[offset] ^= 0x5A }
+            // (Past the header, which holds the original file name: the middle of the deflate data.)
+            for offset in (corrupt.count / 2)..<(corrupt.count / 2 + 8) { corrupt[offset] ^= 0x5A }
             let corruptPath = first + ".bad.gz"
             try corrupt.write(to: URL(fileURLWithPath: corruptPath))
             await #expect(throws: LineReaderError.self) { _ = try await importing(corruptPath, buffer, set: "v") }
