@@ -39,7 +39,7 @@ let package = Package(
         .target(
             name: "Buffer",
             dependencies: [
-                "Postgres", "TokenCodec", "Migrations",
+                "Postgres", "TokenCodec", "Migrations", "CZlib",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         /// OPTune / random / full selection and pair building, as SQL run inside the database.

@@ -30,6 +30,16 @@ API (fixed, deterministic answers; the seed defaults to 0, `s` below is seed mod
   (len(response or "") % 10) / 10 + 0.01 * len(response_token_ids or []), as {"scores": [...]}
   (or a bare list / {"rewards": [...]}, see reward_format).
 - GET  /reward                   -> 405 (as a POST-only endpoint would).
+- POST /pooling                  -> vLLM's pooling API for a reward model (shape recorded from
+  vLLM v0.12-v0.18 `PoolingResponse`): for {"model"?, "messages": [..., {"role": "assistant",
+  "content": C}], "use_activation"?} the raw score is (len(C) % 10) / 10 - 0.5, passed through
+  a sigmoid unless "use_activation" is false, answered as {"id": "pool-…", "object": "list",
+  "created": …, "model": …, "data": [{"index": 0, "object": "pooling", "data": DATA}],
+  "usage": {...}} where DATA (see pooling_shape) is [score] ("sequence", a sequence classifier),
+  one row per word of C then [score] ("token", a token reward model), [score, 2*score]
+  ("multi"), or a base64 string ("base64"). A "model" that is not listed gets vLLM's 404; a
+  conversation that does not end with an assistant turn gets a 400.
+- GET  /health                   -> 200 (vLLM's health check).
 
 Control (on either port):
 
@@ -40,6 +50,7 @@ Control (on either port):
     "reset": true           forget counts, requests, faults; models back to ["test://pi0"]; up
     "models": [...]         what /v1/models lists
     "reward_format": "scores" | "rewards" | "list"
+    "pooling_shape": "sequence" | "token" | "multi" | "base64"
     "hang_seconds": x       how long a "hang" fault sleeps before answering (default 30)
     "down": true | false    stop / start listening on SERVICE_PORT
     "faults": [{"fault": NAME, "count": N, "message": "..."}]   appended to the fault queue
@@ -56,6 +67,7 @@ Control (on either port):
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -71,11 +83,12 @@ STATE = {
     "counts": {},
     "requests": [],
     "reward_format": "scores",
+    "pooling_shape": "sequence",
     "hang_seconds": 30.0,
     "in_flight": 0,
     "max_in_flight": 0,
 }
-API_POSTS = ("/v1/completions", "/v1/chat/completions", "/reward")
+API_POSTS = ("/v1/completions", "/v1/chat/completions", "/reward", "/pooling")
 
 
 def take_fault():
@@ -160,6 +173,8 @@ class Handler(BaseHTTPRequestHandler):
                 {"id": m, "object": "model", "owned_by": "fake", "root": m} for m in models]})
         if self.path == "/reward":
             return self.error(405, "Method Not Allowed", "MethodNotAllowed")
+        if self.path == "/health":
+            return self.send_json(200, {})
         return self.error(404, f"no route {self.path}", "NotFoundError")
 
     def do_POST(self):
@@ -198,6 +213,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, None, raw=b'{"choices": [{"text": "cut off')
         if self.path == "/reward":
             return self.reward(body, name)
+        if self.path == "/pooling":
+            return self.pooling(body)
         return self.completion(body, chat=self.path.endswith("chat/completions"), text_only=name == "no_token_ids")
 
     def completion(self, body, chat, text_only):
@@ -255,15 +272,51 @@ class Handler(BaseHTTPRequestHandler):
         value = scores if form == "list" else {form: scores}
         return self.send_json(200, value)
 
+    def pooling(self, body):
+        model = body.get("model")
+        with LOCK:
+            models = list(STATE["models"])
+            shape = STATE["pooling_shape"]
+        if model is not None and model not in models:
+            return self.error(404, f"The model `{model}` does not exist.", "NotFoundError")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return self.error(400, "messages must be a non-empty list")
+        for message in messages:
+            if not isinstance(message, dict) or not isinstance(message.get("content"), str) or not message.get("role"):
+                return self.error(400, "each message needs a role and a string content")
+        last = messages[-1]
+        if last["role"] != "assistant":
+            return self.error(400, "the conversation must end with the assistant's response")
+        content = last["content"]
+        raw = (len(content) % 10) / 10 - 0.5
+        score = raw if body.get("use_activation") is False else 1 / (1 + math.exp(-raw))
+        if shape == "token":
+            data = [[0.0] for _ in content.split()] + [[score]]
+        elif shape == "multi":
+            data = [score, 2 * score]
+        elif shape == "base64":
+            data = "AAAAAA=="
+        else:
+            data = [score]
+        prompt_tokens = sum(len(m["content"].split()) for m in messages)
+        return self.send_json(200, {
+            "id": "pool-fake", "object": "list", "created": int(time.time()), "model": model or models[0],
+            "data": [{"index": 0, "object": "pooling", "data": data}],
+            "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens, "completion_tokens": 0,
+                      "prompt_tokens_details": None}})
+
     def control(self, body):
         with LOCK:
             if body.get("reset"):
                 STATE.update(models=list(DEFAULT_MODELS), faults=[], counts={}, requests=[],
-                             reward_format="scores", hang_seconds=30.0, max_in_flight=0)
+                             reward_format="scores", pooling_shape="sequence", hang_seconds=30.0, max_in_flight=0)
             if "models" in body:
                 STATE["models"] = list(body["models"])
             if "reward_format" in body:
                 STATE["reward_format"] = body["reward_format"]
+            if "pooling_shape" in body:
+                STATE["pooling_shape"] = body["pooling_shape"]
             if "hang_seconds" in body:
                 STATE["hang_seconds"] = float(body["hang_seconds"])
             for fault in body.get("faults", []):

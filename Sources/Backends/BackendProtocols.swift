@@ -67,10 +67,13 @@ public struct GeneratedSample: Sendable, Hashable {
     public var promptTokens: [UInt32]?
     /// How long this sample took, when the backend measured it per sample.
     public var latencyMs: Double?
+    /// The completion's length in tokens as the server reported it (`usage.completion_tokens`
+    /// of a one-sample request), when it did; used when `tokens` is nil.
+    public var reportedTokenCount: Int?
 
     public init(
         tokens: [UInt32]?, text: String?, finishReason: String?, logprobSum: Double? = nil,
-        promptTokens: [UInt32]? = nil, latencyMs: Double? = nil
+        promptTokens: [UInt32]? = nil, latencyMs: Double? = nil, reportedTokenCount: Int? = nil
     ) {
         self.tokens = tokens
         self.text = text
@@ -78,7 +81,12 @@ public struct GeneratedSample: Sendable, Hashable {
         self.logprobSum = logprobSum
         self.promptTokens = promptTokens
         self.latencyMs = latencyMs
+        self.reportedTokenCount = reportedTokenCount
     }
+
+    /// The completion's length in tokens: the ids' count when there are ids, else the count
+    /// the server reported, else 0 (unknown).
+    public var tokenCount: Int { tokens?.count ?? reportedTokenCount ?? 0 }
 }
 
 /// Produces responses from a policy (DESIGN §6: a built-in and an HTTP implementation).

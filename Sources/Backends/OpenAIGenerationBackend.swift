@@ -50,8 +50,8 @@ public struct OpenAIGenerationSettings: Sendable, CustomStringConvertible {
 ///   seed per (run, t, prompt, sample) and records it with the response, and only a request per
 ///   seed makes that record true — with `n > 1` a server draws the n samples from one seed (and
 ///   some ignore the seed altogether). The server's prefix cache makes the repeated prompt cheap.
-///   The seed sent is the recorded seed's low 63 bits, so it is a non-negative int64 every
-///   server accepts. Up to `http.maxConcurrentRequests` requests are in flight at once.
+///   The daemon's seeds are below 2^63 (a non-negative int64 every server accepts), so the
+///   seed sent is the recorded seed. (A larger seed would be sent as its low 63 bits.) Up to `http.maxConcurrentRequests` requests are in flight at once.
 /// - Text prompts go to `POST /v1/completions`; prompts imported as chat messages go to
 ///   `POST /v1/chat/completions` (the server applies its chat template).
 /// - `model` is the policy's URI (`optune policy register --uri`). A policy without one (built-in
@@ -64,7 +64,8 @@ public struct OpenAIGenerationSettings: Sendable, CustomStringConvertible {
 ///   `return_token_ids` → `choices[].token_ids`; else logprob tokens of the form
 ///   `token_id:123` from `return_tokens_as_token_ids`; else none — ids are never invented), the
 ///   prompt's token ids (`choices[].prompt_token_ids`, or the chat response's `prompt_token_ids`),
-///   the text, the finish reason and the sum of the sampled tokens' logprobs when given.
+///   the text, the finish reason and the sum of the sampled tokens' logprobs when given. When
+///   the server returns no ids, the completion's length is `usage.completion_tokens`.
 /// - Errors: 429, 5xx, timeouts and connection errors are retried with exponential backoff and
 ///   jitter, then reported retryable; other 4xx are not retried and carry the server's message
 ///   (the task dies with it) — except 401/403, 404/405 (no such route) and a missing
@@ -359,7 +360,15 @@ public struct OpenAIGenerationBackend: GenerationBackend {
             promptTokens = parsed
         }
         guard text != nil || tokens != nil else { throw MalformedBody(reason: "neither text nor token ids") }
-        return GeneratedSample(tokens: tokens, text: text, finishReason: finishReason, logprobSum: logprobSum, promptTokens: promptTokens)
+        // One sample per request (n = 1), so the usage's completion tokens are this sample's.
+        // A count that is not an integer in 0...Int32.max (the column's range) is ignored.
+        let reported = root["usage"]?["completion_tokens"].flatMap { value -> Int? in
+            if case .int(let count) = value, count >= 0, count <= Int64(Int32.max) { return Int(exactly: count) }
+            return nil
+        }
+        return GeneratedSample(
+            tokens: tokens, text: text, finishReason: finishReason, logprobSum: logprobSum, promptTokens: promptTokens,
+            reportedTokenCount: reported)
     }
 }
 

@@ -1,15 +1,22 @@
 import Postgres
 
-/// Imports JSONL prompt files into a named prompt set, streaming in batches.
+/// Imports JSONL prompt files (plain or gzip, or `-` for standard input) into a named prompt
+/// set, streaming in batches.
 ///
-/// Memory is bounded by one batch and the longest line. Without `strict`, every batch commits
-/// on its own and malformed lines are reported and skipped; with `strict`, the whole import is
-/// one transaction that is rolled back if any line is malformed, so nothing is stored.
+/// Memory is bounded by one batch and `maxLineBytes`. Without `strict`, every batch commits
+/// on its own and malformed lines are reported (`FILE:LINE: reason`) and skipped, the rest of
+/// the file is imported; with `strict`, the whole import is one transaction that is rolled
+/// back if any line is malformed, so nothing is stored. The set is created with the first
+/// prompt stored into it: an import that stores nothing leaves no (empty) set behind.
 public struct PromptImporter: Sendable {
     public var setName: String
     public var defaultSplit: PromptSplit = .train
     public var strict = false
     public var batchSize = 2_000
+    /// Which fields hold the prompt, and whether string prompts become a user message.
+    public var options = PromptLineOptions()
+    /// Lines longer than this are skipped and reported (default 16 MiB).
+    public var maxLineBytes = LineReader.defaultMaxLineBytes
 
     public init(setName: String) {
         self.setName = setName
@@ -23,7 +30,7 @@ public struct PromptImporter: Sendable {
         public var linked = 0
         /// Lines whose prompt was already in this set or earlier in the input.
         public var duplicates = 0
-        /// Malformed lines, not stored.
+        /// Malformed, null, NUL-carrying or oversized lines, not stored.
         public var rejected = 0
         /// Blank lines, ignored.
         public var blank = 0
@@ -32,6 +39,8 @@ public struct PromptImporter: Sendable {
 
         /// Prompts newly added to the set.
         public var imported: Int { stored + linked }
+        /// Lines that held a usable prompt (new to the set or not).
+        public var accepted: Int { imported + duplicates }
     }
 
     /// Progress of an import, reported after every batch.
@@ -42,23 +51,31 @@ public struct PromptImporter: Sendable {
         public var linesRead: Int
     }
 
-    /// Imports `files` in order. `rejected` is called for each malformed line; `progress` after
-    /// each batch. Throws on an unreadable file or a database error (the current batch, or in
-    /// strict mode the whole import, is then rolled back).
+    /// Imports `files` in order (`-` is standard input, at most once). `rejected` is called
+    /// for each rejected line; `progress` after each batch. Throws `LineReaderError` on an
+    /// input that cannot be read (a directory, no permission, corrupt gzip) and database
+    /// errors (the current batch, or in strict mode the whole import, is then rolled back).
     public func run(
         files: [String], buffer: ReplayBuffer,
         rejected: @Sendable (PromptLineError) -> Void = { _ in },
         progress: @Sendable (Progress) -> Void = { _ in }
     ) async throws -> Summary {
-        for file in files { try LineReader(path: file).validate() }
+        let inputs = files.map { LineReader(path: $0, maxLineBytes: maxLineBytes) }
+        if inputs.filter(\.isStandardInput).count > 1 {
+            throw LineReaderError(input: "-", reason: "standard input can be given only once")
+        }
+        for input in inputs { try input.validate() }
         let connection = buffer.connection
         var summary = Summary()
         let setName = setName
+        let options = options
+        let limit = maxLineBytes
         if strict { try await connection.simpleQuery("BEGIN") }
         do {
-            let setID = try await connection.run { c in try ReplayBuffer.promptSet(named: setName, on: c) }
-            for file in files {
-                let reader = LineReader(path: file)
+            for input in inputs {
+                let reader = try input.open()
+                let file = input.displayName
+                let total = input.byteCount
                 var batch: [PromptRecord] = []
                 var lines = 0
                 var consumed: Int64 = 0
@@ -69,32 +86,40 @@ public struct PromptImporter: Sendable {
                     if summary.rejected > 0 && strict { return }  // will roll back; skip the work
                     let outcome: PromptBatchOutcome
                     if strict {
-                        outcome = try await Self.store(records, setID: setID, split: defaultSplit, source: file, on: connection)
+                        outcome = try await Self.store(records, setName: setName, split: defaultSplit, source: file, on: connection)
                     } else {
-                        outcome = try await buffer.storePrompts(records, inSet: setID, defaultSplit: defaultSplit, source: file)
+                        outcome = try await buffer.storePrompts(records, inSetNamed: setName, defaultSplit: defaultSplit, source: file)
                     }
                     summary.stored += outcome.stored
                     summary.linked += outcome.linked
                     summary.duplicates += outcome.duplicates
-                    progress(Progress(file: file, bytesRead: consumed, bytesTotal: reader.byteCount, linesRead: lines))
+                    progress(Progress(file: file, bytesRead: consumed, bytesTotal: total, linesRead: lines))
                 }
-                for line in reader {
+                while let line = try reader.next() {
                     lines = line.number
                     consumed = line.consumed
-                    if line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
-                        summary.blank += 1
-                        continue
-                    }
-                    do {
-                        batch.append(try PromptLineParser.parse(line.bytes, file: file, line: line.number))
-                    } catch {
+                    switch line.content {
+                    case .tooLong(let byteCount):
                         summary.rejected += 1
-                        rejected(error)
+                        rejected(PromptLineError(
+                            file: file, line: line.number,
+                            reason: "line of \(byteCount) bytes is longer than the limit of \(limit) bytes; skipped"))
+                    case .bytes(let bytes):
+                        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
+                            summary.blank += 1
+                            continue
+                        }
+                        do {
+                            batch.append(try PromptLineParser.parse(bytes, file: file, line: line.number, options: options))
+                        } catch {
+                            summary.rejected += 1
+                            rejected(error)
+                        }
                     }
                     if batch.count >= batchSize { try await flush() }
                 }
                 try await flush()
-                progress(Progress(file: file, bytesRead: consumed, bytesTotal: reader.byteCount, linesRead: lines))
+                progress(Progress(file: file, bytesRead: consumed, bytesTotal: total, linesRead: lines))
             }
         } catch {
             if strict { try? await connection.simpleQuery("ROLLBACK") }
@@ -115,10 +140,11 @@ public struct PromptImporter: Sendable {
     }
 
     private static func store(
-        _ records: [PromptRecord], setID: Int64, split: PromptSplit, source: String, on connection: Connection
+        _ records: [PromptRecord], setName: String, split: PromptSplit, source: String, on connection: Connection
     ) async throws -> PromptBatchOutcome {
         try await connection.run { c in
-            try ReplayBuffer.storePrompts(records, inSet: setID, defaultSplit: split, source: source, on: c)
+            let setID = try ReplayBuffer.promptSet(named: setName, on: c)
+            return try ReplayBuffer.storePrompts(records, inSet: setID, defaultSplit: split, source: source, on: c)
         }
     }
 }

@@ -45,6 +45,17 @@ extension ReplayBuffer {
         }
     }
 
+    /// Stores prompts into the set called `setName`, creating the set in the same transaction
+    /// (so a set only ever appears together with its first prompts).
+    public func storePrompts(
+        _ records: [PromptRecord], inSetNamed setName: String, defaultSplit: PromptSplit, source: String
+    ) async throws -> PromptBatchOutcome {
+        try await connection.transaction { c in
+            let setID = try Self.promptSet(named: setName, on: c)
+            return try Self.storePrompts(records, inSet: setID, defaultSplit: defaultSplit, source: source, on: c)
+        }
+    }
+
     /// The same as ``storePrompts(_:inSet:defaultSplit:source:)`` inside an open transaction.
     public static func storePrompts(
         _ records: [PromptRecord], inSet setID: Int64, defaultSplit: PromptSplit, source: String, on c: isolated Connection

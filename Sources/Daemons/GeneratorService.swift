@@ -98,7 +98,7 @@ public struct GeneratorService: Service, BatchWork, CustomStringConvertible {
                     for (index, (sample, seed)) in zip(samples, request.seeds).enumerated() {
                         responses.append(NewResponse(
                             run: task.run, t: task.t, prompt: task.prompt, sampleIndex: index, purpose: task.purpose, policy: task.policy,
-                            tokenBlob: sample.tokens.map { TokenCodec.encode($0) }, tokenCount: sample.tokens?.count ?? 0,
+                            tokenBlob: sample.tokens.map { TokenCodec.encode($0) }, tokenCount: sample.tokenCount,
                             promptTokenBlob: sample.promptTokens.map { TokenCodec.encode($0) }, text: sample.text,
                             finishReason: sample.finishReason, samplingJSON: samplingJSON, seed: Int64(bitPattern: seed), worker: identity.id,
                             latencyMs: sample.latencyMs ?? latency, logprobSum: sample.logprobSum))
@@ -125,14 +125,16 @@ public struct GeneratorService: Service, BatchWork, CustomStringConvertible {
         return responses.count
     }
 
-    /// The recorded seed of one sample: a mix of the run's seed, t, prompt and sample index.
+    /// The seed of one sample, in 0..<2^63 (a non-negative int64 every server accepts, so the
+    /// request carries exactly the recorded value): a mix of the run's seed, t, prompt and
+    /// sample index.
     static func seed(run: Int64, t: Int, prompt: Int64, sample: Int) -> UInt64 {
         var x = UInt64(bitPattern: run) &* 0x9E37_79B9_7F4A_7C15
         for part in [UInt64(t), UInt64(bitPattern: prompt), UInt64(sample)] {
             x ^= part &+ 0x9E37_79B9_7F4A_7C15 &+ (x << 6) &+ (x >> 2)
             x = (x ^ (x >> 31)) &* 0xBF58_476D_1CE4_E5B9
         }
-        return x
+        return x & 0x7FFF_FFFF_FFFF_FFFF
     }
 }
 

@@ -56,7 +56,7 @@ func runUntilSignalled(_ service: some Service, label: String) async throws {
 
 /// Options of the HTTP backends (`generate --backend openai`, `score --backend http`).
 struct HTTPBackendOptions: ParsableArguments {
-    @Option(help: "HTTP requests in flight at once (default: 32 for generation, 4 for scoring).")
+    @Option(help: "HTTP requests in flight at once (default: 32 for generation, 4 for scoring, 16 for --backend vllm scoring).")
     var maxConcurrency: Int?
 
     @Option(help: "Longest time one HTTP request may take, in seconds (default: 300 for generation, 120 for scoring).")
@@ -114,7 +114,7 @@ enum GenerationBackendKind: String, ExpressibleByArgument, CaseIterable {
 }
 
 enum RewardBackendKind: String, ExpressibleByArgument, CaseIterable {
-    case builtin, http
+    case builtin, http, vllm
 }
 
 struct Generate: AsyncParsableCommand {
@@ -213,15 +213,17 @@ struct Score: AsyncParsableCommand {
             --backend builtin scores with the built-in digit reward. --backend http POSTs batches of \
             {"items": [{"prompt", "messages"?, "response", "response_token_ids"?}]} to --url and reads \
             one finite score per item back (a list, {"scores": [...]} or {"rewards": [...]}); see README. \
-            An API key for it comes from OPTUNE_REWARD_API_KEY, never from argv.
+            --backend vllm scores with a reward model served by vLLM (--runner pooling) at --url: one \
+            POST /pooling per response, the conversation as chat messages, the raw score read back. \
+            An API key for either comes from OPTUNE_REWARD_API_KEY, never from argv.
             """)
 
     @OptionGroup var daemon: DaemonOptions
 
-    @Option(help: "builtin (the built-in digit reward) or http (a reward server).")
+    @Option(help: "builtin (the built-in digit reward), http (a reward server) or vllm (a vLLM-served reward model).")
     var backend: RewardBackendKind = .builtin
 
-    @Option(help: "The reward server's endpoint of --backend http, e.g. http://rm1:9000/reward.")
+    @Option(help: "The reward server's endpoint of --backend http, e.g. http://rm1:9000/reward; the vLLM server of --backend vllm, e.g. http://rm1:8000.")
     var url: String?
 
     @Option(help: "What an open circuit probes with GET (default: --url; any answer below 500 counts as up).")
@@ -232,9 +234,16 @@ struct Score: AsyncParsableCommand {
 
     @OptionGroup var http: HTTPBackendOptions
 
+    @OptionGroup var vllm: VLLMRewardOptions
+
     func validate() throws {
         if let itemsPerRequest, itemsPerRequest < 1 { throw ValidationError("--items-per-request must be at least 1") }
+        if backend != .vllm, let flag = vllm.given.first { throw ValidationError("\(flag) applies only to --backend vllm") }
         switch backend {
+        case .vllm:
+            guard let url else { throw ValidationError("--backend vllm needs --url, e.g. --url http://rm1:8000") }
+            _ = try httpURL(url, option: "--url")
+            if healthUrl != nil || itemsPerRequest != nil { throw ValidationError("--health-url and --items-per-request apply only to --backend http") }
         case .http:
             guard let url else { throw ValidationError("--backend http needs --url, e.g. --url http://rm1:9000/reward") }
             _ = try httpURL(url, option: "--url")
@@ -263,6 +272,11 @@ struct Score: AsyncParsableCommand {
             reward.healthURL = try healthUrl.map { try httpURL($0, option: "--health-url") }
             reward.itemsPerRequest = itemsPerRequest ?? 64
             backend = HTTPRewardBackend(settings: reward)
+        case .vllm:
+            // One request per response (vLLM batches them itself): more in flight than for --backend http.
+            backend = vllm.backend(
+                url: try httpURL(url ?? "", option: "--url"),
+                http: http.settings(apiKey: HTTPRewardSettings.apiKeyFromEnvironment(), defaultConcurrency: 16, defaultTimeout: 120))
         }
         try await runUntilSignalled(
             ScorerService(databaseURL: databaseURL, backend: backend, settings: settings, logger: Logger(label: "optune.score")),

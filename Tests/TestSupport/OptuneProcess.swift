@@ -7,8 +7,9 @@ public final class OptuneProcess {
     /// Where the child's standard output and error go.
     public let outputPath: String
 
-    /// Starts `optune ARGUMENTS` with `OPTUNE_DATABASE_URL` set to `databaseURL`.
-    public init(_ arguments: [String], databaseURL: String) throws {
+    /// Starts `optune ARGUMENTS` with `OPTUNE_DATABASE_URL` set to `databaseURL`, reading
+    /// standard input from the file `standardInput` (default: nothing).
+    public init(_ arguments: [String], databaseURL: String, standardInput: String? = nil) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.executablePath())
         process.arguments = arguments
@@ -20,7 +21,11 @@ public final class OptuneProcess {
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         process.standardOutput = output
         process.standardError = output
-        process.standardInput = FileHandle.nullDevice
+        if let standardInput {
+            process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: standardInput))
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         try process.run()
         self.process = process
     }
@@ -53,8 +58,10 @@ public final class OptuneProcess {
     public var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
 
     /// Runs `optune ARGUMENTS` to completion and returns (status, output).
-    public static func run(_ arguments: [String], databaseURL: String, timeout: Duration = .seconds(300)) async throws -> (Int32, String) {
-        let child = try OptuneProcess(arguments, databaseURL: databaseURL)
+    public static func run(
+        _ arguments: [String], databaseURL: String, standardInput: String? = nil, timeout: Duration = .seconds(300)
+    ) async throws -> (Int32, String) {
+        let child = try OptuneProcess(arguments, databaseURL: databaseURL, standardInput: standardInput)
         guard let status = await child.waitForExit(timeout: timeout) else {
             child.send(SIGKILL)
             throw TestDatabaseError(message: "optune \(arguments.joined(separator: " ")) did not finish in \(timeout)\n\(child.output)")
