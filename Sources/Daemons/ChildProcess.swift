@@ -19,11 +19,11 @@ public struct ChildProcessError: Error, CustomStringConvertible, Sendable {
 
 /// Runs one command as a child process: argv as given (no shell), each line of its standard
 /// output and error sent to the log as it comes, the last lines kept for error reports.
-/// Cancelling the calling task sends the child SIGTERM, and SIGKILL after `killAfter`.
+/// The child leads a process group of its own; cancelling the calling task sends that group
+/// SIGTERM, and SIGKILL after `killAfter`.
 struct ChildProcess {
     var argv: [String]
     var environment: [String: String]
-    var workingDirectory: String?
     var killAfter: Duration = .seconds(30)
     var keptLines = 20
     var logger: Logger
@@ -42,59 +42,116 @@ struct ChildProcess {
     }
 
     /// Runs the command to its end and returns how it ended.
+    ///
+    /// Spawned with posix_spawn rather than Foundation's `Process` so that the child starts
+    /// with default signal dispositions and an empty signal mask: the daemon ignores SIGTERM
+    /// (ServiceLifecycle watches it), and an ignored signal would otherwise be inherited — a
+    /// shell cannot even trap it — so the forwarded SIGTERM would never reach the command.
     func run() async throws -> ChildOutcome {
         guard let name = argv.first, !name.isEmpty else { throw ChildProcessError(description: "the command is empty") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.resolve(name, path: environment["PATH"]))
-        process.arguments = Array(argv.dropFirst())
-        process.environment = environment
-        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
-        let tail = LineTail(keep: keptLines)
-        let done = DispatchGroup()
-        let exited = ExitFlag()
-        done.enter()
-        process.terminationHandler = { _ in
-            exited.set()
-            done.leave()
+        let executable = try Self.resolve(name, path: environment["PATH"])
+        var stdoutPipe: [Int32] = [-1, -1]
+        var stderrPipe: [Int32] = [-1, -1]
+        guard pipe(&stdoutPipe) == 0, pipe(&stderrPipe) == 0 else {
+            throw ChildProcessError(description: "cannot create pipes for \(name): \(String(cString: strerror(errno)))")
         }
-        let started = ContinuousClock.now
+        for fd in stdoutPipe + stderrPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let pid: pid_t
         do {
-            try process.run()
+            pid = try Self.spawn(executable, argv: argv, environment: environment, stdout: stdoutPipe[1], stderr: stderrPipe[1])
         } catch {
-            throw ChildProcessError(description: "cannot start \(name): \(error.localizedDescription)")
+            for fd in stdoutPipe + stderrPipe { close(fd) }
+            throw error
         }
         // The write ends belong to the child now; keeping ours open would hide its EOF.
-        try? stdout.fileHandleForWriting.close()
-        try? stderr.fileHandleForWriting.close()
-        for (handle, stream) in [(stdout.fileHandleForReading, "stdout"), (stderr.fileHandleForReading, "stderr")] {
-            done.enter()
+        close(stdoutPipe[1])
+        close(stderrPipe[1])
+        let started = ContinuousClock.now
+        let tail = LineTail(keep: keptLines)
+        let exited = ExitFlag()
+        let status = StatusBox()
+        let exit = DispatchGroup()
+        exit.enter()
+        DispatchQueue.global().async {
+            var raw: Int32 = 0
+            while waitpid(pid, &raw, 0) == -1 && errno == EINTR {}
+            status.value = raw
+            exited.set()
+            exit.leave()
+        }
+        let readers = DispatchGroup()
+        for (fd, stream) in [(stdoutPipe[0], "stdout"), (stderrPipe[0], "stderr")] {
+            readers.enter()
             DispatchQueue.global().async { [logger] in
-                Self.readLines(handle, stream: stream, tail: tail, logger: logger)
-                done.leave()
+                Self.readLines(FileHandle(fileDescriptor: fd, closeOnDealloc: true), stream: stream, tail: tail, logger: logger)
+                readers.leave()
             }
         }
-        let pid = process.processIdentifier
         let killAfter = killAfter
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                done.notify(queue: .global()) { continuation.resume() }
+                exit.notify(queue: .global()) {
+                    // A background process the command left behind may hold its output open:
+                    // read what is there, but do not wait for it.
+                    _ = readers.wait(timeout: .now() + 2)
+                    continuation.resume()
+                }
             }
         } onCancel: {
             guard !exited.isSet else { return }
-            kill(pid, SIGTERM)
+            // The command runs in a process group of its own: SIGTERM reaches all of it.
+            kill(-pid, SIGTERM)
             DispatchQueue.global().asyncAfter(deadline: .now() + killAfter.seconds) {
-                if !exited.isSet { kill(pid, SIGKILL) }
+                if !exited.isSet { kill(-pid, SIGKILL) }
             }
         }
-        let signalled = process.terminationReason == .uncaughtSignal
+        let raw = status.value
+        let signal = raw & 0x7f
+        let signalled = signal != 0 && signal != 0x7f
         return ChildOutcome(
-            exitCode: signalled ? 128 + process.terminationStatus : process.terminationStatus, signalled: signalled,
+            exitCode: signalled ? 128 + signal : (raw >> 8) & 0xff, signalled: signalled,
             seconds: (ContinuousClock.now - started).seconds, lastLines: tail.lines)
+    }
+
+    /// posix_spawn of `executable` in a new process group, with stdin from /dev/null, the given
+    /// stdout/stderr, default signal dispositions and an empty signal mask.
+    private static func spawn(_ executable: String, argv: [String], environment: [String: String], stdout: Int32, stderr: Int32) throws -> pid_t {
+        #if canImport(Darwin)
+        var actions: posix_spawn_file_actions_t? = nil
+        var attributes: posix_spawnattr_t? = nil
+        #else
+        var actions = posix_spawn_file_actions_t()
+        var attributes = posix_spawnattr_t()
+        #endif
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attributes, &mask)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
+
+        let arguments = argv.map { strdup($0) } + [nil]
+        let variables = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in arguments { free(pointer) }
+            for pointer in variables { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, arguments, variables)
+        guard result == 0 else {
+            throw ChildProcessError(description: "cannot start \(executable): \(String(cString: strerror(result)))")
+        }
+        return pid
     }
 
     /// Reads `handle` to its end on a dispatch thread, logging each line.
@@ -145,6 +202,25 @@ final class LineTail: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return kept
+    }
+}
+
+/// The raw wait status, written once by the waiting thread before the group is left.
+final class StatusBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var raw: Int32 = 0
+
+    var value: Int32 {
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            return raw
+        }
+        set {
+            lock.lock()
+            raw = newValue
+            lock.unlock()
+        }
     }
 }
 

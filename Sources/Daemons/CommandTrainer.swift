@@ -182,6 +182,7 @@ struct CommandTrainer {
     /// Runs one command with the placeholders' environment; `CancellationError` if the task
     /// was cancelled meanwhile (the child got SIGTERM).
     private func runChild(_ argv: [String], values: [String: String], what: String) async throws -> ChildOutcome {
+        try Task.checkCancellation()
         var environment = settings.environment
         environment["OPTUNE_DATABASE_URL"] = nil
         for (key, value) in values {

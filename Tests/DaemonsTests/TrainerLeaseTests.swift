@@ -196,6 +196,32 @@ struct TrainerLeaseTests {
         }
     }
 
+    @Test func sigtermReachesTheRunningCommandAndTheLeaseIsReturned() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await trainingScenario("term", in: database)
+            let connection = scenario.buffer.connection
+            let marker = temporaryFolder()
+            let path = try script(
+                """
+                trap 'echo "got TERM" > "$1"; exit 143' TERM
+                echo started
+                sleep 60 &
+                wait
+                """)
+            let trainer = try OptuneProcess(
+                ["train", "--backend", "command", "--lease-seconds", "60", "--work-dir", temporaryFolder(), "--", path, marker], databaseURL: database.url)
+            let running = try await Probe.eventually(timeout: .seconds(60)) { trainer.output.contains("started") }
+            #expect(running, "\(trainer.output)")
+            trainer.send(SIGTERM)
+            #expect(await trainer.waitForExit(timeout: .seconds(20)) == 0, "\(trainer.output)")
+            #expect((try? String(contentsOfFile: marker, encoding: .utf8)) == "got TERM\n")
+            // Interrupted, not failed: the iteration waits for the next trainer, which may start at once.
+            #expect(try await Probe.count("SELECT count(*) FROM optune.iterations WHERE state = 'training'", on: connection) == 1)
+            #expect(try await Probe.count("SELECT count(*) FROM optune.training_leases WHERE expires_at <= now()", on: connection) == 1)
+            #expect(try await scenario.buffer.trainingCandidates().count == 1)
+        }
+    }
+
     @Test func aCorruptBlobFailsItsIterationNamingTheResponseAndTheTrainerFinishesAnotherRun() async throws {
         try await TestDatabase.withFresh { database in
             try await createRun("corrupt", in: database, iterations: 1, train: 30, eval: 10)
