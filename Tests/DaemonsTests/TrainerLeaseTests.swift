@@ -204,17 +204,17 @@ struct TrainerLeaseTests {
             let path = try script(
                 """
                 trap 'echo "got TERM" > "$1"; exit 143' TERM
-                echo started
+                echo "the command is running"
                 sleep 60 &
                 wait
                 """)
             let trainer = try OptuneProcess(
                 ["train", "--backend", "command", "--lease-seconds", "60", "--work-dir", temporaryFolder(), "--", path, marker], databaseURL: database.url)
-            let running = try await Probe.eventually(timeout: .seconds(60)) { trainer.output.contains("started") }
+            let running = try await Probe.eventually(timeout: .seconds(60)) { trainer.output.contains("the command is running") }
             #expect(running, "\(trainer.output)")
             trainer.send(SIGTERM)
             #expect(await trainer.waitForExit(timeout: .seconds(20)) == 0, "\(trainer.output)")
-            #expect((try? String(contentsOfFile: marker, encoding: .utf8)) == "got TERM\n")
+            #expect((try? String(contentsOfFile: marker, encoding: .utf8)) == "got TERM\n", "\(trainer.output)")
             // Interrupted, not failed: the iteration waits for the next trainer, which may start at once.
             #expect(try await Probe.count("SELECT count(*) FROM optune.iterations WHERE state = 'training'", on: connection) == 1)
             #expect(try await Probe.count("SELECT count(*) FROM optune.training_leases WHERE expires_at <= now()", on: connection) == 1)
