@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "Daemons",
             dependencies: [
-                "Backends", "Buffer", "Policy", "Postgres", "Selection", "TokenCodec",
+                "Backends", "Buffer", "Export", "Policy", "Postgres", "Selection", "TokenCodec",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

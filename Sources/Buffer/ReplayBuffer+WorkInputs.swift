@@ -80,7 +80,7 @@ extension ReplayBuffer {
     public func trainingPairs(run: Int64, t: Int) async throws -> [TrainingPairRecord] {
         let rows = try await connection.query(
             """
-            SELECT p.prompt_id, q.text, q.messages::text, c.tokens, r.tokens, p.weight, p.zero_gap
+            SELECT p.prompt_id, q.text, q.messages::text, c.tokens, r.tokens, p.weight, p.zero_gap, c.id, r.id
             FROM optune.pairs p
             JOIN optune.prompts q ON q.id = p.prompt_id
             JOIN optune.responses c ON (c.run_id, c.t, c.prompt_id, c.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.chosen_sample)
@@ -90,8 +90,16 @@ extension ReplayBuffer {
             """, [run, Int32(t)])
         var decoder = TokenBlobDecoder()
         return try rows.map { row in
-            let chosen = try row.withRawBytes(3) { blob in try blob.map { try decoder.decode($0) } }
-            let rejected = try row.withRawBytes(4) { blob in try blob.map { try decoder.decode($0) } }
+            func tokens(_ column: Int, response: Int) throws -> [UInt32]? {
+                do {
+                    return try row.withRawBytes(column) { blob in try blob.map { try decoder.decode($0) } }
+                } catch {
+                    let id = try row.decode(response, as: Int64.self)
+                    throw BufferError("response \(id) of run \(run) t=\(t): corrupt token blob: \(error)")
+                }
+            }
+            let chosen = try tokens(3, response: 7)
+            let rejected = try tokens(4, response: 8)
             guard let chosen, let rejected else {
                 throw BufferError("pair for prompt \(try row.decode(0, as: Int64.self)) has a response without token ids; the built-in trainer needs them")
             }
@@ -105,13 +113,16 @@ extension ReplayBuffer {
     /// external checkpoint (`uri`, optional `sha256`) — and its training run, and moves the iteration
     /// from `training` to `evaluating` — one transaction. Returns the new policy's id, or nil if
     /// the iteration was no longer in `training` (another trainer finished it first).
+    /// `trainerJSON` records how the training ran (`training_runs.trainer`). With `fence`, the
+    /// result is stored only while that training lease is current (else ``TrainingLeaseLost``).
     public func storeTrainingResult(
         run: Int64, t: Int, policyIn: Int64, weightsBlob: [UInt8]?, uri: String? = nil, sha256: String? = nil,
         configJSON: String, loss: LossKind,
         beta1: Double, beta2: Double, optimizerJSON: String, pairsUsed: Int, skippedZeroGap: Int,
-        lossCurve: [Double], seconds: Double
+        lossCurve: [Double], seconds: Double, trainerJSON: String = "{}", fence: TrainingLease? = nil
     ) async throws -> Int64? {
         try await connection.transaction { c in
+            if let fence, try !Self.holdsTrainingLease(fence, on: c) { throw TrainingLeaseLost(lease: fence) }
             guard try c.query(
                 "SELECT 1 FROM optune.iterations WHERE run_id = $1 AND t = $2 AND state = 'training' FOR UPDATE", [run, Int32(t)]
             ).count == 1 else { return nil }
@@ -123,11 +134,11 @@ extension ReplayBuffer {
             try c.execute(
                 """
                 INSERT INTO optune.training_runs (run_id, t, policy_in, policy_out, loss, beta1, beta2, optimizer, pairs_used,
-                                                  skipped_zero_gap, loss_curve, train_seconds, finished_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
+                                                  skipped_zero_gap, loss_curve, train_seconds, finished_at, trainer)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now(), $13)
                 """,
                 [run, Int32(t), policyIn, policy, loss.rawValue, beta1, beta2, JSONB(optimizerJSON), Int64(pairsUsed),
-                 Int64(skippedZeroGap), lossCurve, seconds])
+                 Int64(skippedZeroGap), lossCurve, seconds, JSONB(trainerJSON)])
             guard try Self.transition(run: run, t: t, from: .training, to: .evaluating, stageSeconds: seconds, on: c) else {
                 throw BufferError("iteration \(t) of run \(run) left the training state during training")
             }

@@ -2,28 +2,59 @@ import Backends
 import Buffer
 import Foundation
 import Logging
+import Postgres
 import ServiceLifecycle
 import TokenCodec
 
-/// The trainer daemon: takes iterations in state `training`, trains π_t → π_{t+1} on D_t with the
-/// run's loss, and registers π_{t+1} with its training run. A session advisory lock per
-/// iteration keeps two trainers off one iteration; a killed trainer's lock dies with its
-/// connection and another trainer takes over.
+/// The trainer daemon: takes iterations in state `training`, trains π_t → π_{t+1} on D_t, and
+/// registers π_{t+1} with its training run.
+///
+/// Built-in (`trainer:`) trains policies with built-in weights in this process; command
+/// (`command:`) trains external models with the user's command (``CommandTrainerSettings``).
+/// Each skips the iterations whose π_t it cannot train, leaving them to the other kind (or to
+/// `optune policy register`).
+///
+/// Ownership of an iteration is a row lease (`optune.training_leases`) that the trainer
+/// extends while it trains; a killed or stopped trainer's lease lapses after
+/// `settings.leaseSeconds` and another trainer takes the iteration over. A result is stored
+/// only under the current lease (fencing). A failure that retrying cannot fix — a corrupt blob,
+/// a command's non-zero exit — marks the iteration `failed` with the reason, and the trainer
+/// goes on with other iterations.
 public struct TrainerService: Service, CustomStringConvertible {
     /// Names the service without its database URL (which must never reach logs).
     public var description: String { "TrainerService(worker: \(identity.id))" }
 
+    enum Method: Sendable {
+        case builtin(any PreferenceTrainingBackend)
+        case command(CommandTrainerSettings)
+    }
+
     let databaseURL: String
-    let trainer: any PreferenceTrainingBackend
+    let method: Method
     let settings: DaemonSettings
     let identity = WorkerIdentity(role: "trainer")
     let logger: Logger
 
+    /// A trainer of built-in policies with `trainer`.
     public init(databaseURL: String, trainer: any PreferenceTrainingBackend, settings: DaemonSettings, logger: Logger) {
         self.databaseURL = databaseURL
-        self.trainer = trainer
+        self.method = .builtin(trainer)
         self.settings = settings
         self.logger = identity.tagging(logger)
+    }
+
+    /// A trainer of external models that runs `command` for each iteration.
+    public init(databaseURL: String, command: CommandTrainerSettings, settings: DaemonSettings, logger: Logger) {
+        self.databaseURL = databaseURL
+        self.method = .command(command)
+        self.settings = settings
+        self.logger = identity.tagging(logger)
+    }
+
+    /// Whether this trainer trains external models (else built-in ones).
+    var trainsExternalModels: Bool {
+        if case .command = method { return true }
+        return false
     }
 
     public func run() async throws {
@@ -36,75 +67,164 @@ public struct TrainerService: Service, CustomStringConvertible {
         let supervisor = DatabaseSupervisor(buffer: buffer, logger: logger)
         let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
         let cache = RunCache()
-        try await supervisor.perform("registering the worker") { try await identity.heartbeat(buffer) }
-        while !Task.shouldStop {
-          do {
-            var trained = false
-            for iteration in try await buffer.iterationsAwaitingTraining() where settings.run == nil || settings.run == iteration.run {
-                let key = 0x7472_6169_0000_0000 ^ (iteration.run << 20) ^ Int64(iteration.t)
-                guard try await buffer.connection.query("SELECT pg_try_advisory_lock($1)", [key])[0].decode(0, as: Bool.self) else { continue }
+        do {
+            try await supervisor.perform("registering the worker") { try await identity.heartbeat(buffer) }
+            logger.info("trainer started", metadata: ["trains": "\(trainsExternalModels ? "external models (command)" : "built-in policies")"])
+            while !Task.shouldStop {
                 do {
-                    try await train(iteration, buffer: buffer, cache: cache)
-                } catch let error as BackendError where !error.retryable {
-                    // Bad input (e.g. a policy the built-in trainer cannot load): retrying cannot help.
-                    logger.error("training failed: \(error.message)", metadata: ["run": "\(iteration.run)", "t": "\(iteration.t)"])
-                    try await buffer.connection.transaction { c in
-                        try ReplayBuffer.transition(
-                            run: iteration.run, t: iteration.t, from: .training, to: .failed, failureReason: "training failed: \(error.message)", on: c)
-                    }
-                } catch {
-                    _ = try? await buffer.connection.execute("SELECT pg_advisory_unlock($1)", [key])
-                    throw error
+                    if try await trainNext(buffer: buffer, cache: cache) { continue }
+                    await wakeUp.wait()
+                    try await identity.heartbeat(buffer)
+                } catch where ReplayBuffer.isConnectionLoss(error) {
+                    // The training lease in hand (if any) was returned or lapses; its result,
+                    // if it was being stored, is fenced by the lease token.
+                    try await supervisor.recover(from: error, during: "training")
                 }
-                _ = try await buffer.connection.execute("SELECT pg_advisory_unlock($1)", [key])
-                trained = true
-                break
             }
-            if !trained {
-                await wakeUp.wait()
-                try await identity.heartbeat(buffer)
-            }
-          } catch where ReplayBuffer.isConnectionLoss(error) {
-            do {
-                try await supervisor.recover(from: error, during: "training")
-            } catch is DaemonStopping {
-                break
-            }
-          }
+        } catch is DaemonStopping {
+            logger.warning("trainer stopping while the database is unreachable")
+            await wakeUp.close()
+            await buffer.close()
+            return
         }
         try? await buffer.workerStopped(identity.id)
         await wakeUp.close()
-        await buffer.connection.close()
+        await buffer.close()
     }
 
-    func train(_ iteration: IterationRecord, buffer: ReplayBuffer, cache: RunCache) async throws {
-        let run = try await cache.run(iteration.run, buffer: buffer)
-        let config = run.config
-        let started = ContinuousClock.now
-        let records = try await buffer.trainingPairs(run: iteration.run, t: iteration.t)
-        let usable = config.skipZeroGap ? records.filter { !$0.zeroGap } : records
-        let pairs = usable.map { record in
-            TrainingPair(
-                prompt: PromptContent(id: record.prompt.id, text: record.prompt.text, messagesJSON: record.prompt.messagesJSON),
-                chosen: record.chosen, rejected: record.rejected, weight: record.weight)
+    /// Takes the oldest iteration this trainer can train and handles it; false when there is none.
+    func trainNext(buffer: ReplayBuffer, cache: RunCache) async throws -> Bool {
+        for candidate in try await buffer.trainingCandidates(run: settings.run) {
+            // π_t is for the other kind of trainer (or for `optune policy register`): leave it.
+            guard candidate.policyIsExternal == trainsExternalModels else { continue }
+            let iteration = candidate.iteration
+            guard let lease = try await buffer.acquireTrainingLease(
+                run: iteration.run, t: iteration.t, holder: identity.id, seconds: settings.leaseSeconds)
+            else { continue }
+            try await handle(iteration, lease: lease, buffer: buffer, cache: cache)
+            return true
         }
-        let policy = try await cache.policy(iteration.policy, buffer: buffer)
-        var training = PreferenceTrainingSettings(
-            weighted: config.loss == .wdpo, beta1: config.beta1, seed: UInt64(bitPattern: config.seed) &+ UInt64(iteration.t))
-        training.learningRate = config.learningRate
-        training.epochs = config.epochs
-        training.batchSize = config.batchSize
-        let result = try await trainer.train(policy: policy, pairs: pairs, settings: training)
-        let seconds = (ContinuousClock.now - started).seconds
-        let optimizer = String(decoding: try JSONEncoder().encode(training), as: UTF8.self)
-        let stored = try await buffer.storeTrainingResult(
-            run: iteration.run, t: iteration.t, policyIn: iteration.policy, weightsBlob: CompressedBytes.compress(result.weights),
-            configJSON: #"{"kind": "builtin", "trained_by": "\#(identity.id)"}"#, loss: config.loss, beta1: config.beta1,
-            beta2: config.beta2, optimizerJSON: optimizer, pairsUsed: result.pairsUsed, skippedZeroGap: records.count - usable.count,
-            lossCurve: result.lossCurve, seconds: seconds)
-        logger.info("trained", metadata: [
-            "run": "\(iteration.run)", "t": "\(iteration.t)", "pairs": "\(result.pairsUsed)",
-            "policy": "\(stored.map(String.init) ?? "discarded: iteration moved on")",
-        ])
+        return false
+    }
+
+    /// One iteration end to end, under `lease`: train, register π_{t+1} (fenced by the lease),
+    /// or record why it failed. Throws only what the daemon cannot handle here (the database
+    /// connection is gone).
+    func handle(_ iteration: IterationRecord, lease: TrainingLease, buffer: ReplayBuffer, cache: RunCache) async throws {
+        let metadata: Logger.Metadata = ["run": "\(iteration.run)", "t": "\(iteration.t)", "lease": "\(lease.token)"]
+        logger.info("training", metadata: metadata)
+        do {
+            let run = try await cache.run(iteration.run, buffer: buffer)
+            let trained = try await withLeaseHeartbeat(lease, buffer: buffer) {
+                try await self.produce(iteration, lease: lease, run: run, buffer: buffer, cache: cache)
+            }
+            let config = run.config
+            let policy = try await buffer.storeTrainingResult(
+                run: iteration.run, t: iteration.t, policyIn: iteration.policy, weightsBlob: trained.weightsBlob, uri: trained.uri,
+                sha256: trained.sha256, configJSON: trained.policyConfigJSON, loss: config.loss, beta1: config.beta1, beta2: config.beta2,
+                optimizerJSON: trained.optimizerJSON, pairsUsed: trained.pairsUsed, skippedZeroGap: trained.skippedZeroGap,
+                lossCurve: trained.lossCurve, seconds: trained.seconds, trainerJSON: trained.trainerJSON, fence: lease)
+            logger.info("trained", metadata: metadata.merging([
+                "pairs": "\(trained.pairsUsed)", "policy": "\(policy.map(String.init) ?? "discarded: iteration moved on")",
+                "uri": "\(trained.uri ?? "built-in")",
+            ]) { $1 })
+        } catch let lost as TrainingLeaseLost {
+            logger.warning("\(lost); result discarded", metadata: metadata)
+        } catch where Self.isRetryable(error) || Task.shouldStop {
+            try? await buffer.releaseTrainingLease(lease)
+            if Task.shouldStop || error is CancellationError {
+                logger.info("training interrupted; lease returned", metadata: metadata)
+                return
+            }
+            logger.warning("training interrupted by a transient error; lease returned: \(error)", metadata: metadata)
+            if ReplayBuffer.isConnectionLoss(error) { throw error }
+            try? await Task.sleep(for: settings.unavailablePause)
+        } catch {
+            let name = (try? await cache.run(iteration.run, buffer: buffer).name) ?? "id \(iteration.run)"
+            let reason = "training of run \(name) t=\(iteration.t) failed: \(error)"
+            logger.error("\(reason)", metadata: metadata)
+            do {
+                try await buffer.failTraining(lease, reason: reason)
+            } catch let lost as TrainingLeaseLost {
+                logger.warning("\(lost); failure not recorded", metadata: metadata)
+            }
+        }
+    }
+
+    /// Trains π_{t+1} of `iteration` with this trainer's method.
+    func produce(_ iteration: IterationRecord, lease: TrainingLease, run: RunRecord, buffer: ReplayBuffer, cache: RunCache) async throws -> TrainedPolicy {
+        switch method {
+        case .command(let command):
+            return try await CommandTrainer(settings: command, worker: identity.id, leaseSeconds: settings.leaseSeconds, logger: logger)
+                .train(iteration, lease: lease, run: run, buffer: buffer)
+        case .builtin(let trainer):
+            let config = run.config
+            let started = ContinuousClock.now
+            let records = try await buffer.trainingPairs(run: iteration.run, t: iteration.t)
+            let usable = config.skipZeroGap ? records.filter { !$0.zeroGap } : records
+            let pairs = usable.map { record in
+                TrainingPair(
+                    prompt: PromptContent(id: record.prompt.id, text: record.prompt.text, messagesJSON: record.prompt.messagesJSON),
+                    chosen: record.chosen, rejected: record.rejected, weight: record.weight)
+            }
+            let policy = try await cache.policy(iteration.policy, buffer: buffer)
+            var training = PreferenceTrainingSettings(
+                weighted: config.loss == .wdpo, beta1: config.beta1, seed: UInt64(bitPattern: config.seed) &+ UInt64(iteration.t))
+            training.learningRate = config.learningRate
+            training.epochs = config.epochs
+            training.batchSize = config.batchSize
+            let result = try await trainer.train(policy: policy, pairs: pairs, settings: training)
+            return TrainedPolicy(
+                weightsBlob: CompressedBytes.compress(result.weights), uri: nil, sha256: nil,
+                policyConfigJSON: #"{"kind": "builtin", "trained_by": \#(JSONB.quoted(identity.id))}"#,
+                optimizerJSON: String(decoding: try JSONEncoder().encode(training), as: UTF8.self),
+                trainerJSON: #"{"kind": "builtin", "trained_by": \#(JSONB.quoted(identity.id)), "lease_token": \#(lease.token)}"#,
+                pairsUsed: result.pairsUsed, skippedZeroGap: records.count - usable.count, lossCurve: result.lossCurve,
+                seconds: (ContinuousClock.now - started).seconds)
+        }
+    }
+
+    /// Runs `body` while the lease is extended every third of its length (and the worker's
+    /// heartbeat kept fresh). If the lease is lost meanwhile, `body` is cancelled and this
+    /// throws ``TrainingLeaseLost``; a graceful shutdown (SIGTERM) cancels `body` too.
+    func withLeaseHeartbeat<T: Sendable>(
+        _ lease: TrainingLease, buffer: ReplayBuffer, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let work = Task { try await body() }
+        let seconds = settings.leaseSeconds
+        let interval = Duration.milliseconds(Int64(min(max(100, seconds * 1000 / 3), 3_600_000)))
+        let heartbeat = Task { [identity, logger] () -> Bool in
+            while true {
+                do { try await Task.sleep(for: interval) } catch { return false }
+                do {
+                    guard try await buffer.extendTrainingLease(lease, seconds: seconds) else {
+                        work.cancel()
+                        return true
+                    }
+                    try await identity.heartbeat(buffer)
+                } catch {
+                    logger.warning("cannot extend the training lease: \(error)")
+                }
+            }
+        }
+        let result = await withGracefulShutdownHandler {
+            await withTaskCancellationHandler { await work.result } onCancel: { work.cancel() }
+        } onGracefulShutdown: {
+            work.cancel()
+        }
+        heartbeat.cancel()
+        if await heartbeat.value { throw TrainingLeaseLost(lease: lease) }
+        return try result.get()
+    }
+
+    /// Whether trying again later may help: the database connection failed, a serialization
+    /// failure, a retryable backend error, or cancellation.
+    static func isRetryable(_ error: any Error) -> Bool {
+        switch error {
+        case let error as PostgresError: error.isConnectionLoss || error.isTransient
+        case let error as BackendError: error.retryable
+        case is CancellationError: true
+        default: false
+        }
     }
 }

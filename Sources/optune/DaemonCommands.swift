@@ -2,7 +2,9 @@ import ArgumentParser
 import Backends
 import Buffer
 import Daemons
+import Export
 import Foundation
+import LocalCluster
 import Logging
 import ServiceLifecycle
 
@@ -284,17 +286,105 @@ struct Score: AsyncParsableCommand {
     }
 }
 
+enum TrainerBackendKind: String, ExpressibleByArgument, CaseIterable {
+    case builtin, command
+}
+
 struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a trainer daemon: train π_t → π_{t+1} with DPO/wDPO for iterations in state training.")
+        abstract: "Run a trainer daemon: train π_t → π_{t+1} with DPO/wDPO for iterations in state training.",
+        usage: """
+            optune train [--backend builtin] [options]
+            optune train --backend command [options] -- COMMAND [ARGUMENT …]
+            """,
+        discussion: """
+            --backend builtin trains built-in policies in this process. --backend command trains external \
+            models (π_t has a URI): for each iteration it exports D_t to a folder under --work-dir, runs \
+            COMMAND (no shell) with these placeholders replaced in every argument and also set as \
+            environment variables: {export} OPTUNE_EXPORT_PATH, {export_format} OPTUNE_EXPORT_FORMAT, \
+            {policy_uri} OPTUNE_POLICY_URI (π_t's URI), {policy_path} OPTUNE_POLICY_PATH (π_t's checkpoint \
+            folder if optune knows it, else its URI), {output_dir} OPTUNE_OUTPUT_DIR (write π_{t+1} here), \
+            {work_dir} OPTUNE_WORK_DIR, {run} OPTUNE_RUN, {run_id} OPTUNE_RUN_ID, {t} OPTUNE_T, {next_t} \
+            OPTUNE_NEXT_T, {loss} OPTUNE_LOSS, {beta1} OPTUNE_BETA1, {beta2} OPTUNE_BETA2, {learning_rate} \
+            OPTUNE_LEARNING_RATE, {epochs} OPTUNE_EPOCHS, {seed} OPTUNE_SEED (run seed + t), \
+            {next_policy_uri} OPTUNE_NEXT_POLICY_URI. On exit 0 it computes the sha256 of the files in the \
+            output folder, runs --publish-command (which also gets {checkpoint_sha256} \
+            OPTUNE_CHECKPOINT_SHA256), and only then registers π_{t+1}, so no generator samples it before \
+            it is published. A non-zero exit fails the iteration with the command's last lines. SIGTERM \
+            is forwarded to a running command. OPTUNE_DATABASE_URL is not passed to the commands.
+
+            Each trainer skips iterations whose π_t it cannot train (built-in vs external), so one of \
+            each kind can serve all runs. An iteration is held by an expiring lease: a trainer that dies \
+            or hangs is replaced after --lease-seconds.
+            """)
 
     @OptionGroup var daemon: DaemonOptions
 
+    @Option(help: "builtin (built-in policies, in this process) or command (external models, with the command after --).")
+    var backend: TrainerBackendKind = .builtin
+
+    @Option(help: "command: the folder for exports and checkpoints (default: $OPTUNE_HOME/train, else ./.optune/train).")
+    var workDir: String?
+
+    @Option(help: "command: the format of the exported D_t (trl, openrlhf or tokens).")
+    var exportFormat: ExportFormat = .trl
+
+    @Option(help: "command: π_{t+1}'s URI (the model name generators send), with placeholders.")
+    var policyUriTemplate = "{run}-pi{next_t}"
+
+    @Option(help: "command: run after a successful training and before π_{t+1} is registered, e.g. to load it into the generation servers. Split on spaces (no shell); placeholders are replaced in each word.")
+    var publishCommand: String?
+
+    @Option(help: "command: seconds a command may take to exit after SIGTERM before it gets SIGKILL.")
+    var killAfterSeconds = 30.0
+
+    @Argument(parsing: .postTerminator, help: "command: the training command and its arguments, after --.")
+    var command: [String] = []
+
+    func validate() throws {
+        guard daemon.leaseSeconds.isFinite, daemon.leaseSeconds <= 86_400 else {
+            throw ValidationError("--lease-seconds must be at most 86400")
+        }
+        guard killAfterSeconds.isFinite, killAfterSeconds > 0, killAfterSeconds <= 86_400 else {
+            throw ValidationError("--kill-after-seconds must be in (0, 86400]")
+        }
+        switch backend {
+        case .command:
+            guard let first = command.first, !first.isEmpty else {
+                throw ValidationError("--backend command needs the training command after --, e.g. -- python -m optune_trl.train")
+            }
+            if let publishCommand, publishCommand.split(separator: " ").isEmpty {
+                throw ValidationError("--publish-command is empty")
+            }
+            guard !policyUriTemplate.isEmpty else { throw ValidationError("--policy-uri-template is empty") }
+        case .builtin:
+            var given: [String] = []
+            if !command.isEmpty { given.append("a command after --") }
+            if workDir != nil { given.append("--work-dir") }
+            if publishCommand != nil { given.append("--publish-command") }
+            if !given.isEmpty {
+                throw ValidationError("\(given.joined(separator: ", ")) \(given.count == 1 ? "applies" : "apply") only to --backend command")
+            }
+        }
+    }
+
     func run() async throws {
         let (url, settings) = try await daemon.resolve()
-        try await runUntilSignalled(
-            TrainerService(databaseURL: url, trainer: BuiltinPreferenceTrainer(), settings: settings, logger: Logger(label: "optune.train")),
-            label: "optune.train")
+        let logger = Logger(label: "optune.train")
+        switch backend {
+        case .builtin:
+            try await runUntilSignalled(
+                TrainerService(databaseURL: url, trainer: BuiltinPreferenceTrainer(), settings: settings, logger: logger), label: "optune.train")
+        case .command:
+            let folder = workDir ?? LocalClusterConfiguration().root + "/train"
+            var command = CommandTrainerSettings(argv: self.command, workDirectory: URL(fileURLWithPath: folder).standardizedFileURL.path)
+            command.exportFormat = exportFormat
+            command.policyURITemplate = policyUriTemplate
+            command.publishArgv = publishCommand.map { $0.split(separator: " ").map(String.init) }
+            command.killAfter = .milliseconds(Int64(killAfterSeconds * 1000))
+            try await runUntilSignalled(
+                TrainerService(databaseURL: url, command: command, settings: settings, logger: logger), label: "optune.train")
+        }
     }
 }
 
