@@ -3,8 +3,10 @@ import Postgres
 
 /// The line formats `optune export` writes, one JSON object per pair.
 public enum ExportFormat: String, Sendable, CaseIterable {
-    /// TRL's DPOTrainer: `prompt`, `chosen`, `rejected` as strings, or as message lists for
-    /// conversational prompts (chosen/rejected are then one assistant message each).
+    /// TRL's DPOTrainer: `prompt`, `chosen`, `rejected` as strings, or — when the run's prompt
+    /// set holds any message prompt — as message lists on every line (TRL's conversational
+    /// preference format: text prompts become one user message, chosen/rejected one assistant
+    /// message each).
     case trl
     /// OpenRLHF's DPO dataset: `prompt`, `chosen`, `rejected` (train_dpo.py's default
     /// `--chosen_key`/`--rejected_key`, with `--prompt_key prompt`) and `margin` (the reward gap).
@@ -15,15 +17,18 @@ public enum ExportFormat: String, Sendable, CaseIterable {
 
 /// Writes one export record as a JSON line.
 public enum ExportLine {
-    /// The JSON object (no trailing newline) for `record` in `format`.
-    public static func encode(_ record: ExportRecord, format: ExportFormat) throws -> String {
+    /// The JSON object (no trailing newline) for `record` in `format`. With `conversational`
+    /// (a prompt set that holds message prompts), a text prompt is written as one user message
+    /// and the responses as assistant messages, so every line of the file has one schema.
+    public static func encode(_ record: ExportRecord, format: ExportFormat, conversational: Bool = false) throws -> String {
         var fields: [(String, String)] = []
         switch format {
         case .trl, .openrlhf:
             guard let chosen = record.chosen.text, let rejected = record.rejected.text else {
                 throw ExportError("pair for prompt \(record.prompt) has a response without text; export it with --format tokens")
             }
-            if let messages = record.promptMessagesJSON {
+            let messages = record.promptMessagesJSON ?? (conversational ? userMessage(record.promptText ?? "") : nil)
+            if let messages {
                 fields.append(("prompt", messages))
                 fields.append(("chosen", assistantMessage(chosen)))
                 fields.append(("rejected", assistantMessage(rejected)))
@@ -57,6 +62,10 @@ public enum ExportLine {
             ("source_t", String(record.sourceT)),
         ]
         return "{" + fields.map { "\(JSON.string($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+    }
+
+    private static func userMessage(_ text: String) -> String {
+        "[{\"role\": \"user\", \"content\": \(JSON.string(text))}]"
     }
 
     private static func assistantMessage(_ text: String) -> String {
