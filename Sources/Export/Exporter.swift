@@ -89,11 +89,12 @@ public struct Exporter: Sendable {
         let completed: OutputSink.Completed
         var rows = 0
         do {
-            let newline = UInt8(ascii: "\n")
+            var line = JSONLineBuilder()
             try await buffer.forEachExportPage(run: run, t: t, filter: filter, content: content) { page in
                 for record in page {
-                    try sink.write(try ExportLine.encode(record, format: format, conversational: conversational).utf8)
-                    try sink.write(CollectionOfOne(newline))
+                    try ExportLine.append(record, format: format, conversational: conversational, to: &line)
+                    line.ascii("\n")
+                    try sink.write(line.bytes)
                 }
                 rows += page.count
                 progress(rows)
