@@ -81,6 +81,9 @@ public struct Exporter: Sendable {
         guard options.minGap.isFinite, options.minGap >= 0 else {
             throw ExportError("the minimum gap must be a finite number ≥ 0, got \(options.minGap)")
         }
+        guard try await buffer.iterationState(run: run, t: t) != nil else {
+            throw ExportError("run \(run) has no iteration \(t)")
+        }
         let filter = try await pairFilter(buffer: buffer, run: run)
         let total = try await buffer.pairCount(run: run, t: t)
         let conversational = format == .tokens ? false : try await buffer.promptSetHasMessages(run: run)
@@ -107,11 +110,18 @@ public struct Exporter: Sendable {
         // The row and the rename go together: the row commits only if the file is in place.
         let recordedPath = path == "-" ? "(stdout)" : path
         let (formatName, rowCount) = (format.rawValue, rows)
-        let id = try await buffer.connection.transaction { c in
-            let id = try ReplayBuffer.recordExport(
-                run: run, t: t, format: formatName, path: recordedPath, rows: rowCount, bytes: completed.bytes, sha256: completed.sha256, on: c)
-            try completed.commit()
-            return id
+        let id: Int64
+        do {
+            id = try await buffer.connection.transaction { c in
+                let id = try ReplayBuffer.recordExport(
+                    run: run, t: t, format: formatName, path: recordedPath, rows: rowCount, bytes: completed.bytes,
+                    sha256: completed.sha256, on: c)
+                try completed.commit()
+                return id
+            }
+        } catch {
+            completed.discard()  // a no-op once renamed
+            throw error
         }
         return Summary(
             rows: rows, bytes: completed.bytes, sha256: completed.sha256, exportID: id, path: recordedPath,

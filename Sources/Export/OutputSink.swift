@@ -35,6 +35,8 @@ public final class OutputSink {
     private var compressed: [UInt8] = []
     private var hash = SHA256()
     private var closed = false
+    /// Set once ``finish()`` hands the temporary file to a ``Completed``, which then owns it.
+    private var handedOver = false
     /// Bytes written to the destination (after compression).
     public private(set) var bytesWritten = 0
     /// The destination as given, or `-` for standard output.
@@ -104,8 +106,14 @@ public final class OutputSink {
         let temporary: String?
         let final: String?
 
+        /// Removes the finished temporary file without touching the target (when recording the
+        /// export failed).
+        public func discard() {
+            if let temporary { unlink(temporary) }
+        }
+
         /// Renames the temporary file onto the target (atomic on one file system); nothing to do
-        /// for standard output or a device.
+        /// for standard output or a device. Call exactly one of `commit()` and ``discard()``.
         public func commit() throws {
             guard let temporary, let final else { return }
             guard rename(temporary, final) == 0 else {
@@ -123,7 +131,8 @@ public final class OutputSink {
     }
 
     /// Flushes everything, ends the gzip stream, syncs and closes a file. Any failure removes the
-    /// temporary file and throws; the target is untouched until ``Completed/commit()``.
+    /// temporary file and throws; the target is untouched until ``Completed/commit()``. On
+    /// success the returned value owns the temporary file: commit or discard it.
     public func finish() throws -> Completed {
         do {
             try flush(finishing: true)
@@ -138,6 +147,7 @@ public final class OutputSink {
                 // Delayed allocation and network file systems report a full disk only here.
                 guard fsync(descriptor) == 0 else { throw ExportError("cannot write \(path): \(Self.reason(errno))") }
                 try closeDescriptor()
+                handedOver = true
                 return Completed(bytes: bytesWritten, sha256: hash.hexDigest(), temporary: temporary, final: final)
             }
         } catch {
@@ -154,7 +164,7 @@ public final class OutputSink {
             closed = true
             if case .standardOutput = target {} else { close(descriptor) }
         }
-        if case .atomic(let temporary, _) = target { unlink(temporary) }
+        if case .atomic(let temporary, _) = target, !handedOver { unlink(temporary) }
     }
 
     private func endDeflater() {

@@ -86,6 +86,23 @@ struct ExportOptionsTests {
         }
     }
 
+    @Test func theLibraryRefusesIterationsThatDoNotExist() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await GapScenario.make(in: database, gaps: [0.5])
+            let path = try scratchDirectory() + "/d.jsonl"
+            for t in [3, -1, Int(Int32.max) + 1, Int.max] {
+                await #expect(throws: ExportError.self, "t = \(t)") {
+                    _ = try await Exporter.export(buffer: scenario.buffer, run: scenario.run, t: t, format: .trl, to: path)
+                }
+            }
+            #expect(!FileManager.default.fileExists(atPath: path))
+            #expect(try await scenario.exportRows() == 0)
+            // Out-of-range t on the Buffer read paths is an error, not a trap.
+            await #expect(throws: BufferError.self) { _ = try await scenario.buffer.trainingPairs(run: scenario.run, t: Int.max) }
+            await #expect(throws: BufferError.self) { _ = try await scenario.buffer.responses(run: scenario.run, t: -1) }
+        }
+    }
+
     @Test func theDefaultFollowsTheRunsSkipZeroGap() async throws {
         try await TestDatabase.withFresh { database in
             let scenario = try await GapScenario.make(in: database, gaps: [0, 0.2, 0, 0.4], skipZeroGap: true)
