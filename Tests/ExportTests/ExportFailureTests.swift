@@ -99,6 +99,19 @@ struct ExportFailureTests {
             #expect(status != 0)
             #expect(text.contains("cannot write to standard output: Broken pipe"), "\(text)")
             #expect(try await scenario.exportRows() == 0)
+
+            // The same export to a standard output that stays open succeeds and is recorded.
+            let capture = try scratchDirectory() + "/stdout.jsonl"
+            FileManager.default.createFile(atPath: capture, contents: nil)
+            let reader = Process()
+            reader.executableURL = URL(fileURLWithPath: try optuneExecutable())
+            reader.arguments = ["export", "--run", scenario.name, "--iteration", "0", "-o", "-"]
+            reader.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: capture))
+            let (okStatus, _, okText) = try await runToEnd(reader, databaseURL: database.url)
+            #expect(okStatus == 0, "\(okText)")
+            #expect(try jsonLines(try Data(contentsOf: URL(fileURLWithPath: capture))).count == 3)
+            let path: String = try await scenario.buffer.connection.query("SELECT path FROM optune.exports")[0].decode(0)
+            #expect(path == "(stdout)")
         }
     }
 

@@ -103,6 +103,21 @@ struct ExportOptionsTests {
         }
     }
 
+    @Test func aSymlinkKeepsPointingAtTheExportedFile() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await GapScenario.make(in: database, gaps: [0.5, 0.5])
+            let directory = try scratchDirectory()
+            let file = directory + "/real.jsonl"
+            let link = directory + "/latest.jsonl"
+            try Data("old\n".utf8).write(to: URL(fileURLWithPath: file))
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: file)
+            let summary = try await Exporter.export(buffer: scenario.buffer, run: scenario.run, t: 0, format: .trl, to: link)
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == file)
+            #expect(try jsonLines(try Data(contentsOf: URL(fileURLWithPath: file))).count == summary.rows)
+            #expect(Set(try FileManager.default.contentsOfDirectory(atPath: directory)) == ["real.jsonl", "latest.jsonl"])
+        }
+    }
+
     @Test func theDefaultFollowsTheRunsSkipZeroGap() async throws {
         try await TestDatabase.withFresh { database in
             let scenario = try await GapScenario.make(in: database, gaps: [0, 0.2, 0, 0.4], skipZeroGap: true)
