@@ -28,44 +28,116 @@ public struct ExportRecord: Sendable, Hashable {
     public var sourceT: Int
 }
 
-extension ReplayBuffer {
-    /// The number of pairs in D_t of `run`.
-    public func pairCount(run: Int64, t: Int) async throws -> Int {
-        try await connection.query("SELECT count(*) FROM optune.pairs WHERE run_id = $1 AND t = $2", [run, Int32(t)])[0].decode(0)
+/// Which pairs of D_t an export keeps.
+public struct PairFilter: Sendable, Hashable {
+    /// Leave out pairs whose chosen and rejected rewards are equal (`pairs.zero_gap`).
+    public var skipZeroGap: Bool
+    /// Keep only pairs with gap = r_w − r_l ≥ `minGap` (0 keeps every pair; gaps are never negative).
+    public var minGap: Double
+
+    public init(skipZeroGap: Bool = false, minGap: Double = 0) {
+        self.skipZeroGap = skipZeroGap
+        self.minGap = minGap
     }
 
-    /// Calls `body` with the pairs of D_t and their prompts and responses, page by page in
-    /// prompt order; memory stays bounded by `pageSize`.
-    public func forEachExportPage(run: Int64, t: Int, pageSize: Int = 5_000, _ body: ([ExportRecord]) async throws -> Void) async throws {
+    /// Every pair.
+    public static let all = PairFilter()
+}
+
+/// What an export page reads besides ids and numbers; leaving one out skips fetching and
+/// decompressing those columns.
+public struct ExportContent: OptionSet, Sendable, Hashable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    /// Prompt text/messages and response text.
+    public static let text = ExportContent(rawValue: 1)
+    /// Prompt and response token ids (blobs, decoded).
+    public static let tokens = ExportContent(rawValue: 2)
+    public static let all: ExportContent = [.text, .tokens]
+}
+
+extension ReplayBuffer {
+    /// The number of pairs in D_t of `run` that `filter` keeps.
+    public func pairCount(run: Int64, t: Int, filter: PairFilter = .all) async throws -> Int {
+        try await connection.query(
+            """
+            SELECT count(*) FROM optune.pairs p
+            WHERE p.run_id = $1 AND p.t = $2 AND (NOT $3 OR NOT p.zero_gap) AND p.gap >= $4
+            """, [run, try int32Iteration(t), filter.skipZeroGap, filter.minGap])[0].decode(0)
+    }
+
+    /// The state of iteration (`run`, `t`), or nil if the run has no such iteration.
+    public func iterationState(run: Int64, t: Int) async throws -> IterationState? {
+        guard let t32 = Int32(exactly: t) else { return nil }
+        return try await connection.query("SELECT state FROM optune.iterations WHERE run_id = $1 AND t = $2", [run, t32])
+            .first.map { IterationState(rawValue: try $0.decode(0)) ?? .failed }
+    }
+
+    /// Whether the run's prompt set holds any prompt stored as messages. An export of such a run
+    /// writes every prompt as a message list, so each line has one schema.
+    public func promptSetHasMessages(run: Int64) async throws -> Bool {
+        try await connection.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM optune.prompt_set_members m JOIN optune.prompts q ON q.id = m.prompt_id
+                           WHERE m.set_id = (SELECT prompt_set_id FROM optune.runs WHERE id = $1) AND q.messages IS NOT NULL)
+            """, [run])[0].decode(0)
+    }
+
+    /// Calls `body` with the pairs of D_t that `filter` keeps, with their prompts and responses,
+    /// page by page in prompt order; memory stays bounded by `pageSize`. `content` says whether
+    /// to read texts, token ids or both. A blob that fails to decode throws ``CorruptTokenBlob``.
+    public func forEachExportPage(
+        run: Int64, t: Int, filter: PairFilter = .all, content: ExportContent = .all, pageSize: Int = 5_000,
+        _ body: ([ExportRecord]) async throws -> Void
+    ) async throws {
+        let t32 = try int32Iteration(t)
         var after = Int64.min
         var decoder = TokenBlobDecoder()
+        let text = content.contains(.text)
+        let tokens = content.contains(.tokens)
         while true {
             let page = try await connection.query(
                 """
-                SELECT p.prompt_id, q.text, q.messages::text, coalesce(q.tokens, c.prompt_tokens),
-                       c.id, c.policy_id, c.text, c.tokens, p.r_w,
-                       r.id, r.policy_id, r.text, r.tokens, p.r_l,
+                SELECT p.prompt_id, CASE WHEN $5 THEN q.text END, CASE WHEN $5 THEN q.messages::text END,
+                       CASE WHEN $6 THEN q.tokens END, CASE WHEN $6 AND q.tokens IS NULL THEN c.prompt_tokens END,
+                       c.id, c.policy_id, CASE WHEN $5 THEN c.text END, CASE WHEN $6 THEN c.tokens END, p.r_w,
+                       r.id, r.policy_id, CASE WHEN $5 THEN r.text END, CASE WHEN $6 THEN r.tokens END, p.r_l,
                        p.gap, p.weight, p.origin, p.source_run_id, p.source_t
                 FROM optune.pairs p
                 JOIN optune.prompts q ON q.id = p.prompt_id
                 JOIN optune.responses c ON (c.run_id, c.t, c.prompt_id, c.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.chosen_sample)
                 JOIN optune.responses r ON (r.run_id, r.t, r.prompt_id, r.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.rejected_sample)
-                WHERE p.run_id = $1 AND p.t = $2 AND p.prompt_id > $3
+                WHERE p.run_id = $1 AND p.t = $2 AND p.prompt_id > $3 AND (NOT $7 OR NOT p.zero_gap) AND p.gap >= $8
                 ORDER BY p.prompt_id
                 LIMIT $4
-                """, [run, Int32(t), after, Int64(pageSize)])
+                """, [run, t32, after, Int64(pageSize), text, tokens, filter.skipZeroGap, filter.minGap])
             guard !page.isEmpty else { return }
-            let records = try page.map { row in
-                func tokens(_ column: Int) throws -> [UInt32]? {
-                    try row.withRawBytes(column) { blob in try blob.map { try decoder.decode($0) } }
+            var records: [ExportRecord] = []
+            records.reserveCapacity(page.count)
+            for row in page {
+                let prompt: Int64 = try row.decode(0)
+                let chosenID: Int64 = try row.decode(5)
+                let rejectedID: Int64 = try row.decode(10)
+                let sourceRun: Int64 = try row.decode(18)
+                let sourceT: Int = try row.decode(19)
+                let promptTokens = try row.withRawBytes(3) { blob in
+                    try decoder.decode(blob, response: nil, prompt: prompt, run: run, t: t, column: .promptTokens)
+                } ?? row.withRawBytes(4) { blob in
+                    try decoder.decode(blob, response: chosenID, prompt: prompt, run: sourceRun, t: sourceT, column: .responsePromptTokens)
                 }
-                return ExportRecord(
-                    run: run, t: t, prompt: try row.decode(0), promptText: try row.decode(1), promptMessagesJSON: try row.decode(2),
-                    promptTokens: try tokens(3),
-                    chosen: .init(response: try row.decode(4), policy: try row.decode(5), text: try row.decode(6), tokens: try tokens(7), reward: try row.decode(8)),
-                    rejected: .init(response: try row.decode(9), policy: try row.decode(10), text: try row.decode(11), tokens: try tokens(12), reward: try row.decode(13)),
-                    gap: try row.decode(14), weight: try row.decode(15), origin: try row.decode(16), sourceRun: try row.decode(17),
-                    sourceT: try row.decode(18))
+                let chosenTokens = try row.withRawBytes(8) { blob in
+                    try decoder.decode(blob, response: chosenID, prompt: prompt, run: sourceRun, t: sourceT, column: .responseTokens)
+                }
+                let rejectedTokens = try row.withRawBytes(13) { blob in
+                    try decoder.decode(blob, response: rejectedID, prompt: prompt, run: sourceRun, t: sourceT, column: .responseTokens)
+                }
+                records.append(ExportRecord(
+                    run: run, t: t, prompt: prompt, promptText: try row.decode(1), promptMessagesJSON: try row.decode(2),
+                    promptTokens: promptTokens,
+                    chosen: .init(response: chosenID, policy: try row.decode(6), text: try row.decode(7), tokens: chosenTokens, reward: try row.decode(9)),
+                    rejected: .init(response: rejectedID, policy: try row.decode(11), text: try row.decode(12), tokens: rejectedTokens, reward: try row.decode(14)),
+                    gap: try row.decode(15), weight: try row.decode(16), origin: try row.decode(17), sourceRun: sourceRun,
+                    sourceT: sourceT))
             }
             after = records[records.count - 1].prompt
             try await body(records)
@@ -76,9 +148,19 @@ extension ReplayBuffer {
     /// Records a finished export in `optune.exports`; returns its id.
     @discardableResult
     public func recordExport(run: Int64, t: Int, format: String, path: String, rows: Int, bytes: Int, sha256: String) async throws -> Int64 {
-        try await connection.query(
+        try await connection.run { c in
+            try Self.recordExport(run: run, t: t, format: format, path: path, rows: rows, bytes: bytes, sha256: sha256, on: c)
+        }
+    }
+
+    /// Records a finished export in `optune.exports` on `c` (inside the caller's transaction, so
+    /// the row can commit together with putting the file in place); returns its id.
+    public static func recordExport(
+        run: Int64, t: Int, format: String, path: String, rows: Int, bytes: Int, sha256: String, on c: isolated Connection
+    ) throws -> Int64 {
+        try c.query(
             """
             INSERT INTO optune.exports (run_id, t, format, path, rows, bytes, sha256) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id
-            """, [run, Int32(t), format, path, Int64(rows), Int64(bytes), sha256])[0].decode(0)
+            """, [run, try int32Iteration(t), format, path, Int64(rows), Int64(bytes), sha256])[0].decode(0)
     }
 }

@@ -34,11 +34,13 @@ public struct StoredPair: Sendable, Hashable {
 
 extension ReplayBuffer {
     /// Calls `body` with the responses of iteration (`run`, `t`) page by page, in (prompt,
-    /// sample) order, decoding token blobs. Memory stays bounded by `pageSize`; no transaction
+    /// sample) order, decoding token blobs (a blob that fails to decode throws
+    /// ``CorruptTokenBlob``). Memory stays bounded by `pageSize`; no transaction
     /// is held between pages (keyset pagination on the natural key).
     public func forEachResponsePage(
         run: Int64, t: Int, pageSize: Int = 10_000, _ body: ([StoredResponse]) async throws -> Void
     ) async throws {
+        let t32 = try int32Iteration(t)
         var after: (prompt: Int64, sample: Int32) = (Int64.min, Int32.min)
         var decoder = TokenBlobDecoder()
         while true {
@@ -49,23 +51,25 @@ extension ReplayBuffer {
                 WHERE run_id = $1 AND t = $2 AND (prompt_id, sample_index) > ($3, $4)
                 ORDER BY prompt_id, sample_index
                 LIMIT $5
-                """, [run, Int32(t), after.prompt, after.sample, Int64(pageSize)])
+                """, [run, t32, after.prompt, after.sample, Int64(pageSize)])
             guard !page.isEmpty else { return }
             var responses: [StoredResponse] = []
             responses.reserveCapacity(page.count)
             for row in page {
-                let tokens: [UInt32]? = try row.withRawBytes(6) { blob in
-                    try blob.map { try decoder.decode($0) }
+                let id: Int64 = try row.decode(0)
+                let prompt: Int64 = try row.decode(1)
+                let tokens = try row.withRawBytes(6) { blob in
+                    try decoder.decode(blob, response: id, prompt: prompt, run: run, t: t, column: .responseTokens)
                 }
                 responses.append(
                     StoredResponse(
-                        id: try row.decode(0), run: run, t: t, prompt: try row.decode(1), sampleIndex: try row.decode(2),
+                        id: id, run: run, t: t, prompt: prompt, sampleIndex: try row.decode(2),
                         purpose: Purpose(rawValue: try row.decode(3)) ?? .train, policy: try row.decode(4),
                         tokenCount: try row.decode(5), tokens: tokens, text: try row.decode(7), finishReason: try row.decode(8),
                         seed: try row.decode(9)))
             }
             let last = responses[responses.count - 1]
-            after = (last.prompt, Int32(last.sampleIndex))
+            after = (last.prompt, Int32(truncatingIfNeeded: last.sampleIndex))  // read from an integer column
             try await body(responses)
             if page.count < pageSize { return }
         }
@@ -92,7 +96,7 @@ extension ReplayBuffer {
                 WHERE p.run_id = $1 AND p.t = $2 AND p.prompt_id > $3
                 ORDER BY p.prompt_id
                 LIMIT $4
-                """, [run, Int32(t), after, Int64(pageSize)])
+                """, [run, try int32Iteration(t), after, Int64(pageSize)])
             guard !page.isEmpty else { return }
             let pairs = try page.map { row in
                 StoredPair(

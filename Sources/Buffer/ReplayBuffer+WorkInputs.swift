@@ -58,53 +58,58 @@ extension ReplayBuffer {
         ).first?.decode(0, as: Int64.self)
     }
 
-    /// The responses of (`run`, `t`) for `prompts`, decoded, in (prompt, sample) order.
+    /// The responses of (`run`, `t`) for `prompts`, decoded, in (prompt, sample) order. A blob
+    /// that fails to decode throws ``CorruptTokenBlob``.
     public func responses(run: Int64, t: Int, prompts: [Int64]) async throws -> [StoredResponse] {
         let rows = try await connection.query(
             """
             SELECT id, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens, text, finish_reason, seed
             FROM optune.responses WHERE run_id = $1 AND t = $2 AND prompt_id = ANY($3::int8[])
             ORDER BY prompt_id, sample_index
-            """, [run, Int32(t), prompts])
+            """, [run, try int32Iteration(t), prompts])
         var decoder = TokenBlobDecoder()
         return try rows.map { row in
-            StoredResponse(
-                id: try row.decode(0), run: run, t: t, prompt: try row.decode(1), sampleIndex: try row.decode(2),
+            let id: Int64 = try row.decode(0)
+            let prompt: Int64 = try row.decode(1)
+            return StoredResponse(
+                id: id, run: run, t: t, prompt: prompt, sampleIndex: try row.decode(2),
                 purpose: Purpose(rawValue: try row.decode(3)) ?? .train, policy: try row.decode(4), tokenCount: try row.decode(5),
-                tokens: try row.withRawBytes(6) { blob in try blob.map { try decoder.decode($0) } },
+                tokens: try row.withRawBytes(6) { blob in
+                    try decoder.decode(blob, response: id, prompt: prompt, run: run, t: t, column: .responseTokens)
+                },
                 text: try row.decode(7), finishReason: try row.decode(8), seed: try row.decode(9))
         }
     }
 
-    /// D_t with prompts and decoded token ids, in prompt order.
+    /// D_t with prompts and decoded token ids, in prompt order. A blob that fails to decode throws
+    /// ``CorruptTokenBlob`` naming the response.
     public func trainingPairs(run: Int64, t: Int) async throws -> [TrainingPairRecord] {
         let rows = try await connection.query(
             """
-            SELECT p.prompt_id, q.text, q.messages::text, c.tokens, r.tokens, p.weight, p.zero_gap, c.id, r.id
+            SELECT p.prompt_id, q.text, q.messages::text, c.tokens, r.tokens, p.weight, p.zero_gap, c.id, r.id, p.source_run_id, p.source_t
             FROM optune.pairs p
             JOIN optune.prompts q ON q.id = p.prompt_id
             JOIN optune.responses c ON (c.run_id, c.t, c.prompt_id, c.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.chosen_sample)
             JOIN optune.responses r ON (r.run_id, r.t, r.prompt_id, r.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.rejected_sample)
             WHERE p.run_id = $1 AND p.t = $2
             ORDER BY p.prompt_id
-            """, [run, Int32(t)])
+            """, [run, try int32Iteration(t)])
         var decoder = TokenBlobDecoder()
         return try rows.map { row in
-            func tokens(_ column: Int, response: Int) throws -> [UInt32]? {
-                do {
-                    return try row.withRawBytes(column) { blob in try blob.map { try decoder.decode($0) } }
-                } catch {
-                    let id = try row.decode(response, as: Int64.self)
-                    throw BufferError("response \(id) of run \(run) t=\(t): corrupt token blob: \(error)")
-                }
+            let prompt: Int64 = try row.decode(0)
+            let (chosenID, rejectedID): (Int64, Int64) = (try row.decode(7), try row.decode(8))
+            let (sourceRun, sourceT): (Int64, Int) = (try row.decode(9), try row.decode(10))
+            let chosen = try row.withRawBytes(3) { blob in
+                try decoder.decode(blob, response: chosenID, prompt: prompt, run: sourceRun, t: sourceT, column: .responseTokens)
             }
-            let chosen = try tokens(3, response: 7)
-            let rejected = try tokens(4, response: 8)
+            let rejected = try row.withRawBytes(4) { blob in
+                try decoder.decode(blob, response: rejectedID, prompt: prompt, run: sourceRun, t: sourceT, column: .responseTokens)
+            }
             guard let chosen, let rejected else {
-                throw BufferError("pair for prompt \(try row.decode(0, as: Int64.self)) has a response without token ids; the built-in trainer needs them")
+                throw BufferError("pair for prompt \(prompt) has a response without token ids; the built-in trainer needs them")
             }
             return TrainingPairRecord(
-                prompt: StoredPrompt(id: try row.decode(0), text: try row.decode(1), messagesJSON: try row.decode(2)),
+                prompt: StoredPrompt(id: prompt, text: try row.decode(1), messagesJSON: try row.decode(2)),
                 chosen: chosen, rejected: rejected, weight: try row.decode(5), zeroGap: try row.decode(6))
         }
     }

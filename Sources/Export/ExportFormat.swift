@@ -3,8 +3,10 @@ import Postgres
 
 /// The line formats `optune export` writes, one JSON object per pair.
 public enum ExportFormat: String, Sendable, CaseIterable {
-    /// TRL's DPOTrainer: `prompt`, `chosen`, `rejected` as strings, or as message lists for
-    /// conversational prompts (chosen/rejected are then one assistant message each).
+    /// TRL's DPOTrainer: `prompt`, `chosen`, `rejected` as strings, or — when the run's prompt
+    /// set holds any message prompt — as message lists on every line (TRL's conversational
+    /// preference format: text prompts become one user message, chosen/rejected one assistant
+    /// message each).
     case trl
     /// OpenRLHF's DPO dataset: `prompt`, `chosen`, `rejected` (train_dpo.py's default
     /// `--chosen_key`/`--rejected_key`, with `--prompt_key prompt`) and `margin` (the reward gap).
@@ -15,64 +17,92 @@ public enum ExportFormat: String, Sendable, CaseIterable {
 
 /// Writes one export record as a JSON line.
 public enum ExportLine {
-    /// The JSON object (no trailing newline) for `record` in `format`.
-    public static func encode(_ record: ExportRecord, format: ExportFormat) throws -> String {
-        var fields: [(String, String)] = []
+    /// The JSON object (no trailing newline) for `record` in `format`. With `conversational`
+    /// (a prompt set that holds message prompts), a text prompt is written as one user message
+    /// and the responses as assistant messages, so every line of the file has one schema.
+    public static func encode(_ record: ExportRecord, format: ExportFormat, conversational: Bool = false) throws -> String {
+        var line = JSONLineBuilder()
+        try append(record, format: format, conversational: conversational, to: &line)
+        return String(decoding: line.bytes, as: UTF8.self)
+    }
+
+    /// Writes the object for `record` into `line` (reset first).
+    static func append(_ record: ExportRecord, format: ExportFormat, conversational: Bool, to line: inout JSONLineBuilder) throws {
+        line.begin()
         switch format {
         case .trl, .openrlhf:
             guard let chosen = record.chosen.text, let rejected = record.rejected.text else {
                 throw ExportError("pair for prompt \(record.prompt) has a response without text; export it with --format tokens")
             }
-            if let messages = record.promptMessagesJSON {
-                fields.append(("prompt", messages))
-                fields.append(("chosen", assistantMessage(chosen)))
-                fields.append(("rejected", assistantMessage(rejected)))
+            if record.promptMessagesJSON != nil || conversational {
+                line.key("prompt")
+                if let messages = record.promptMessagesJSON {
+                    line.raw(messages)
+                } else {
+                    message(role: "user", record.promptText ?? "", to: &line)
+                }
+                line.key("chosen")
+                message(role: "assistant", chosen, to: &line)
+                line.key("rejected")
+                message(role: "assistant", rejected, to: &line)
             } else {
-                fields.append(("prompt", JSON.string(record.promptText ?? "")))
-                fields.append(("chosen", JSON.string(chosen)))
-                fields.append(("rejected", JSON.string(rejected)))
+                line.key("prompt")
+                line.string(record.promptText ?? "")
+                line.key("chosen")
+                line.string(chosen)
+                line.key("rejected")
+                line.string(rejected)
             }
-            if format == .openrlhf { fields.append(("margin", JSON.number(record.gap))) }
+            if format == .openrlhf {
+                line.key("margin")
+                line.number(record.gap)
+            }
         case .tokens:
             guard let chosen = record.chosen.tokens, let rejected = record.rejected.tokens else {
                 throw ExportError("pair for prompt \(record.prompt) has a response without token ids (a text-only backend); use --format trl")
             }
-            fields.append(("prompt_ids", record.promptTokens.map(JSON.array) ?? "null"))
-            fields.append(("chosen_ids", JSON.array(chosen)))
-            fields.append(("rejected_ids", JSON.array(rejected)))
+            line.key("prompt_ids")
+            if let prompt = record.promptTokens { line.array(prompt) } else { line.ascii("null") }
+            line.key("chosen_ids")
+            line.array(chosen)
+            line.key("rejected_ids")
+            line.array(rejected)
         }
-        fields += [
-            ("weight", JSON.number(record.weight)),
-            ("chosen_reward", JSON.number(record.chosen.reward)),
-            ("rejected_reward", JSON.number(record.rejected.reward)),
-            ("gap", JSON.number(record.gap)),
-            ("origin", JSON.string(record.origin)),
-            ("run_id", String(record.run)),
-            ("t", String(record.t)),
-            ("prompt_id", String(record.prompt)),
-            ("chosen_response_id", String(record.chosen.response)),
-            ("rejected_response_id", String(record.rejected.response)),
-            ("policy_id", String(record.chosen.policy)),
-            ("source_run_id", String(record.sourceRun)),
-            ("source_t", String(record.sourceT)),
-        ]
-        return "{" + fields.map { "\(JSON.string($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+        line.key("weight")
+        line.number(record.weight)
+        line.key("chosen_reward")
+        line.number(record.chosen.reward)
+        line.key("rejected_reward")
+        line.number(record.rejected.reward)
+        line.key("gap")
+        line.number(record.gap)
+        line.key("origin")
+        line.string(record.origin)
+        line.key("run_id")
+        line.integer(record.run)
+        line.key("t")
+        line.integer(Int64(record.t))
+        line.key("prompt_id")
+        line.integer(record.prompt)
+        line.key("chosen_response_id")
+        line.integer(record.chosen.response)
+        line.key("rejected_response_id")
+        line.integer(record.rejected.response)
+        line.key("policy_id")
+        line.integer(record.chosen.policy)
+        line.key("source_run_id")
+        line.integer(record.sourceRun)
+        line.key("source_t")
+        line.integer(Int64(record.sourceT))
+        line.end()
     }
 
-    private static func assistantMessage(_ text: String) -> String {
-        "[{\"role\": \"assistant\", \"content\": \(JSON.string(text))}]"
-    }
-}
-
-/// JSON text for the values exports write.
-enum JSON {
-    static func string(_ value: String) -> String { JSONB.quoted(value) }
-
-    static func number(_ value: Double) -> String {
-        value.isFinite ? "\(value)" : "null"
-    }
-
-    static func array(_ ids: [UInt32]) -> String {
-        "[" + ids.map(String.init).joined(separator: ", ") + "]"
+    /// `[{"role": ROLE, "content": TEXT}]`.
+    private static func message(role: StaticString, _ text: String, to line: inout JSONLineBuilder) {
+        line.ascii("[{\"role\": \"")
+        line.ascii(role)
+        line.ascii("\", \"content\": ")
+        line.string(text)
+        line.ascii("}]")
     }
 }

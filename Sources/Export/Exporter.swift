@@ -1,39 +1,141 @@
 import Buffer
+import Postgres
 
-/// Streams D_t of a run to a sink in one format and records the export.
+/// Which pairs of D_t an export writes.
+public struct ExportOptions: Sendable, Hashable {
+    /// What to do with pairs whose chosen and rejected rewards are equal.
+    public enum ZeroGap: String, Sendable, Hashable {
+        /// Follow the run's configuration (`skip_zero_gap`, as its trainer does).
+        case followRun
+        /// Write them.
+        case keep
+        /// Leave them out.
+        case skip
+    }
+
+    public var zeroGap: ZeroGap
+    /// Leave out pairs whose gap r_w − r_l is below this (finite, ≥ 0; 0 keeps every gap).
+    public var minGap: Double
+
+    public init(zeroGap: ZeroGap = .followRun, minGap: Double = 0) {
+        self.zeroGap = zeroGap
+        self.minGap = minGap
+    }
+}
+
+/// What an export wrote.
+public typealias ExportSummary = Exporter.Summary
+
+/// Streams D_t of a run to a file, device or standard output in one format and records the
+/// export in `optune.exports` — only once the output is complete.
+///
+/// The one entry point for the CLI and for daemons (e.g. a trainer that hands D_t to an external
+/// command): ``export(buffer:run:t:path:progress:)``, or the static
+/// ``export(buffer:run:t:format:to:options:)``.
 public struct Exporter: Sendable {
     public var format: ExportFormat
+    public var options: ExportOptions
 
-    public init(format: ExportFormat) {
+    public init(format: ExportFormat, options: ExportOptions = ExportOptions()) {
         self.format = format
+        self.options = options
     }
 
     /// What an export wrote.
     public struct Summary: Sendable, Hashable {
+        /// Pairs written (lines).
         public var rows: Int
+        /// Bytes of the output as stored (after compression).
         public var bytes: Int
+        /// SHA-256 of the output as stored, 64 lowercase hex digits.
         public var sha256: String
+        /// The `optune.exports` row.
         public var exportID: Int64
+        /// Where it went, as recorded (`(stdout)` for standard output).
+        public var path: String
+        /// Pairs of D_t the options left out (zero gap or below the minimum gap).
+        public var skipped: Int
+        /// Whether prompts were written as message lists (TRL's conversational format).
+        public var conversational: Bool
     }
 
-    /// Writes every pair of (`run`, `t`) to `path` (`-` for standard output; `.gz` compresses),
-    /// then records the export. `progress` gets the rows written so far after each page.
+    /// Writes the pairs of (`run`, `t`) in `format` to `path` — see
+    /// ``export(buffer:run:t:path:progress:)``.
+    public static func export(
+        buffer: ReplayBuffer, run: Int64, t: Int, format: ExportFormat, to path: String, options: ExportOptions = ExportOptions()
+    ) async throws -> Summary {
+        try await Exporter(format: format, options: options).export(buffer: buffer, run: run, t: t, path: path)
+    }
+
+    /// Writes every pair of (`run`, `t`) that the options keep to `path` (`-` for standard
+    /// output; `.gz` compresses), then records the export. A regular file is written beside the
+    /// target and renamed into place, so a failed export leaves the previous file as it was and
+    /// no `optune.exports` row. `progress` gets the rows written so far after each page.
+    ///
+    /// Throws ``ExportError`` (bad options, a write/flush/close/rename failure, a response without
+    /// the text or ids the format needs), ``CorruptTokenBlob`` (naming the response), or a
+    /// database error.
     public func export(
         buffer: ReplayBuffer, run: Int64, t: Int, path: String, progress: (Int) -> Void = { _ in }
     ) async throws -> Summary {
-        let sink = try OutputSink(path: path)
-        var rows = 0
-        let newline = UInt8(ascii: "\n")
-        try await buffer.forEachExportPage(run: run, t: t) { page in
-            for record in page {
-                try sink.write(try ExportLine.encode(record, format: format).utf8)
-                try sink.write(CollectionOfOne(newline))
-            }
-            rows += page.count
-            progress(rows)
+        guard options.minGap.isFinite, options.minGap >= 0 else {
+            throw ExportError("the minimum gap must be a finite number ≥ 0, got \(options.minGap)")
         }
-        let (bytes, sha256) = try sink.finish()
-        let id = try await buffer.recordExport(run: run, t: t, format: format.rawValue, path: path == "-" ? "(stdout)" : path, rows: rows, bytes: bytes, sha256: sha256)
-        return Summary(rows: rows, bytes: bytes, sha256: sha256, exportID: id)
+        guard try await buffer.iterationState(run: run, t: t) != nil else {
+            throw ExportError("run \(run) has no iteration \(t)")
+        }
+        let filter = try await pairFilter(buffer: buffer, run: run)
+        let total = try await buffer.pairCount(run: run, t: t)
+        let conversational = format == .tokens ? false : try await buffer.promptSetHasMessages(run: run)
+        let content: ExportContent = format == .tokens ? .tokens : .text
+        let sink = try OutputSink(path: path)
+        let completed: OutputSink.Completed
+        var rows = 0
+        do {
+            var line = JSONLineBuilder()
+            try await buffer.forEachExportPage(run: run, t: t, filter: filter, content: content) { page in
+                for record in page {
+                    try ExportLine.append(record, format: format, conversational: conversational, to: &line)
+                    line.ascii("\n")
+                    try sink.write(line.bytes)
+                }
+                rows += page.count
+                progress(rows)
+            }
+            completed = try sink.finish()
+        } catch {
+            sink.abandon()
+            throw error
+        }
+        // The row and the rename go together: the row commits only if the file is in place.
+        let recordedPath = path == "-" ? "(stdout)" : path
+        let (formatName, rowCount) = (format.rawValue, rows)
+        let id: Int64
+        do {
+            id = try await buffer.connection.transaction { c in
+                let id = try ReplayBuffer.recordExport(
+                    run: run, t: t, format: formatName, path: recordedPath, rows: rowCount, bytes: completed.bytes,
+                    sha256: completed.sha256, on: c)
+                try completed.commit()
+                return id
+            }
+        } catch {
+            completed.discard()  // a no-op once renamed
+            throw error
+        }
+        return Summary(
+            rows: rows, bytes: completed.bytes, sha256: completed.sha256, exportID: id, path: recordedPath,
+            skipped: max(0, total - rows), conversational: conversational)
+    }
+
+    /// The pair filter the options ask for, reading the run's `skip_zero_gap` when they follow it.
+    public func pairFilter(buffer: ReplayBuffer, run: Int64) async throws -> PairFilter {
+        let skipZeroGap: Bool
+        switch options.zeroGap {
+        case .keep: skipZeroGap = false
+        case .skip: skipZeroGap = true
+        case .followRun: skipZeroGap = try await buffer.runRecord(run).config.skipZeroGap
+        }
+        return PairFilter(skipZeroGap: skipZeroGap, minGap: options.minGap)
     }
 }

@@ -15,7 +15,7 @@ func exportScenario(in database: TestDatabase, conversational: Bool) async throw
             ? PromptRecord(messagesJSON: #"[{"content":"question \#(i) \"quoted\"","role":"user"}]"#)
             : PromptRecord(text: "prompt \(i) with \"quotes\", a tab\tand ü")
     }
-    try await buffer.storePrompts(records, inSet: set, defaultSplit: .train, source: "test")
+    _ = try await buffer.storePrompts(records, inSet: set, defaultSplit: .train, source: "test")
     let prompts = try await buffer.promptIDs(inSet: set, split: .train)
     let model = try await buffer.rewardModel(name: "m", version: "1", backend: "test")
     var config = RunConfig()
