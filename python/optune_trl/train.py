@@ -38,7 +38,8 @@ _OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--beta2", "OPTUNE_BETA2", float, None,
      "β2 of the run; the export's weight already is σ(β2·gap), so this only checks it and warns on a mismatch"),
     ("--learning-rate", "OPTUNE_LEARNING_RATE", float, 5e-7, "peak learning rate (the paper: 5e-7 for a 7B model)"),
-    ("--seed", "OPTUNE_SEED", int, 0, "seed for TRL/transformers (data order, dropout, init)"),
+    ("--seed", "OPTUNE_SEED", int, 0,
+     "the run's seed, 0 to 2^64-1; TRL/transformers (data order, dropout) get it modulo 2^32"),
     ("--epochs", "OPTUNE_TRL_EPOCHS", float, 1.0, "passes over the export"),
     ("--batch-size", "OPTUNE_TRL_BATCH_SIZE", int, 8, "pairs per device per step"),
     ("--gradient-accumulation-steps", "OPTUNE_TRL_GRADIENT_ACCUMULATION_STEPS", int, 1,
@@ -49,7 +50,11 @@ _OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--warmup-ratio", "OPTUNE_TRL_WARMUP_RATIO", float, 0.1, "fraction of steps for linear warm-up (the paper: 0.1)"),
     ("--max-steps", "OPTUNE_TRL_MAX_STEPS", int, -1, "stop after this many optimiser steps (-1: run the epochs)"),
     ("--logging-steps", "OPTUNE_TRL_LOGGING_STEPS", int, 1, "log loss and metrics every N steps"),
+    ("--dtype", "OPTUNE_TRL_DTYPE", str, "float32",
+     "dtype the model is loaded in: float32 (TRL's default), bfloat16, float16 or auto (the checkpoint's)"),
 ]
+
+_DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 _RUN_ENV = ("OPTUNE_RUN", "OPTUNE_T", "OPTUNE_POLICY_URI")
 
@@ -140,6 +145,10 @@ def parse_args(argv: Sequence[str] | None = None, environ: dict[str, str] | None
     for flag, value in positive:
         if value <= 0:
             raise UsageError(f"{flag} must be > 0, got {value}")
+    if not 0 <= args.seed < 2**64:
+        raise UsageError(f"--seed must be in 0...2^64-1, got {args.seed}")
+    if args.dtype not in _DTYPES:
+        raise UsageError(f"--dtype must be one of {', '.join(_DTYPES)}, got {args.dtype!r}")
     if not 0 <= args.warmup_ratio < 1:
         raise UsageError(f"--warmup-ratio must be in [0, 1), got {args.warmup_ratio}")
     if args.max_steps == 0 or args.max_steps < -1:
@@ -196,7 +205,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                          "and tokenizer; this trainer does not download models)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path)
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+        dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
     except (OSError, ValueError) as error:
         raise UsageError(f"--model {args.model}: cannot load a causal LM and tokenizer ({error})") from None
     if pairs.conversational and not getattr(tokenizer, "chat_template", None):
@@ -221,8 +231,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         max_length=args.max_length,
         optim=args.optim,
         warmup_steps=args.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps in transformers 5
-        seed=args.seed,
-        data_seed=args.seed,
+        seed=args.seed % 2**32,  # numpy's seed range, which transformers.set_seed feeds
+        data_seed=args.seed % 2**32,
         logging_steps=args.logging_steps,
         save_strategy="no",
         report_to="none",
@@ -253,7 +263,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "learning_rate": args.learning_rate, "optim": args.optim, "warmup_ratio": args.warmup_ratio,
         "epochs": args.epochs, "batch_size": args.batch_size,
         "gradient_accumulation_steps": args.gradient_accumulation_steps, "max_length": args.max_length,
-        "seed": args.seed, "pairs": len(pairs), "steps": trainer.state.global_step,
+        "dtype": args.dtype, "seed": args.seed, "pairs": len(pairs), "steps": trainer.state.global_step,
         "train_loss": result.training_loss, "seconds": round(seconds, 3), "loss_curve": curve,
         "versions": _versions(),
     }

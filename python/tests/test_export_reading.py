@@ -108,6 +108,7 @@ def test_options_default_to_the_daemon_environment():
     assert (args.run, args.t) == ("exp1", "0")
     flags = parse_args(["--loss", "wdpo", "--beta1", "0.5", "--model", "/m"], ENV)
     assert (flags.loss, flags.beta1, flags.model) == ("wdpo", 0.5, "/m")
+    assert parse_args([], {**ENV, "OPTUNE_SEED": str(2**64 - 1)}).seed == 2**64 - 1
     no_path = {k: v for k, v in ENV.items() if k != "OPTUNE_POLICY_PATH"}
     assert parse_args([], no_path).model == "exp1-pi0"
 
@@ -121,6 +122,7 @@ def test_options_default_to_the_daemon_environment():
         (["--beta1", "nan"], ENV, r"not a finite number"),
         (["--batch-size", "0"], ENV, r"--batch-size must be > 0"),
         ([], {**ENV, "OPTUNE_SEED": "1.5"}, r"--seed: \$OPTUNE_SEED '1.5' is not a valid int"),
+        ([], {**ENV, "OPTUNE_SEED": "-1"}, r"--seed must be in 0...2\^64-1"),
     ],
 )
 def test_bad_options_are_usage_errors(argv, env, message):
