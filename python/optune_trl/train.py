@@ -194,6 +194,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from trl import DPOConfig
 
     # Progress bars are noise in a daemon's log; TRL's per-step log lines stay.
+    os.environ.setdefault("TQDM_DISABLE", "1")  # TRL's reference log-prob pass reads this
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
 

@@ -21,6 +21,8 @@ if str(PYTHON_DIR) not in sys.path:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXPORT_FIXTURE = FIXTURES / "builtin-d0.trl.jsonl"

@@ -70,6 +70,9 @@ def test_bad_json_names_file_and_line(tmp_path):
         ({**PAIR, "prompt": [{"role": "user"}], "chosen": [], "rejected": []}, r"'prompt'\[0\] has no string 'content'"),
         ([1, 2], r"expected a JSON object, got list"),
     ],
+    ids=["no-weight", "tokens-format", "openrlhf-format", "null-weight", "bool-weight", "negative-weight",
+         "number-prompt", "chat-chosen-for-text-prompt", "text-chosen-for-chat-prompt", "message-without-content",
+         "not-an-object"],
 )
 def test_bad_lines_are_reported(tmp_path, line, message):
     path = write_lines(tmp_path / "d.jsonl", [PAIR, line])
@@ -124,6 +127,7 @@ def test_options_default_to_the_daemon_environment():
         ([], {**ENV, "OPTUNE_SEED": "1.5"}, r"--seed: \$OPTUNE_SEED '1.5' is not a valid int"),
         ([], {**ENV, "OPTUNE_SEED": "-1"}, r"--seed must be in 0...2\^64-1"),
     ],
+    ids=["no-export", "unknown-loss", "bad-float-env", "nan-flag", "zero-batch", "bad-int-env", "negative-seed"],
 )
 def test_bad_options_are_usage_errors(argv, env, message):
     with pytest.raises(UsageError, match=message):

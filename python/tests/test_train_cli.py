@@ -36,7 +36,8 @@ def weighted_objective(policy, reference, tokenizer, pairs, beta: float) -> floa
             logps = []
             for model in (policy, reference):
                 with torch.no_grad():
-                    log_probs = torch.log_softmax(model(input_ids=ids).logits[0, :-1].double(), dim=-1)
+                    logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+                    log_probs = torch.log_softmax(logits[0, :-1].double(), dim=-1)
                 targets = ids[0, 1:]
                 start = len(prompt_ids) - 1
                 logps.append(log_probs[torch.arange(start, len(targets)), targets[start:]].sum().item())

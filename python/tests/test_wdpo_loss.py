@@ -90,7 +90,7 @@ def completion_log_prob(model, prompt_ids: list[int], completion_ids: list[int])
     """log π(completion | prompt), one unpadded sequence, from the model's plain logits."""
     ids = torch.tensor([prompt_ids + completion_ids])
     with torch.no_grad():
-        logits = model(input_ids=ids, use_cache=False).logits[0]
+        logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False).logits[0]
     log_probs = torch.log_softmax(logits[:-1].double(), dim=-1)
     targets = ids[0, 1:]
     start = len(prompt_ids) - 1
