@@ -17,7 +17,7 @@ python=${OPTUNE_TRL_PYTHON:-python3}
 requirements=python/optune_trl/requirements.txt
 
 case "${1:-}" in
-    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
 # --- Python with venv -----------------------------------------------------------------------------
