@@ -70,23 +70,29 @@ class WeightedDPOTrainer(DPOTrainer):
     ``dpo_loss`` (the unweighted loss of the same batch, for comparison).
     """
 
-    def __init__(self, *args: Any, optune_loss: str = "wdpo", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: Any,
+        ref_model: Any = None,
+        args: DPOConfig | None = None,
+        data_collator: Any = None,
+        *,
+        optune_loss: str = "wdpo",
+        **kwargs: Any,
+    ) -> None:
         if optune_loss not in LOSS_KINDS:
             raise ValueError(f"loss must be one of {', '.join(LOSS_KINDS)}, got {optune_loss!r}")
-        config: DPOConfig | None = kwargs.get("args")
-        if config is None and len(args) >= 3:
-            config = args[2]
-        if config is None:
+        if args is None:
             raise ValueError("WeightedDPOTrainer needs an explicit DPOConfig (args=...)")
-        if list(config.loss_type) != ["sigmoid"]:
-            raise ValueError(f"wDPO weights the sigmoid DPO loss; loss_type must be ['sigmoid'], got {config.loss_type}")
-        if config.f_divergence_type != "reverse_kl" or config.ld_alpha is not None or config.use_weighting:
+        if list(args.loss_type) != ["sigmoid"]:
+            raise ValueError(f"wDPO weights the sigmoid DPO loss; loss_type must be ['sigmoid'], got {args.loss_type}")
+        if args.f_divergence_type != "reverse_kl" or args.ld_alpha is not None or args.use_weighting:
             raise ValueError("wDPO is defined for plain DPO: f_divergence_type='reverse_kl', ld_alpha=None, use_weighting=False")
-        if config.loss_weights not in (None, [1.0]):
-            raise ValueError(f"loss_weights must be unset for wDPO, got {config.loss_weights}")
+        if args.loss_weights not in (None, [1.0]):
+            raise ValueError(f"loss_weights must be unset for wDPO, got {args.loss_weights}")
         self.optune_loss = optune_loss
 
-        if kwargs.get("data_collator") is None and len(args) < 4:
+        if data_collator is None:
             tokenizer = kwargs.get("processing_class")
             if tokenizer is None:
                 raise ValueError("WeightedDPOTrainer needs processing_class (the tokenizer) to build its collator")
@@ -94,13 +100,13 @@ class WeightedDPOTrainer(DPOTrainer):
                 tokenizer.pad_token = tokenizer.eos_token
             if tokenizer.pad_token_id is None:
                 raise ValueError("the tokenizer has neither a pad token nor an EOS token")
-            kwargs["data_collator"] = WeightedPreferenceCollator(
+            data_collator = WeightedPreferenceCollator(
                 pad_token_id=tokenizer.pad_token_id,
-                max_length=config.max_length,
-                truncation_mode=config.truncation_mode,
-                pad_to_multiple_of=config.pad_to_multiple_of,
+                max_length=args.max_length,
+                truncation_mode=args.truncation_mode,
+                pad_to_multiple_of=args.pad_to_multiple_of,
             )
-        super().__init__(*args, **kwargs)
+        super().__init__(model, ref_model, args, data_collator, **kwargs)
 
     # --- keeping the weight column ---------------------------------------------------------------
 
