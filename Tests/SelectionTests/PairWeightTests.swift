@@ -1,0 +1,86 @@
+import Buffer
+import Foundation
+import Postgres
+import Selection
+import TestSupport
+import Testing
+
+/// Pair weights σ(β2·gap) at the edges of the double range (issue 9 item 4): building D_t never
+/// raises a floating-point error, and the stored gap and weight agree with IEEE arithmetic.
+@Suite("Pair weights for extreme rewards")
+struct PairWeightTests {
+    /// (chosen reward, rejected reward) per prompt.
+    static let rewardPairs: [(Double, Double)] = [
+        (1e6, 0), (160, 0), (1, 0), (0.01, 0), (0.3, 0.3), (1e308, -1e308), (-1e308, 1e308),
+        (.greatestFiniteMagnitude, -.greatestFiniteMagnitude), (1.7e308, 1.7e308), (.leastNonzeroMagnitude, 0), (-1e-300, -2e-300),
+    ]
+
+    /// What Swift computes for the pair: gap = r_w − r_l (±∞ past the double range), σ(β2·gap).
+    static func expected(_ a: Double, _ b: Double, beta2: Double) -> (gap: Double, weight: Double) {
+        let (rw, rl) = (max(a, b), min(a, b))
+        let gap = rw - rl
+        return (gap, 1 / (1 + exp(-beta2 * gap)))
+    }
+
+    @Test(arguments: [5.0, 1000, 1e-300, 1.7e308, .leastNonzeroMagnitude])
+    func buildingPairsNeverRaisesAndWeightsMatchTheSigmoid(beta2: Double) async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await BufferScenario.make(in: database, promptCount: Self.rewardPairs.count)
+            let buffer = scenario.buffer
+            let (run, set) = (scenario.run, scenario.setID)
+            _ = try await buffer.connection.run { c in
+                try Selector.select(run: run, t: 0, strategy: .full, rho: 1, seed: 0, promptSetID: set, previousPairsRun: run, on: c)
+            }
+            try await buffer.insertResponses(scenario.responses())
+            let index = Dictionary(uniqueKeysWithValues: scenario.prompts.enumerated().map { ($1, $0) })
+            let stored = try await buffer.responses(run: run, t: 0)
+            let rewards = try stored.map { response in
+                let position = try #require(index[response.prompt])
+                let (high, low) = Self.rewardPairs[position]
+                return NewReward(response: response.id, rewardModel: scenario.rewardModel, score: response.sampleIndex == 0 ? high : low)
+            }
+            try await buffer.recordRewards(rewards)
+            let model = scenario.rewardModel
+            let outcome = try await buffer.connection.run { c in
+                try PairBuilder.build(run: run, t: 0, rewardModel: model, beta2: beta2, previousPairsRun: nil, on: c)
+            }
+            #expect(outcome.regenerated == Self.rewardPairs.count)
+            let rows = try await buffer.connection.query(
+                "SELECT prompt_id, r_w, r_l, gap, weight FROM optune.pairs WHERE run_id = $1 AND t = 0", [run])
+            #expect(rows.count == Self.rewardPairs.count)
+            for row in rows {
+                let position = try #require(index[try row.decode(0, as: Int64.self)])
+                let (a, b) = Self.rewardPairs[position]
+                let (gap, weight) = (try row.decode(3, as: Double.self), try row.decode(4, as: Double.self))
+                let expected = Self.expected(a, b, beta2: beta2)
+                #expect(try row.decode(1, as: Double.self) == max(a, b))
+                #expect(try row.decode(2, as: Double.self) == min(a, b))
+                #expect(gap == expected.gap, "gap of \(a), \(b)")
+                #expect(weight >= 0.5 && weight <= 1, "weight of \(a), \(b) at β2 = \(beta2)")
+                #expect(abs(weight - expected.weight) < 1e-12, "weight of \(a), \(b) at β2 = \(beta2): \(weight) vs \(expected.weight)")
+            }
+        }
+    }
+
+    @Test func theWeightFunctionIsTheSigmoidForAnyFiniteInputs() async throws {
+        try await TestDatabase.withFresh { database in
+            let connection = try await database.connect()
+            let values: [Double] = [0, .leastNonzeroMagnitude, 1e-300, 1e-17, 0.01, 1, 37, 160, 700, 1e6, 1e154, 1e308, .greatestFiniteMagnitude]
+            for beta2 in values.filter({ $0 > 0 }) + [-5] {
+                for magnitude in values {
+                    for gap in [magnitude, -magnitude] {
+                        let weight = try await connection.query(
+                            "SELECT optune.pair_weight($1, $2)", [beta2, gap])[0].decode(0, as: Double.self)
+                        let expected = 1 / (1 + exp(-beta2 * gap))
+                        #expect(weight >= 0 && weight <= 1)
+                        #expect(abs(weight - expected) < 1e-12, "σ(\(beta2) · \(gap)) = \(weight), expected \(expected)")
+                    }
+                }
+            }
+            let infinite = try await connection.query(
+                "SELECT optune.pair_weight(5, 'Infinity'), optune.pair_weight(5, '-Infinity')")[0]
+            #expect(try infinite.decode(0, as: Double.self) == 1)
+            #expect(try infinite.decode(1, as: Double.self) == 0)
+        }
+    }
+}
