@@ -35,6 +35,8 @@ public actor Connection {
     }
 
     private func open(conninfo: String, database: String?, applicationName: String) throws {
+        // libpq's parse errors quote the string, password included: check it first, redacted.
+        try ConnectionString.validate(conninfo)
         // Keepalives make a silently dropped server an error instead of a hang. Only the first
         // `dbname` is expanded as a conninfo; a later one is a plain database name that overrides it.
         var settings: [(String, String)] = [
@@ -51,7 +53,7 @@ public actor Connection {
             throw PostgresError(code: .connectionFailed, message: "libpq could not allocate a connection")
         }
         guard PQstatus(connection) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(connection)).trimmedTrailingNewlines
+            let message = ConnectionString.redacting(String(cString: PQerrorMessage(connection)).trimmedTrailingNewlines, conninfo: conninfo)
             PQfinish(connection)
             throw PostgresError(code: .connectionFailed, message: "could not connect to PostgreSQL: \(message)")
         }
