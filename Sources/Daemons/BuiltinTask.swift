@@ -14,6 +14,9 @@ public struct BuiltinTask: Sendable {
 
     public init() {}
 
+    /// Most samples per prompt a run of the built-in task may ask for.
+    public static let maxSamplesPerPrompt = 8
+
     /// The prompt set's name, e.g. `digits-1000-1000-s1`.
     public var setName: String { "digits-\(trainPrompts)-\(evalPrompts)-s\(seed)" }
 

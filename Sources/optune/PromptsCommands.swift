@@ -35,15 +35,16 @@ struct Prompts: AsyncParsableCommand {
         @Flag(name: .long, help: "Store nothing if any line is malformed.")
         var strict = false
 
-        @Option(name: .long, help: "Lines per batch (one COPY and one transaction each, unless --strict).")
+        @Option(name: .long, parsing: .unconditional, help: "Lines per batch (one COPY and one transaction each, unless --strict).")
         var batchSize = 2_000
 
-        @Option(name: .long, help: "Print at most this many malformed-line errors (all are counted).")
+        @Option(name: .long, parsing: .unconditional, help: "Print at most this many malformed-line errors (all are counted).")
         var maxErrors = 50
 
         func validate() throws {
             guard !set.isEmpty else { throw ValidationError("--set needs a non-empty name") }
-            guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+            try OptionCheck.integer(batchSize, in: 1...1_000_000, "--batch-size")
+            try OptionCheck.integer(maxErrors, in: 0...Int.max, "--max-errors")
             for file in files where !FileManager.default.isReadableFile(atPath: file) {
                 throw ValidationError("cannot read \(file)")
             }
