@@ -77,8 +77,12 @@ public actor Connection {
     @discardableResult
     public func query(_ sql: String, _ parameters: [(any PostgresEncodable)?] = []) throws -> QueryResult {
         let connection = try liveHandle(for: sql)
-        let result = Self.withBoundParameters(parameters) { types, values, lengths, formats in
-            PQexecParams(connection, sql, Int32(parameters.count), types, values, lengths, formats, 1)
+        // The protocol carries at most 65535 parameters; a value's length is an int32.
+        guard parameters.count <= Int(UInt16.max), let count = Int32(exactly: parameters.count) else {
+            throw PostgresError(code: .invalidParameter, message: "\(parameters.count) parameters; PostgreSQL takes at most 65535", query: sql)
+        }
+        let result = try Self.withBoundParameters(parameters, sql: sql) { types, values, lengths, formats in
+            PQexecParams(connection, sql, count, types, values, lengths, formats, 1)
         }
         defer { PQclear(result) }
         do {
@@ -140,7 +144,7 @@ public actor Connection {
                 message: status.map { "unexpected result \($0): \(message)" } ?? message, query: sql)
         }
         func field(_ code: Character) -> String? {
-            PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
+            PQresultErrorField(result, Int32(code.asciiValue ?? 0)).map { String(cString: $0) }
         }
         let sqlState = field("C")
         var error = PostgresError(
@@ -157,9 +161,9 @@ public actor Connection {
 
     /// Lays parameters out in one buffer and hands libpq the arrays it wants.
     static func withBoundParameters<R>(
-        _ parameters: [(any PostgresEncodable)?],
+        _ parameters: [(any PostgresEncodable)?], sql: String? = nil,
         _ body: (UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R
-    ) -> R {
+    ) throws -> R {
         var data: [UInt8] = []
         var offsets: [Int] = []
         var lengths: [Int32] = []
@@ -174,7 +178,11 @@ public actor Connection {
             let start = data.count
             parameter.encode(into: &data)
             offsets.append(start)
-            lengths.append(Int32(data.count - start))
+            guard let length = Int32(exactly: data.count - start) else {
+                throw PostgresError(
+                    code: .invalidParameter, message: "parameter $\(offsets.count) is \(data.count - start) bytes; a value must be under 2 GiB", query: sql)
+            }
+            lengths.append(length)
             types.append(type(of: parameter).postgresType.oid)
         }
         data.append(0)  // so that an empty value still has a valid address
