@@ -44,6 +44,21 @@ RETURN CASE
 END;
 COMMENT ON FUNCTION optune.pair_weight(double precision, double precision) IS 'σ(β2·gap) = 1 / (1 + exp(−β2·gap)) for any inputs without a floating-point error: 0.5 when |β2·gap| < e^-700, the limit 1 or 0 when |β2·gap| > e^6.5 (σ is 1 to double precision there), infinite gaps included.';
 
+-- Aggregates of rewards: float8 avg/stddev raise 22003 once squares leave the double range (scores
+-- beyond about 1e154), so means are taken over exact numerics (score::text::numeric is exact: float8
+-- output is shortest-exact) and converted back with this function, which never raises either.
+CREATE FUNCTION optune.numeric_to_float8(p_value numeric)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN CASE
+    WHEN p_value = 'NaN' THEN 'NaN'::double precision
+    WHEN abs(p_value) < 2.2250738585072014e-308 THEN 0
+    WHEN p_value > 1.7976931348623157e308 THEN 'Infinity'::double precision
+    WHEN p_value < -1.7976931348623157e308 THEN '-Infinity'::double precision
+    ELSE p_value::double precision
+END;
+COMMENT ON FUNCTION optune.numeric_to_float8(numeric) IS 'numeric → double precision without an out-of-range error: 0 below the smallest normal double, ±Infinity beyond the largest.';
+
 ALTER TABLE optune.pairs ALTER COLUMN gap DROP EXPRESSION;
 
 CREATE FUNCTION optune.pairs_set_gap()

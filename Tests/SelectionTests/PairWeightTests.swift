@@ -59,6 +59,42 @@ struct PairWeightTests {
                 #expect(weight >= 0.5 && weight <= 1, "weight of \(a), \(b) at β2 = \(beta2)")
                 #expect(abs(weight - expected.weight) < 1e-12, "weight of \(a), \(b) at β2 = \(beta2): \(weight) vs \(expected.weight)")
             }
+            // The iteration line's mean chosen reward is an average of these r_w: no 22003 either.
+            let summary = try await buffer.iterationSummary(run: run, t: 0)
+            let chosen = Self.rewardPairs.map { max($0.0, $0.1) }
+            let mean = chosen.reduce(0) { $0 + $1 / Double(chosen.count) }
+            let reported = try #require(summary.meanChosenReward)
+            #expect(reported.isFinite && abs(reported - mean) <= 1e-12 * abs(mean), "\(reported) vs \(mean)")
+        }
+    }
+
+    @Test func evaluatingExtremeRewardsRecordsAFiniteMeanAndDeviation() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await BufferScenario.make(in: database, promptCount: 2)
+            let buffer = scenario.buffer
+            let scores: [Double] = [1.7e308, -1.7e308, 1e308, .leastNonzeroMagnitude, 1e-300]
+            _ = try await buffer.storePrompts(
+                scores.indices.map { PromptRecord(text: "eval prompt \($0)", split: .eval) }, inSet: scenario.setID, defaultSplit: .eval, source: "test")
+            let evalPrompts = try await buffer.promptIDs(inSet: scenario.setID, split: .eval)
+            try await buffer.enqueueGeneration(run: scenario.run, t: 0, policy: scenario.policy, purpose: .eval, promptIDs: evalPrompts)
+            _ = try await buffer.insertResponses(evalPrompts.map { prompt in
+                NewResponse(run: scenario.run, t: 0, prompt: prompt, sampleIndex: 0, purpose: .eval, policy: scenario.policy, tokens: [1, 2])
+            })
+            let stored = try await buffer.responses(run: scenario.run, t: 0).filter { $0.purpose == .eval }
+            #expect(stored.count == scores.count)
+            _ = try await buffer.recordRewards(stored.enumerated().map { index, response in
+                NewReward(response: response.id, rewardModel: scenario.rewardModel, score: scores[index])
+            })
+            let (run, policy, model) = (scenario.run, scenario.policy, scenario.rewardModel)
+            let mean = try await buffer.connection.run { c in
+                try ReplayBuffer.recordEvaluation(run: run, t: 0, policy: policy, rewardModel: model, on: c)
+            }
+            let expected = scores.reduce(0) { $0 + $1 / Double(scores.count) }
+            let recorded = try #require(mean)
+            #expect(abs(recorded - expected) <= 1e-12 * abs(expected), "\(recorded) vs \(expected)")
+            let deviation = try await buffer.connection.query(
+                "SELECT reward_stddev FROM optune.evaluations WHERE run_id = $1 AND t = 0", [run])[0].decode(0, as: Double.self)
+            #expect(deviation.isFinite && deviation > 1e308)
         }
     }
 
