@@ -45,8 +45,12 @@ struct Prompts: AsyncParsableCommand {
             guard !set.isEmpty else { throw ValidationError("--set needs a non-empty name") }
             try OptionCheck.integer(batchSize, in: 1...1_000_000, "--batch-size")
             try OptionCheck.integer(maxErrors, in: 0...Int.max, "--max-errors")
-            for file in files where !FileManager.default.isReadableFile(atPath: file) {
-                throw ValidationError("cannot read \(file)")
+            for file in files {
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), isDirectory.boolValue {
+                    throw ValidationError("\(file) is a directory; give JSONL files")
+                }
+                guard FileManager.default.isReadableFile(atPath: file) else { throw ValidationError("cannot read \(file)") }
             }
         }
 

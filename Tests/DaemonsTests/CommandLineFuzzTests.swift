@@ -186,6 +186,7 @@ struct CommandLineFuzzTests {
         (["generate", "--poll-milliseconds", "-1"], "--poll-milliseconds must be at least 1"),
         (["score", "--batch-size", "0"], "--batch-size must be at least 1"),
         (["train", "--lease-seconds", "nan"], "--lease-seconds must be a number of seconds"),
+        (["prompts", "import", "--set", "fuzz", "/tmp"], "/tmp is a directory"),
     ])
     func knownCrashInputsAreUsageErrorsNamingTheOption(arguments: [String], message: String) async throws {
         let result = try await Self.run(arguments)
