@@ -68,6 +68,23 @@ struct PairWeightTests {
         }
     }
 
+    @Test func aBuiltInRunWithBeta2Of1000Completes() async throws {
+        try await TestDatabase.withFresh { database in
+            let (status, output) = try await OptuneProcess.run(
+                ["run", "--name", "sharp", "--beta2", "1000", "--iterations", "2", "--train-prompts", "60", "--eval-prompts", "20", "--epochs", "1"],
+                databaseURL: database.url)
+            #expect(status == 0, "\(output)")
+            let connection = try await database.connect()
+            let row = try await connection.query(
+                "SELECT count(DISTINCT t), min(weight), max(weight) FROM optune.pairs p JOIN optune.runs r ON r.id = p.run_id WHERE r.name = 'sharp'")[0]
+            #expect(try row.decode(0, as: Int64.self) == 2)
+            #expect(try row.decode(1, as: Double.self) >= 0.5)
+            #expect(try row.decode(2, as: Double.self) == 1)
+            let state = try await connection.query("SELECT status FROM optune.runs WHERE name = 'sharp'")[0].decode(0, as: String.self)
+            #expect(state == "done")
+        }
+    }
+
     @Test func evaluatingExtremeRewardsRecordsAFiniteMeanAndDeviation() async throws {
         try await TestDatabase.withFresh { database in
             let scenario = try await BufferScenario.make(in: database, promptCount: 2)
