@@ -93,7 +93,7 @@ extension Duration {
     /// "5 s", "0.25 s".
     var formattedSeconds: String {
         let seconds = Double(components.seconds) + Double(components.attoseconds) / 1e18
-        return seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
+        return seconds == seconds.rounded() && abs(seconds) < 1e15 ? "\(Int(seconds)) s" : "\(seconds) s"
     }
 
     var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }

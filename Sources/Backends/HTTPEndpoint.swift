@@ -241,7 +241,7 @@ final class HTTPEndpoint: Sendable {
         }
         var retryAfter: Duration?
         if let value = http.value(forHTTPHeaderField: "Retry-After"), let seconds = Double(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 {
-            retryAfter = .milliseconds(Int64(seconds * 1000))
+            retryAfter = .milliseconds(Int64(min(seconds, 86_400) * 1000))  // any longer is capped by backoffCap anyway
         }
         return .answer(status: http.statusCode, body: data ?? Data(), retryAfter: retryAfter)
     }

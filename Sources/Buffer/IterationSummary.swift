@@ -37,7 +37,7 @@ extension ReplayBuffer {
             """
             SELECT
                 (SELECT mean_reward FROM optune.evaluations e WHERE e.run_id = i.run_id AND e.t = i.t AND e.split = 'eval' LIMIT 1),
-                (SELECT avg(r_w) FROM optune.pairs p WHERE p.run_id = i.run_id AND p.t = i.t),
+                (SELECT optune.numeric_to_float8(avg(r_w::text::numeric)) FROM optune.pairs p WHERE p.run_id = i.run_id AND p.t = i.t),  -- exact: float8 avg overflows
                 i.prompts_total, i.selected, i.reused, i.tokens_generated,
                 (SELECT tokens_generated FROM optune.iterations z WHERE z.run_id = $3 AND z.t = 0),
                 (SELECT loss_curve[array_length(loss_curve, 1)] FROM optune.training_runs tr WHERE tr.run_id = i.run_id AND tr.t = i.t),

@@ -182,12 +182,17 @@ extension ReplayBuffer {
 
     /// Evaluates the iteration's policy from its scored eval responses (mean reward over the eval
     /// split) and stores it in `optune.evaluations`. Returns the mean, or nil with no eval prompts.
+    /// Mean and standard deviation are taken over exact numerics (float8 aggregates raise 22003
+    /// for finite scores beyond about 1e154); a deviation beyond the double range is stored as the
+    /// largest double.
     @discardableResult
     public static func recordEvaluation(run: Int64, t: Int, policy: Int64, rewardModel: Int64, on c: isolated Connection) throws -> Double? {
         let row = try c.query(
             """
             INSERT INTO optune.evaluations (run_id, t, policy_id, split, n, mean_reward, reward_stddev, tokens)
-            SELECT $1, $2, $3, 'eval', count(*), avg(w.score), coalesce(stddev_samp(w.score), 0), coalesce(sum(r.n_tokens), 0)
+            SELECT $1, $2, $3, 'eval', count(*), optune.numeric_to_float8(avg(w.score::text::numeric)),
+                   coalesce(least(optune.numeric_to_float8(stddev_samp(w.score::text::numeric)), 1.7976931348623157e308), 0),
+                   coalesce(sum(r.n_tokens), 0)
             FROM optune.responses r JOIN optune.rewards w ON w.response_id = r.id AND w.reward_model_id = $4
             WHERE r.run_id = $1 AND r.t = $2 AND r.purpose = 'eval'
             ON CONFLICT (run_id, t, policy_id, split) DO UPDATE SET n = excluded.n, mean_reward = excluded.mean_reward

@@ -56,6 +56,12 @@ public struct RunConfig: Sendable, Codable, Hashable {
 
     public init() {}
 
+    /// Upper bounds that keep counts within the database's `integer` columns and memory.
+    public static let maxIterations = 1_000_000
+    public static let maxSamplesPerPrompt = 64
+    public static let maxEpochs = 1_000_000
+    public static let maxBatchSize = 1_000_000
+
     /// Checks every field; the error names the field and what was expected.
     public func validate() throws(RunConfigError) {
         guard rho.isFinite, rho > 0, rho <= 1 else { throw RunConfigError(field: "rho", message: "must be in (0, 1], got \(rho)") }
@@ -65,6 +71,21 @@ public struct RunConfig: Sendable, Codable, Hashable {
         guard beta1.isFinite, beta1 > 0 else { throw RunConfigError(field: "beta1", message: "must be finite and > 0, got \(beta1)") }
         guard beta2.isFinite, beta2 > 0 else { throw RunConfigError(field: "beta2", message: "must be finite and > 0, got \(beta2)") }
         guard iterations >= 1 else { throw RunConfigError(field: "iterations", message: "must be at least 1, got \(iterations)") }
+        guard iterations <= Self.maxIterations else {
+            throw RunConfigError(field: "iterations", message: "must be at most \(Self.maxIterations), got \(iterations)")
+        }
+        guard samplesPerPrompt <= Self.maxSamplesPerPrompt else {
+            throw RunConfigError(field: "samplesPerPrompt", message: "must be at most \(Self.maxSamplesPerPrompt), got \(samplesPerPrompt)")
+        }
+        guard learningRate.isFinite, learningRate > 0 else {
+            throw RunConfigError(field: "learningRate", message: "must be finite and > 0, got \(learningRate)")
+        }
+        guard epochs >= 1, epochs <= Self.maxEpochs else {
+            throw RunConfigError(field: "epochs", message: "must be in 1…\(Self.maxEpochs), got \(epochs)")
+        }
+        guard batchSize >= 1, batchSize <= Self.maxBatchSize else {
+            throw RunConfigError(field: "batchSize", message: "must be in 1…\(Self.maxBatchSize), got \(batchSize)")
+        }
         if let maxDeadFraction, !(maxDeadFraction >= 0 && maxDeadFraction < 1) {
             throw RunConfigError(field: "maxDeadFraction", message: "must be in [0, 1), got \(maxDeadFraction)")
         }

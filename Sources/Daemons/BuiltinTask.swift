@@ -14,6 +14,9 @@ public struct BuiltinTask: Sendable {
 
     public init() {}
 
+    /// Most samples per prompt a run of the built-in task may ask for.
+    public static let maxSamplesPerPrompt = 8
+
     /// The prompt set's name, e.g. `digits-1000-1000-s1`.
     public var setName: String { "digits-\(trainPrompts)-\(evalPrompts)-s\(seed)" }
 
@@ -23,21 +26,24 @@ public struct BuiltinTask: Sendable {
         let existing = try await buffer.promptIDs(inSet: set, split: .train).count
         if existing >= trainPrompts { return set }
         let (train, eval) = DigitTaskFamily.split(trainCount: trainPrompts, evalCount: evalPrompts, seed: seed)
-        try await buffer.storePrompts(train.map { PromptRecord(text: $0.text, split: .train) }, inSet: set, defaultSplit: .train, source: "optune task init")
-        try await buffer.storePrompts(eval.map { PromptRecord(text: $0.text, split: .eval) }, inSet: set, defaultSplit: .eval, source: "optune task init")
+        _ = try await buffer.storePrompts(train.map { PromptRecord(text: $0.text, split: .train) }, inSet: set, defaultSplit: .train, source: "optune task init")
+        _ = try await buffer.storePrompts(eval.map { PromptRecord(text: $0.text, split: .eval) }, inSet: set, defaultSplit: .eval, source: "optune task init")
         return set
     }
 
     /// π_0 for this task: found in the buffer, or trained by SFT on noisy demonstrations and
     /// stored (compressed) as a shared base policy. Returns its id and whether it was trained now.
+    /// Concurrent first uses (two `optune run` on a new home) train and store it once: see
+    /// ``ReplayBuffer/ensureBasePolicy(configJSON:make:)``, which needs `buffer`'s connection to itself.
     public func ensureBasePolicy(buffer: ReplayBuffer) async throws -> (policy: Int64, trained: Bool) {
         let config = #"{"kind": "builtin-sft", "set": "\#(setName)", "seed": \#(seed)}"#
-        if let existing = try await buffer.basePolicy(configJSON: config) { return (existing, false) }
-        let (_, eval) = DigitTaskFamily.split(trainCount: trainPrompts, evalCount: evalPrompts, seed: seed)
-        let result = await Task.detached { SFTTrainer.initialPolicy(excluding: eval, seed: seed) }.value
-        let blob = CompressedBytes.compress(result.model.serialized())
-        let id = try await buffer.registerPolicy(run: nil, t: 0, parent: nil, weights: blob, configJSON: config)
-        return (id, true)
+        let (trainPrompts, evalPrompts, seed) = (trainPrompts, evalPrompts, seed)
+        let (policy, created) = try await buffer.ensureBasePolicy(configJSON: config) {
+            let (_, eval) = DigitTaskFamily.split(trainCount: trainPrompts, evalCount: evalPrompts, seed: seed)
+            let result = await Task.detached { SFTTrainer.initialPolicy(excluding: eval, seed: seed) }.value
+            return CompressedBytes.compress(result.model.serialized())
+        }
+        return (policy, created)
     }
 
     /// The reward model of the built-in task.

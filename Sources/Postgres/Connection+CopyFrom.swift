@@ -16,7 +16,10 @@ extension Connection {
         try check(start, sql: copyStatement, expecting: [PGRES_COPY_IN])
 
         var writer = BinaryCopyWriter { chunk in
-            let sent = chunk.withMemoryRebound(to: CChar.self) { PQputCopyData(connection, $0.baseAddress, Int32($0.count)) }
+            guard let size = Int32(exactly: chunk.count) else {
+                throw PostgresError(code: .copyFailed, message: "a COPY chunk of \(chunk.count) bytes; it must be under 2 GiB", query: copyStatement)
+            }
+            let sent = chunk.withMemoryRebound(to: CChar.self) { PQputCopyData(connection, $0.baseAddress, size) }
             guard sent == 1 else {
                 throw PostgresError(
                     code: .copyFailed, message: String(cString: PQerrorMessage(connection)).trimmedTrailingNewlines,
@@ -63,6 +66,8 @@ public struct BinaryCopyWriter {
     private static let flushThreshold = 1 << 20
     /// Rows begun so far.
     public private(set) var rowCount = 0
+    /// The size of a field too large for the format (≥ 2 GiB), reported by the next `beginRow`/`finish`.
+    private var oversizedField: Int?
 
     init(sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
         self.sink = sink
@@ -74,8 +79,12 @@ public struct BinaryCopyWriter {
 
     /// Starts a row of `fieldCount` fields; sends buffered rows once about 1 MiB has accumulated.
     public mutating func beginRow(fieldCount: Int) throws {
+        try checkFields()
+        guard let count = Int16(exactly: fieldCount), count >= 0 else {
+            throw PostgresError(code: .copyFailed, message: "a COPY row has \(fieldCount) fields; the format allows 0…32767")
+        }
         if buffer.count >= Self.flushThreshold { try flush() }
-        Int16(fieldCount).appendBigEndian(to: &buffer)
+        count.appendBigEndian(to: &buffer)
         rowCount += 1
     }
 
@@ -85,7 +94,12 @@ public struct BinaryCopyWriter {
         let lengthAt = buffer.count
         Int32(0).appendBigEndian(to: &buffer)
         value.encode(into: &buffer)
-        let length = UInt32(buffer.count - lengthAt - 4).bigEndian
+        guard let size = Int32(exactly: buffer.count - lengthAt - 4) else {
+            oversizedField = buffer.count - lengthAt - 4
+            buffer.removeLast(buffer.count - lengthAt)
+            return writeNull()
+        }
+        let length = size.bigEndian
         withUnsafeBytes(of: length) { bytes in
             buffer.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: lengthAt).copyMemory(from: bytes.baseAddress!, byteCount: 4) }
         }
@@ -93,7 +107,11 @@ public struct BinaryCopyWriter {
 
     /// Appends raw bytes as one field (a `bytea` column, or any pre-encoded binary value).
     public mutating func write(bytes: UnsafeRawBufferPointer) {
-        Int32(bytes.count).appendBigEndian(to: &buffer)
+        guard let count = Int32(exactly: bytes.count) else {
+            oversizedField = bytes.count
+            return writeNull()
+        }
+        count.appendBigEndian(to: &buffer)
         buffer.append(contentsOf: bytes)
     }
 
@@ -108,8 +126,15 @@ public struct BinaryCopyWriter {
     }
 
     mutating func finish() throws {
+        try checkFields()
         Int16(-1).appendBigEndian(to: &buffer)
         try flush()
+    }
+
+    private func checkFields() throws {
+        if let oversizedField {
+            throw PostgresError(code: .copyFailed, message: "a COPY field of \(oversizedField) bytes; a field must be under 2 GiB")
+        }
     }
 
     private mutating func flush() throws {

@@ -46,7 +46,7 @@ extension Connection {
             }
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { return nil }
-            let milliseconds = Int32(min(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
+            let milliseconds = Int32(min(min(remaining.components.seconds, 60) * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
             var descriptor = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, milliseconds)
             if ready < 0 && errno != EINTR {

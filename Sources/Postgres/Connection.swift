@@ -39,6 +39,8 @@ public actor Connection {
     }
 
     private func open(conninfo: String, database: String?, applicationName: String) throws {
+        // libpq's parse errors quote the string, password included: check it first, redacted.
+        try ConnectionString.validate(conninfo)
         // Keepalives make a silently dropped server an error instead of a hang. Only the first
         // `dbname` is expanded as a conninfo; a later one is a plain database name that overrides it.
         var settings: [(String, String)] = [
@@ -55,7 +57,7 @@ public actor Connection {
             throw PostgresError(code: .connectionFailed, message: "libpq could not allocate a connection")
         }
         guard PQstatus(connection) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(connection)).trimmedTrailingNewlines
+            let message = ConnectionString.redacting(String(cString: PQerrorMessage(connection)).trimmedTrailingNewlines, conninfo: conninfo)
             PQfinish(connection)
             throw PostgresError(code: .connectionFailed, message: "could not connect to PostgreSQL: \(message)")
         }
@@ -97,8 +99,12 @@ public actor Connection {
     @discardableResult
     public func query(_ sql: String, _ parameters: [(any PostgresEncodable)?] = []) throws -> QueryResult {
         let connection = try liveHandle(for: sql)
-        let result = Self.withBoundParameters(parameters) { types, values, lengths, formats in
-            PQexecParams(connection, sql, Int32(parameters.count), types, values, lengths, formats, 1)
+        // The protocol carries at most 65535 parameters; a value's length is an int32.
+        guard parameters.count <= Int(UInt16.max), let count = Int32(exactly: parameters.count) else {
+            throw PostgresError(code: .invalidParameter, message: "\(parameters.count) parameters; PostgreSQL takes at most 65535", query: sql)
+        }
+        let result = try Self.withBoundParameters(parameters, sql: sql) { types, values, lengths, formats in
+            PQexecParams(connection, sql, count, types, values, lengths, formats, 1)
         }
         defer { PQclear(result) }
         do {
@@ -160,7 +166,7 @@ public actor Connection {
                 message: status.map { "unexpected result \($0): \(message)" } ?? message, query: sql)
         }
         func field(_ code: Character) -> String? {
-            PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
+            PQresultErrorField(result, Int32(code.asciiValue ?? 0)).map { String(cString: $0) }
         }
         let sqlState = field("C")
         // The server always sends a SQLSTATE; an error without one was made by libpq itself
@@ -180,9 +186,9 @@ public actor Connection {
 
     /// Lays parameters out in one buffer and hands libpq the arrays it wants.
     static func withBoundParameters<R>(
-        _ parameters: [(any PostgresEncodable)?],
+        _ parameters: [(any PostgresEncodable)?], sql: String? = nil,
         _ body: (UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R
-    ) -> R {
+    ) throws -> R {
         var data: [UInt8] = []
         var offsets: [Int] = []
         var lengths: [Int32] = []
@@ -197,7 +203,11 @@ public actor Connection {
             let start = data.count
             parameter.encode(into: &data)
             offsets.append(start)
-            lengths.append(Int32(data.count - start))
+            guard let length = Int32(exactly: data.count - start) else {
+                throw PostgresError(
+                    code: .invalidParameter, message: "parameter $\(offsets.count) is \(data.count - start) bytes; a value must be under 2 GiB", query: sql)
+            }
+            lengths.append(length)
             types.append(type(of: parameter).postgresType.oid)
         }
         data.append(0)  // so that an empty value still has a valid address

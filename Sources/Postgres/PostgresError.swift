@@ -18,6 +18,8 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         public static let copyFailed = Code(raw: "copyFailed")
         /// The server answered something this layer did not expect.
         public static let unexpectedResponse = Code(raw: "unexpectedResponse")
+        /// A parameter cannot be sent: too many of them, or a value too large for the protocol.
+        public static let invalidParameter = Code(raw: "invalidParameter")
     }
 
     public var code: Code

@@ -13,7 +13,8 @@ public enum PairBuilder {
     }
 
     /// For each selected prompt: chosen = highest-reward new train sample, rejected = lowest
-    /// (ties: lowest sample index is chosen, highest is rejected), weight σ(β2·gap). For every
+    /// (ties: lowest sample index is chosen, highest is rejected), weight σ(β2·gap) computed by
+    /// `optune.pair_weight`, which never overflows (1 for huge or infinite gaps). For every
     /// other train prompt: its pair of D_{t-1} (owned by `previousPairsRun`) unchanged. A
     /// selected prompt without two scored samples (its task died) keeps its D_{t-1} pair too, and
     /// is recorded in `optune.unpaired_prompts` with the reason.
@@ -26,12 +27,12 @@ public enum PairBuilder {
             """
             INSERT INTO optune.pairs (run_id, t, prompt_id, origin, source_run_id, source_t, chosen_sample,
                                       rejected_sample, r_w, r_l, weight)
-            SELECT $1, $2, prompt_id, 'regenerated', $1, $2, chosen[1], rejected[1], r_w, r_l, 1 / (1 + exp(-$4 * (r_w - r_l)))
+            SELECT $1, $2, prompt_id, 'regenerated', $1, $2, chosen[1], rejected[1], r_w, r_l, optune.pair_weight($4, gap)
             FROM (
                 SELECT r.prompt_id,
                        array_agg(r.sample_index ORDER BY w.score DESC, r.sample_index) AS chosen,
                        array_agg(r.sample_index ORDER BY w.score ASC, r.sample_index DESC) AS rejected,
-                       max(w.score) AS r_w, min(w.score) AS r_l
+                       max(w.score) AS r_w, min(w.score) AS r_l, optune.reward_gap(max(w.score), min(w.score)) AS gap
                 FROM optune.responses r
                 JOIN optune.rewards w ON w.response_id = r.id AND w.reward_model_id = $3
                 WHERE r.run_id = $1 AND r.t = $2 AND r.purpose = 'train'

@@ -12,13 +12,13 @@ struct Bench: AsyncParsableCommand {
             in a scratch database created on the configured server and dropped afterwards.
             """)
 
-    @Option(name: .long, help: "Responses of 512 tokens to ingest per measurement.")
+    @Option(name: .long, parsing: .unconditional, help: "Responses of 512 tokens to ingest per measurement.")
     var responses = 200_000
 
-    @Option(name: .long, help: "Responses for the naive one-INSERT-per-response baseline.")
+    @Option(name: .long, parsing: .unconditional, help: "Responses for the naive one-INSERT-per-response baseline.")
     var naiveResponses = 10_000
 
-    @Option(name: .long, help: "Responses per submitted batch.")
+    @Option(name: .long, parsing: .unconditional, help: "Responses per submitted batch.")
     var batchSize = 5_000
 
     @Option(name: .long, help: "The BPE token fixture (2000 × 512 uint32 LE ids).")
@@ -32,7 +32,9 @@ struct Bench: AsyncParsableCommand {
 
     func validate() throws {
         guard responses >= 2, responses % 2 == 0 else { throw ValidationError("--responses must be an even number ≥ 2") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        try OptionCheck.integer(responses, in: 2...100_000_000, "--responses")
+        try OptionCheck.integer(naiveResponses, in: 0...100_000_000, "--naive-responses")
+        try OptionCheck.integer(batchSize, in: 1...1_000_000, "--batch-size")
     }
 
     func run() async throws {

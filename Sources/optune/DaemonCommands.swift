@@ -13,21 +13,22 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "Only work on this run (by name); default: any run.")
     var run: String?
 
-    @Option(help: "Tasks leased per batch.")
+    @Option(parsing: .unconditional, help: "Tasks leased per batch.")
     var batchSize = 64
 
-    @Option(help: "Lease length in seconds; a killed worker's tasks return to the queue after it.")
+    @Option(parsing: .unconditional, help: "Lease length in seconds; a killed worker's tasks return to the queue after it.")
     var leaseSeconds = 30.0
 
-    @Option(help: "Longest wait in milliseconds between looks for work (LISTEN/NOTIFY wakes sooner).")
+    @Option(parsing: .unconditional, help: "Longest wait in milliseconds between looks for work (LISTEN/NOTIFY wakes sooner).")
     var pollMilliseconds = 500
 
     @Option(help: "Log level.")
     var logLevel: Logger.Level = .info
 
     func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        guard leaseSeconds > 0 else { throw ValidationError("--lease-seconds must be positive") }
+        try OptionCheck.integer(batchSize, in: 1...100_000, "--batch-size")
+        try OptionCheck.seconds(leaseSeconds, upTo: OptionCheck.week, "--lease-seconds")
+        try OptionCheck.integer(pollMilliseconds, in: 1...3_600_000, "--poll-milliseconds")
     }
 
     /// Settings and the database URL; resolves --run to an id.
@@ -58,19 +59,19 @@ func runUntilSignalled(_ service: some Service, label: String) async throws {
 
 /// Options of the HTTP backends (`generate --backend openai`, `score --backend http`).
 struct HTTPBackendOptions: ParsableArguments {
-    @Option(help: "HTTP requests in flight at once (default: 32 for generation, 4 for scoring, 16 for --backend vllm scoring).")
+    @Option(parsing: .unconditional, help: "HTTP requests in flight at once (default: 32 for generation, 4 for scoring, 16 for --backend vllm scoring).")
     var maxConcurrency: Int?
 
-    @Option(help: "Longest time one HTTP request may take, in seconds (default: 300 for generation, 120 for scoring).")
+    @Option(parsing: .unconditional, help: "Longest time one HTTP request may take, in seconds (default: 300 for generation, 120 for scoring).")
     var timeoutSeconds: Double?
 
-    @Option(help: "Tries per HTTP request on 429, 5xx, timeouts and connection errors, the first included (default 4).")
+    @Option(parsing: .unconditional, help: "Tries per HTTP request on 429, 5xx, timeouts and connection errors, the first included (default 4).")
     var maxAttempts: Int?
 
-    @Option(help: "Consecutive transport / 5xx failures that open the circuit: the daemon stops leasing and probes the server (default 5).")
+    @Option(parsing: .unconditional, help: "Consecutive transport / 5xx failures that open the circuit: the daemon stops leasing and probes the server (default 5).")
     var circuitFailures: Int?
 
-    @Option(help: "Seconds between probes of a server whose circuit is open (default 5).")
+    @Option(parsing: .unconditional, help: "Seconds between probes of a server whose circuit is open (default 5).")
     var probeSeconds: Double?
 
     /// The flags given on the command line, for refusing them with a built-in backend.
@@ -80,11 +81,11 @@ struct HTTPBackendOptions: ParsableArguments {
     }
 
     func validate() throws {
-        if let maxConcurrency, maxConcurrency < 1 { throw ValidationError("--max-concurrency must be at least 1") }
-        if let timeoutSeconds, !(timeoutSeconds > 0) { throw ValidationError("--timeout-seconds must be positive") }
-        if let maxAttempts, maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1") }
-        if let circuitFailures, circuitFailures < 1 { throw ValidationError("--circuit-failures must be at least 1") }
-        if let probeSeconds, !(probeSeconds > 0) { throw ValidationError("--probe-seconds must be positive") }
+        if let maxConcurrency { try OptionCheck.integer(maxConcurrency, in: 1...10_000, "--max-concurrency") }
+        if let timeoutSeconds { try OptionCheck.seconds(timeoutSeconds, upTo: OptionCheck.day, "--timeout-seconds") }
+        if let maxAttempts { try OptionCheck.integer(maxAttempts, in: 1...100, "--max-attempts") }
+        if let circuitFailures { try OptionCheck.integer(circuitFailures, in: 1...1_000_000, "--circuit-failures") }
+        if let probeSeconds { try OptionCheck.seconds(probeSeconds, upTo: OptionCheck.day, "--probe-seconds") }
     }
 
     func settings(apiKey: String?, defaultConcurrency: Int, defaultTimeout: Double) -> HTTPClientSettings {
@@ -143,13 +144,13 @@ struct Generate: AsyncParsableCommand {
 
     @OptionGroup var http: HTTPBackendOptions
 
-    @Option(help: "Sampling temperature.")
+    @Option(parsing: .unconditional, help: "Sampling temperature.")
     var temperature = 1.0
 
-    @Option(help: "Nucleus sampling top-p.")
+    @Option(parsing: .unconditional, help: "Nucleus sampling top-p.")
     var topP = 1.0
 
-    @Option(help: "Maximum tokens per response (default: 12 built-in, 512 openai).")
+    @Option(parsing: .unconditional, help: "Maximum tokens per response (default: 12 built-in, 512 openai).")
     var maxTokens: Int?
 
     @Option(help: "A stop sequence (openai; repeat for several).")
@@ -161,13 +162,14 @@ struct Generate: AsyncParsableCommand {
     @Flag(help: "openai: do not ask for logprobs (then no logprob sum is recorded).")
     var noLogprobs = false
 
-    @Option(help: ArgumentHelp("Wait this long before submitting each batch (fault-injection for tests).", visibility: .hidden))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Wait this long before submitting each batch (fault-injection for tests).", visibility: .hidden))
     var delayBeforeSubmitMs = 0
 
     func validate() throws {
-        guard temperature >= 0 else { throw ValidationError("--temperature must be non-negative") }
+        guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be finite and non-negative") }
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
-        if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
+        if let maxTokens { try OptionCheck.integer(maxTokens, in: 1...1_000_000, "--max-tokens") }
+        try OptionCheck.integer(delayBeforeSubmitMs, in: 0...3_600_000, "--delay-before-submit-ms")
         switch backend {
         case .openai:
             guard let baseURL else { throw ValidationError("--backend openai needs --base-url, e.g. --base-url http://gpu1:8000") }
@@ -231,7 +233,7 @@ struct Score: AsyncParsableCommand {
     @Option(help: "What an open circuit probes with GET (default: --url; any answer below 500 counts as up).")
     var healthUrl: String?
 
-    @Option(help: "Responses per POST (default 64).")
+    @Option(parsing: .unconditional, help: "Responses per POST (default 64).")
     var itemsPerRequest: Int?
 
     @OptionGroup var http: HTTPBackendOptions
@@ -239,7 +241,7 @@ struct Score: AsyncParsableCommand {
     @OptionGroup var vllm: VLLMRewardOptions
 
     func validate() throws {
-        if let itemsPerRequest, itemsPerRequest < 1 { throw ValidationError("--items-per-request must be at least 1") }
+        if let itemsPerRequest { try OptionCheck.integer(itemsPerRequest, in: 1...100_000, "--items-per-request") }
         if backend != .vllm, let flag = vllm.given.first { throw ValidationError("\(flag) applies only to --backend vllm") }
         switch backend {
         case .vllm:

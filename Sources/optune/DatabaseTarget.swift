@@ -19,9 +19,15 @@ struct DatabaseTarget {
     }
 
     /// The connection string, starting the embedded cluster first if it is not running.
+    ///
+    /// A malformed `OPTUNE_DATABASE_URL` is an error that names the variable and what is wrong,
+    /// with the password replaced by `***`.
     func connectionURL(progress: (String) -> Void = { _ in }) async throws -> String {
-        if let externalURL { return externalURL }
-        let cluster = cluster!
+        if let externalURL {
+            do { try ConnectionString.validate(externalURL) } catch { throw DatabaseURLError(message: "OPTUNE_DATABASE_URL: \(error.message)") }
+            return externalURL
+        }
+        guard let cluster else { throw DatabaseURLError(message: "no OPTUNE_DATABASE_URL and no embedded cluster") }
         if try await cluster.start() == .started {
             progress("started the embedded PostgreSQL in \(cluster.configuration.root)")
         }
@@ -32,6 +38,12 @@ struct DatabaseTarget {
     func connect(applicationName: String = "optune") async throws -> Connection {
         try await Connection.connect(to: try await connectionURL(progress: { note($0) }), applicationName: applicationName)
     }
+}
+
+/// `OPTUNE_DATABASE_URL` is unusable; the message never contains its password.
+struct DatabaseURLError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }
 
 /// Prints a progress or status note to standard error, keeping standard output for data.

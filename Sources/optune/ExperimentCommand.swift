@@ -22,13 +22,13 @@ struct Experiment: AsyncParsableCommand {
     @Option(parsing: .upToNextOption, help: "Seeds (each has its own task draw, π_0 and shared iteration 0).")
     var seeds: [Int64] = [1, 2, 3, 4, 5]
 
-    @Option(help: "Training iterations T per run, the shared iteration 0 included.")
+    @Option(parsing: .unconditional, help: "Training iterations T per run, the shared iteration 0 included.")
     var iterations = 5
 
-    @Option(help: "Train prompts of the built-in task.")
+    @Option(parsing: .unconditional, help: "Train prompts of the built-in task.")
     var trainPrompts = 1000
 
-    @Option(help: "Eval prompts of the built-in task.")
+    @Option(parsing: .unconditional, help: "Eval prompts of the built-in task.")
     var evalPrompts = 1000
 
     @Option(help: "Prefix of the runs' names (default: exp-<time>).")
@@ -38,6 +38,9 @@ struct Experiment: AsyncParsableCommand {
         guard !rhos.isEmpty, rhos.allSatisfy({ $0 > 0 && $0 <= 1 }) else { throw ValidationError("every --rhos value must be in (0, 1]") }
         guard seeds.count >= 2 else { throw ValidationError("give at least two --seeds: intervals need them") }
         guard iterations >= 2 else { throw ValidationError("--iterations must be at least 2 (the shared one and one more)") }
+        guard iterations <= RunConfig.maxIterations else { throw ValidationError("--iterations must be at most \(RunConfig.maxIterations)") }
+        guard (1...TaskOptions.maxPrompts).contains(trainPrompts) else { throw ValidationError("--train-prompts must be in 1…\(TaskOptions.maxPrompts)") }
+        guard (1...TaskOptions.maxPrompts).contains(evalPrompts) else { throw ValidationError("--eval-prompts must be in 1…\(TaskOptions.maxPrompts)") }
     }
 
     func run() async throws {

@@ -23,7 +23,7 @@ final class ProgressBar: Sendable {
         }
         guard due else { return }
         var line = "\r\u{1B}[2K\(label) "
-        if let fraction {
+        if let fraction, fraction.isFinite {
             let width = 30
             let filled = Int((min(max(fraction, 0), 1) * Double(width)).rounded())
             line += "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] "

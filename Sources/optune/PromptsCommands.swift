@@ -60,27 +60,27 @@ struct Prompts: AsyncParsableCommand {
         @Flag(name: .long, help: "Store string prompts as one user message, so chat servers apply their chat template.")
         var asChat = false
 
-        @Option(name: .long, help: "Rejected lines tolerated before the exit status says failure.")
+        @Option(name: .long, parsing: .unconditional, help: "Rejected lines tolerated before the exit status says failure.")
         var allowErrors = 0
 
-        @Option(name: .long, help: "Longest line read, in bytes (default 16 MiB); longer lines are reported and skipped.")
+        @Option(name: .long, parsing: .unconditional, help: "Longest line read, in bytes (default 16 MiB); longer lines are reported and skipped.")
         var maxLineBytes = LineReader.defaultMaxLineBytes
 
         @Flag(name: .long, help: "Store nothing if any line is rejected.")
         var strict = false
 
-        @Option(name: .long, help: "Lines per batch (one COPY and one transaction each, unless --strict).")
+        @Option(name: .long, parsing: .unconditional, help: "Lines per batch (one COPY and one transaction each, unless --strict).")
         var batchSize = 2_000
 
-        @Option(name: .long, help: "Print at most this many rejected-line errors (all are counted).")
+        @Option(name: .long, parsing: .unconditional, help: "Print at most this many rejected-line errors (all are counted).")
         var maxErrors = 50
 
         func validate() throws {
             guard !set.isEmpty else { throw ValidationError("--set needs a non-empty name") }
-            guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-            guard allowErrors >= 0 else { throw ValidationError("--allow-errors must be 0 or more") }
-            guard maxErrors >= 0 else { throw ValidationError("--max-errors must be 0 or more") }
-            guard maxLineBytes >= 1 else { throw ValidationError("--max-line-bytes must be at least 1") }
+            try OptionCheck.integer(batchSize, in: 1...1_000_000, "--batch-size")
+            try OptionCheck.integer(allowErrors, in: 0...Int.max, "--allow-errors")
+            try OptionCheck.integer(maxErrors, in: 0...Int.max, "--max-errors")
+            try OptionCheck.integer(maxLineBytes, in: 1...(1 << 30), "--max-line-bytes")
             if let promptKey, promptKey.isEmpty { throw ValidationError("--prompt-key needs a field name") }
             if let messagesKey, messagesKey.isEmpty { throw ValidationError("--messages-key needs a field name") }
             if strict && allowErrors > 0 { throw ValidationError("--strict stores nothing when a line is rejected; it cannot be combined with --allow-errors") }

@@ -43,7 +43,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Fork from iteration t of another run: NAME@t.")
     var fork: String?
 
-    @Option(help: "Generator workers in this process.")
+    @Option(parsing: .unconditional, help: "Generator workers in this process.")
     var generators = 1
 
     @Option(help: "Log level of the in-process daemons.")
@@ -58,8 +58,11 @@ struct Run: AsyncParsableCommand {
     var resume: String?
 
     func validate() throws {
-        if let fork, parseFork(fork) == nil { throw ValidationError("--fork must look like NAME@t, e.g. baseline@0") }
-        guard generators >= 1 else { throw ValidationError("--generators must be at least 1") }
+        if let fork, parseFork(fork) == nil { throw ValidationError("--fork must look like NAME@t with 0 ≤ t < \(RunConfig.maxIterations), e.g. baseline@0") }
+        guard (1...Self.maxGenerators).contains(generators) else { throw ValidationError("--generators must be in 1…\(Self.maxGenerators), got \(generators)") }
+        if promptSet == nil, options.samples > BuiltinTask.maxSamplesPerPrompt {
+            throw ValidationError("--samples must be at most \(BuiltinTask.maxSamplesPerPrompt) for the built-in task, got \(options.samples)")
+        }
         if promptSet != nil {
             guard baseUri != nil else { throw ValidationError("--prompt-set needs --base-uri: the served model that is π_0") }
             guard createOnly else {
@@ -127,8 +130,12 @@ struct Run: AsyncParsableCommand {
         try await drive(runID: runID, name: runName, url: url)
     }
 
+    /// Most in-process generator workers.
+    static let maxGenerators = 256
+
     func parseFork(_ text: String) -> (String, Int)? {
-        guard let at = text.lastIndex(of: "@"), let t = Int(text[text.index(after: at)...]), t >= 0, at != text.startIndex else { return nil }
+        guard let at = text.lastIndex(of: "@"), let t = Int(text[text.index(after: at)...]), t >= 0, t < RunConfig.maxIterations,
+              at != text.startIndex else { return nil }
         return (String(text[..<at]), t)
     }
 }

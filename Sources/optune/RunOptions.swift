@@ -4,7 +4,7 @@ import Daemons
 
 /// The knobs of a run's configuration, shared by `run` and `experiment`.
 struct RunConfigOptions: ParsableArguments {
-    @Option(help: "Fraction ρ of prompts regenerated per iteration, in (0, 1].")
+    @Option(parsing: .unconditional, help: "Fraction ρ of prompts regenerated per iteration, in (0, 1].")
     var rho: Double = 0.5
 
     @Option(help: "Selection for t ≥ 1: reward (OPTune), random or full.")
@@ -13,25 +13,25 @@ struct RunConfigOptions: ParsableArguments {
     @Option(help: "Preference loss: wdpo or dpo.")
     var loss: LossKind = .wdpo
 
-    @Option(help: "Training iterations T (then π_T is evaluated).")
+    @Option(parsing: .unconditional, help: "Training iterations T (then π_T is evaluated).")
     var iterations: Int = 5
 
-    @Option(help: "Samples per selected prompt (≥ 2).")
+    @Option(parsing: .unconditional, help: "Samples per selected prompt (≥ 2).")
     var samples: Int = 2
 
-    @Option(help: "DPO β1.")
+    @Option(parsing: .unconditional, help: "DPO β1.")
     var beta1: Double = 2
 
-    @Option(help: "Weight sharpness β2: R = σ(β2·gap).")
+    @Option(parsing: .unconditional, help: "Weight sharpness β2: R = σ(β2·gap).")
     var beta2: Double = 5
 
-    @Option(help: "Seed of selection tie-breaks, sampling and training order.")
+    @Option(parsing: .unconditional, help: "Seed of selection tie-breaks, sampling and training order.")
     var seed: Int64 = 0
 
-    @Option(help: "Learning rate of the built-in DPO trainer (RMSProp).")
+    @Option(parsing: .unconditional, help: "Learning rate of the built-in DPO trainer (RMSProp).")
     var learningRate: Double = 2e-4
 
-    @Option(help: "Epochs over D_t per iteration.")
+    @Option(parsing: .unconditional, help: "Epochs over D_t per iteration.")
     var epochs: Int = 4
 
     @Flag(help: "Skip pairs whose reward gap is zero when training.")
@@ -55,20 +55,42 @@ struct RunConfigOptions: ParsableArguments {
     }
 
     func validate() throws {
-        do { try config(basePolicy: nil).validate() } catch { throw ValidationError(error.description) }
+        do { try config(basePolicy: nil).validate() } catch { throw ValidationError("\(Self.flag(for: error.field)) \(error.message)") }
+    }
+
+    /// The command-line flag of a ``RunConfig`` field.
+    static func flag(for field: String) -> String {
+        switch field {
+        case "samplesPerPrompt": "--samples"
+        case "learningRate": "--learning-rate"
+        case "skipZeroGap": "--skip-zero-gap"
+        default: "--" + field
+        }
     }
 }
 
 /// Which built-in task to use.
 struct TaskOptions: ParsableArguments {
-    @Option(help: "Train prompts of the built-in digit task.")
+    @Option(parsing: .unconditional, help: "Train prompts of the built-in digit task.")
     var trainPrompts = 1000
 
-    @Option(help: "Eval prompts of the built-in digit task.")
+    @Option(parsing: .unconditional, help: "Eval prompts of the built-in digit task.")
     var evalPrompts = 1000
 
-    @Option(help: "Seed of the task's prompts and of π_0.")
+    @Option(parsing: .unconditional, help: "Seed of the task's prompts and of π_0.")
     var taskSeed: UInt64 = 1
+
+    /// Largest --train-prompts / --eval-prompts: the task draws both from one stream in memory.
+    static let maxPrompts = 1_000_000
+
+    func validate() throws {
+        guard (1...Self.maxPrompts).contains(trainPrompts) else {
+            throw ValidationError("--train-prompts must be in 1…\(Self.maxPrompts), got \(trainPrompts)")
+        }
+        guard (1...Self.maxPrompts).contains(evalPrompts) else {
+            throw ValidationError("--eval-prompts must be in 1…\(Self.maxPrompts), got \(evalPrompts)")
+        }
+    }
 
     var task: BuiltinTask {
         var task = BuiltinTask()
