@@ -15,6 +15,7 @@ public struct CoordinatorService: Service, CustomStringConvertible {
     let run: Int64
     let pollInterval: Duration
     let leaseSeconds: Double
+    let startupPatience: Duration
     let identity = WorkerIdentity(role: "coordinator")
     let logger: Logger
     /// Called after each finished iteration (for `optune run`'s report).
@@ -23,7 +24,8 @@ public struct CoordinatorService: Service, CustomStringConvertible {
     let onFinished: @Sendable () async -> Void
 
     public init(
-        databaseURL: String, run: Int64, pollInterval: Duration = .milliseconds(200), leaseSeconds: Double = 15, logger: Logger,
+        databaseURL: String, run: Int64, pollInterval: Duration = .milliseconds(200), leaseSeconds: Double = 15,
+        startupPatience: Duration = .seconds(300), logger: Logger,
         onIterationDone: @escaping @Sendable (IterationSummary) async -> Void = { _ in },
         onFinished: @escaping @Sendable () async -> Void = {}
     ) {
@@ -31,6 +33,7 @@ public struct CoordinatorService: Service, CustomStringConvertible {
         self.run = run
         self.pollInterval = pollInterval
         self.leaseSeconds = leaseSeconds
+        self.startupPatience = startupPatience
         self.logger = logger
         self.onIterationDone = onIterationDone
         self.onFinished = onFinished
@@ -45,7 +48,7 @@ public struct CoordinatorService: Service, CustomStringConvertible {
     public func run() async throws {
         let buffer: ReplayBuffer
         do {
-            buffer = try await DatabaseSupervisor.connect(to: databaseURL, applicationName: "optune-coordinate", logger: logger)
+            buffer = try await DatabaseSupervisor.connect(to: databaseURL, applicationName: "optune-coordinate", logger: logger, patience: startupPatience)
         } catch is DaemonStopping {
             return
         }

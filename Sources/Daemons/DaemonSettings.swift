@@ -17,6 +17,9 @@ public struct DaemonSettings: Sendable {
     /// server does not serve the policy yet), the daemon leases nothing and asks it again after
     /// this pause; the backend probes its endpoint on its own schedule.
     public var unavailablePause: Duration = .seconds(1)
+    /// How long a starting daemon waits for a database it cannot reach before it gives up with
+    /// the connection error. Once connected, a daemon waits out any outage.
+    public var startupPatience: Duration = .seconds(300)
 
     public init() {}
 }

@@ -68,19 +68,27 @@ public struct DatabaseSupervisor: Sendable {
         }
     }
 
-    /// Opens a buffer on `databaseURL`, waiting (with backoff) while the server cannot be
-    /// reached, so a daemon started before its database, or during a restart, does not exit.
-    public static func connect(to databaseURL: String, applicationName: String, logger: Logger) async throws -> ReplayBuffer {
+    /// Opens a buffer on `databaseURL`, waiting (with backoff) up to `patience` while the server
+    /// cannot be reached, so a daemon started before its database, or during a restart, does not
+    /// exit. Past `patience` the last connection error is thrown (a wrong host or a server that
+    /// never comes is then reported instead of waited on forever).
+    public static func connect(
+        to databaseURL: String, applicationName: String, logger: Logger, patience: Duration = .seconds(300)
+    ) async throws -> ReplayBuffer {
         var delay: Duration = .milliseconds(100)
         var warned = false
+        let started = ContinuousClock.now
         while true {
             do {
                 return try await ReplayBuffer.connect(to: databaseURL, applicationName: applicationName)
             } catch where ReplayBuffer.isConnectionLoss(error) {
                 if Task.shouldStop { throw DaemonStopping() }
+                if ContinuousClock.now - started >= patience { throw error }
                 if !warned {
                     warned = true
-                    logger.warning("database unreachable; waiting for it", metadata: ["error": "\(firstLine(of: error))"])
+                    logger.warning("database unreachable; waiting for it", metadata: [
+                        "error": "\(firstLine(of: error))", "patience_s": "\(Int(patience.seconds))",
+                    ])
                 }
                 try? await Task.sleep(for: delay * Double.random(in: 0.5...1.0))
                 delay = min(delay * 2, .seconds(5))

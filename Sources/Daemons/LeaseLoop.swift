@@ -65,7 +65,7 @@ struct LeaseLoop {
     func run(_ work: some BatchWork) async throws {
         let buffer: ReplayBuffer
         do {
-            buffer = try await DatabaseSupervisor.connect(to: databaseURL, applicationName: applicationName, logger: logger)
+            buffer = try await DatabaseSupervisor.connect(to: databaseURL, applicationName: applicationName, logger: logger, patience: settings.startupPatience)
         } catch is DaemonStopping {
             return
         }

@@ -60,7 +60,7 @@ public struct TrainerService: Service, CustomStringConvertible {
     public func run() async throws {
         let buffer: ReplayBuffer
         do {
-            buffer = try await DatabaseSupervisor.connect(to: databaseURL, applicationName: "optune-train", logger: logger)
+            buffer = try await DatabaseSupervisor.connect(to: databaseURL, applicationName: "optune-train", logger: logger, patience: settings.startupPatience)
         } catch is DaemonStopping {
             return
         }

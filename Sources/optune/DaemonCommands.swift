@@ -22,6 +22,8 @@ struct DaemonOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Longest wait in milliseconds between looks for work (LISTEN/NOTIFY wakes sooner).")
     var pollMilliseconds = 500
 
+    @OptionGroup var patience: DatabasePatienceOption
+
     @Option(help: "Log level.")
     var logLevel: Logger.Level = .info
 
@@ -39,6 +41,7 @@ struct DaemonOptions: ParsableArguments {
         settings.batchSize = batchSize
         settings.leaseSeconds = leaseSeconds
         settings.pollInterval = .milliseconds(pollMilliseconds)
+        settings.startupPatience = try patience.duration()
         if let run {
             let buffer = try await ReplayBuffer.connect(to: url, applicationName: "optune")
             guard let id = try await buffer.runID(named: run) else { throw ValidationError("no run named \(run)") }
@@ -398,6 +401,8 @@ struct Coordinate: AsyncParsableCommand {
     @Option(help: "The run to coordinate (by name).")
     var run: String
 
+    @OptionGroup var patience: DatabasePatienceOption
+
     @Option(help: "Log level.")
     var logLevel: Logger.Level = .info
 
@@ -408,9 +413,32 @@ struct Coordinate: AsyncParsableCommand {
         guard let id = try await buffer.runID(named: run) else { throw ValidationError("no run named \(run)") }
         await buffer.connection.close()
         try await runUntilSignalled(
-            CoordinatorService(databaseURL: url, run: id, logger: Logger(label: "optune.coordinate")) { summary in
+            CoordinatorService(databaseURL: url, run: id, startupPatience: try patience.duration(), logger: Logger(label: "optune.coordinate")) { summary in
                 print(IterationLine.format(summary))
             },
             label: "optune.coordinate")
+    }
+}
+
+/// How long a starting daemon waits for an unreachable database.
+struct DatabasePatienceOption: ParsableArguments {
+    @Option(
+        name: .customLong("wait-for-database"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "Seconds a starting daemon waits for a database it cannot reach before it exits (default: $OPTUNE_WAIT_FOR_DATABASE, else 300). Once connected it waits out any outage.",
+            valueName: "SECONDS"))
+    var seconds: Double?
+
+    func validate() throws {
+        if let seconds { try OptionCheck.seconds(seconds, upTo: OptionCheck.week, "--wait-for-database", allowZero: true) }
+    }
+
+    func duration() throws -> Duration {
+        if let seconds { return .milliseconds(Int64(seconds * 1000)) }
+        guard let text = ProcessInfo.processInfo.environment["OPTUNE_WAIT_FOR_DATABASE"], !text.isEmpty else { return .seconds(300) }
+        guard let value = Double(text), value.isFinite, value >= 0, value <= OptionCheck.week else {
+            throw ValidationError("OPTUNE_WAIT_FOR_DATABASE must be a number of seconds between 0 and \(Int(OptionCheck.week)), got \(text)")
+        }
+        return .milliseconds(Int64(value * 1000))
     }
 }

@@ -10,9 +10,10 @@ enum OptionCheck {
     }
 
     /// `value` must be a finite number of seconds in (0, `maximum`].
-    static func seconds(_ value: Double, upTo maximum: Double, _ flag: String) throws {
-        guard value.isFinite, value > 0, value <= maximum else {
-            throw ValidationError("\(flag) must be a number of seconds in (0, \(Int(maximum))], got \(value)")
+    static func seconds(_ value: Double, upTo maximum: Double, _ flag: String, allowZero: Bool = false) throws {
+        guard value.isFinite, allowZero ? value >= 0 : value > 0, value <= maximum else {
+            let range = allowZero ? "[0, \(Int(maximum))]" : "(0, \(Int(maximum))]"
+            throw ValidationError("\(flag) must be a number of seconds in \(range), got \(value)")
         }
     }
 

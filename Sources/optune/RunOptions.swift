@@ -37,6 +37,17 @@ struct RunConfigOptions: ParsableArguments {
     @Flag(help: "Skip pairs whose reward gap is zero when training.")
     var skipZeroGap = false
 
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Largest share of an iteration's tasks (per queue) that may die while it goes on; such prompts keep their D_{t-1} pair (default 0.01).",
+        valueName: "FRACTION"))
+    var maxDeadFraction: Double?
+
+    @Option(parsing: .unconditional, help: "Rewards below this make their scoring task dead with a clear message (default: none).")
+    var rewardMin: Double?
+
+    @Option(parsing: .unconditional, help: "Rewards above this make their scoring task dead with a clear message (default: none).")
+    var rewardMax: Double?
+
     func config(basePolicy: Int64?) -> RunConfig {
         var config = RunConfig()
         config.rho = rho
@@ -50,6 +61,9 @@ struct RunConfigOptions: ParsableArguments {
         config.learningRate = learningRate
         config.epochs = epochs
         config.skipZeroGap = skipZeroGap
+        config.maxDeadFraction = maxDeadFraction
+        config.rewardMin = rewardMin
+        config.rewardMax = rewardMax
         config.basePolicy = basePolicy
         return config
     }
@@ -64,6 +78,9 @@ struct RunConfigOptions: ParsableArguments {
         case "samplesPerPrompt": "--samples"
         case "learningRate": "--learning-rate"
         case "skipZeroGap": "--skip-zero-gap"
+        case "maxDeadFraction": "--max-dead-fraction"
+        case "rewardMin": "--reward-min"
+        case "rewardMax": "--reward-max"
         default: "--" + field
         }
     }

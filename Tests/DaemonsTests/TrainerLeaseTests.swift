@@ -134,10 +134,11 @@ struct TrainerLeaseTests {
         try await TestDatabase.withFresh { database in
             let scenario = try await trainingScenario("fence", in: database)
             let buffer = scenario.buffer
-            let first = try #require(try await buffer.acquireTrainingLease(run: scenario.run, t: 0, holder: "a", seconds: 0.5))
+            let first = try #require(try await buffer.acquireTrainingLease(run: scenario.run, t: 0, holder: "a", seconds: 30))
             #expect(try await buffer.acquireTrainingLease(run: scenario.run, t: 0, holder: "b", seconds: 30) == nil)
             #expect(try await buffer.trainingCandidates().isEmpty)
-            try await Task.sleep(for: .milliseconds(700))
+            // The holder stops heartbeating: its lease runs out (made to run out now, not slept through).
+            try await buffer.connection.execute("UPDATE optune.training_leases SET expires_at = clock_timestamp() - interval '1 second'")
             let second = try #require(try await buffer.acquireTrainingLease(run: scenario.run, t: 0, holder: "b", seconds: 30))
             #expect(second.token > first.token)
             #expect(try await buffer.extendTrainingLease(first, seconds: 30) == false)

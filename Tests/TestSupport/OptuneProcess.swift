@@ -7,14 +7,15 @@ public final class OptuneProcess {
     /// Where the child's standard output and error go.
     public let outputPath: String
 
-    /// Starts `optune ARGUMENTS` with `OPTUNE_DATABASE_URL` set to `databaseURL`, reading
-    /// standard input from the file `standardInput` (default: nothing).
-    public init(_ arguments: [String], databaseURL: String, standardInput: String? = nil) throws {
+    /// Starts `optune ARGUMENTS` with `OPTUNE_DATABASE_URL` set to `databaseURL` (and any
+    /// `environment` added), reading standard input from the file `standardInput` (default: nothing).
+    public init(_ arguments: [String], databaseURL: String, standardInput: String? = nil, environment extra: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.executablePath())
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["OPTUNE_DATABASE_URL"] = databaseURL
+        environment.merge(extra) { $1 }
         process.environment = environment
         outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("optune-\(UUID().uuidString).log").path
         FileManager.default.createFile(atPath: outputPath, contents: nil)
