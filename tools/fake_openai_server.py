@@ -55,7 +55,8 @@ Control (on either port):
     "down": true | false    stop / start listening on SERVICE_PORT
     "faults": [{"fault": NAME, "count": N, "message": "..."}]   appended to the fault queue
   Each POST to /v1/completions, /v1/chat/completions or /reward takes the first fault of the
-  queue (count -1 = forever) and decrements its count. Faults:
+  queue that applies (count -1 = forever) and decrements its count; a fault with
+  "match": ["a", "b"] applies only to requests whose JSON body contains every string. Faults:
     401, 429, 500, 503   that status with an OpenAI-style error body
     400               400 with {"error": {"message": MESSAGE}} (default "bad request")
     hang              sleep hang_seconds, then answer normally
@@ -91,13 +92,15 @@ STATE = {
 API_POSTS = ("/v1/completions", "/v1/chat/completions", "/reward", "/pooling")
 
 
-def take_fault():
+def take_fault(body):
+    """The first fault that applies to this request: faults with "match" (a list of strings)
+    apply only to requests whose JSON body contains every one of them, and are skipped otherwise."""
+    text = json.dumps(body, ensure_ascii=False)
     with LOCK:
         faults = STATE["faults"]
-        while faults:
-            fault = faults[0]
-            if fault.get("count", 1) == 0:
-                faults.pop(0)
+        faults[:] = [fault for fault in faults if fault.get("count", 1) != 0]
+        for fault in faults:
+            if not all(part in text for part in fault.get("match", [])):
                 continue
             if fault.get("count", 1) > 0:
                 fault["count"] = fault.get("count", 1) - 1
@@ -199,7 +202,7 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             STATE["requests"].append(dict(body, path=self.path, authorization=self.headers.get("Authorization")))
             del STATE["requests"][:-200]
-        fault = take_fault()
+        fault = take_fault(body)
         name = str(fault["fault"]) if fault else None
         if name in ("401", "429", "500", "503"):
             return self.error(int(name), fault.get("message") or f"injected {name}", "InjectedError")
