@@ -157,6 +157,24 @@ struct ConnectionBehaviourTests {
         }
     }
 
+    @Test func aLostSessionIsAConnectionLossAndReconnectRestoresItsListens() async throws {
+        try await TestDatabase.withFresh(migrated: false) { database in
+            let listener = try await database.connect()
+            try await listener.listen("optune_test_channel")
+            let admin = try await database.connect()
+            try await admin.execute("SELECT pg_terminate_backend($1)", [await listener.backendPID])
+            let error = await #expect(throws: PostgresError.self) { try await listener.query("SELECT 1") }
+            #expect(error?.isConnectionLoss == true)
+            try await listener.reconnect()
+            #expect(await listener.isOpen)
+            try await admin.notify("optune_test_channel", payload: "after the reconnect")
+            let note = try await listener.waitForNotification(timeout: .seconds(10))
+            #expect(note?.payload == "after the reconnect")
+            await listener.close()
+            await admin.close()
+        }
+    }
+
     @Test func aBadConnectionStringFailsWithAClearError() async throws {
         let error = await #expect(throws: PostgresError.self) {
             try await Connection.connect(to: "postgresql:///nope?host=/nonexistent-socket-dir&port=1")
