@@ -13,6 +13,9 @@ failed=()
 section "Setup: tools/setup.sh --no-build"
 tools/setup.sh --no-build || { echo "test: setup failed" >&2; exit 1; }
 
+section "Landed migrations unchanged: tools/check-migrations.sh"
+tools/check-migrations.sh || failed+=("tools/check-migrations.sh")
+
 section "Throwaway PostgreSQL"
 # Under /tmp (not $TMPDIR) so the socket path stays short.
 pg_dir=$(mktemp -d /tmp/optune-test-pg.XXXXXX) || exit 1
@@ -32,12 +35,22 @@ scratch=()
 if [ -n "${OPTUNE_SCRATCH_PATH:-}" ]; then scratch=(--scratch-path "$OPTUNE_SCRATCH_PATH"); fi
 
 section "Build: swift build --build-tests ${scratch[*]}"
-if swift build --build-tests "${scratch[@]}"; then
+build_log=$(mktemp /tmp/optune-build.XXXXXX)
+if swift build --build-tests "${scratch[@]}" 2>&1 | tee "$build_log"; [ "${PIPESTATUS[0]}" -eq 0 ]; then
+    # Zero compiler warnings in the project's own code (dependencies are not ours to fix). An
+    # incremental build only shows warnings of the files it recompiled; CI builds from scratch.
+    warnings=$(grep -E "^$PWD/(Sources|Tests)/.*: warning: " "$build_log" | sort -u || true)
+    if [ -n "$warnings" ]; then
+        printf '%s\n' "$warnings"
+        echo "test: $(printf '%s\n' "$warnings" | wc -l) compiler warning(s) in Sources/ or Tests/" >&2
+        failed+=("compiler warnings")
+    fi
     section "Swift tests: swift test ${scratch[*]} $*"
     swift test "${scratch[@]}" "$@" || failed+=("swift test")
 else
     failed+=("swift build --build-tests")
 fi
+rm -f "$build_log"
 
 section "Python reference decoder: tools/token_blob.py check Tests/TokenCodecTests/Vectors"
 if [ -f tools/token_blob.py ]; then

@@ -39,6 +39,7 @@ extension ReplayBuffer {
     ///
     /// Runs in the caller's transaction when called inside one (see ``storePrompts(_:inSet:defaultSplit:source:on:)``),
     /// else in its own. Prompts whose record gives no split get `defaultSplit`.
+    @discardableResult
     public func storePrompts(_ records: [PromptRecord], inSet setID: Int64, defaultSplit: PromptSplit, source: String) async throws -> PromptBatchOutcome {
         try await connection.transaction { c in
             try Self.storePrompts(records, inSet: setID, defaultSplit: defaultSplit, source: source, on: c)

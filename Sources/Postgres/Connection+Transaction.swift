@@ -14,6 +14,7 @@ extension Connection {
     /// statement can interleave with the transaction. With `maxAttempts > 1`, a serialization
     /// failure (40001) or deadlock (40P01) rolls back and runs `body` again after a short,
     /// jittered pause; `body` must then be safe to repeat.
+    @discardableResult
     public func transaction<T: Sendable>(
         _ isolation: IsolationLevel = .readCommitted,
         maxAttempts: Int = 1,
@@ -50,6 +51,7 @@ extension Connection {
 extension Connection {
     /// Runs `body` synchronously on this connection, with no transaction of its own: use it to
     /// group several statements without another caller's statements interleaving.
+    @discardableResult
     public func run<T: Sendable>(_ body: @Sendable (isolated Connection) throws -> T) throws -> T {
         try body(self)
     }

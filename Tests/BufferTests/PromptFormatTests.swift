@@ -46,7 +46,7 @@ enum PromptFixtures {
     }
 
     static func runGzip(_ arguments: [String], to path: String) throws {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? output.close() }
         let process = Process()

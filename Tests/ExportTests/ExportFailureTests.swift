@@ -102,7 +102,7 @@ struct ExportFailureTests {
 
             // The same export to a standard output that stays open succeeds and is recorded.
             let capture = try scratchDirectory() + "/stdout.jsonl"
-            FileManager.default.createFile(atPath: capture, contents: nil)
+            _ = FileManager.default.createFile(atPath: capture, contents: nil)
             let reader = Process()
             reader.executableURL = URL(fileURLWithPath: try optuneExecutable())
             reader.arguments = ["export", "--run", scenario.name, "--iteration", "0", "-o", "-"]
@@ -181,7 +181,7 @@ func runToEnd(
     environment["OPTUNE_DATABASE_URL"] = databaseURL
     child.environment = environment
     let log = FileManager.default.temporaryDirectory.appendingPathComponent("optune-\(UUID().uuidString).log").path
-    FileManager.default.createFile(atPath: log, contents: nil)
+    _ = FileManager.default.createFile(atPath: log, contents: nil)
     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
     child.standardError = handle
     if child.standardOutput == nil { child.standardOutput = handle }

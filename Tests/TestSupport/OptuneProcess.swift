@@ -18,7 +18,7 @@ public final class OptuneProcess {
         environment.merge(extra) { $1 }
         process.environment = environment
         outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("optune-\(UUID().uuidString).log").path
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         process.standardOutput = output
         process.standardError = output
