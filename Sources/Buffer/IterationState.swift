@@ -11,7 +11,7 @@ public struct RunRecord: Sendable, Hashable {
     public var config: RunConfig
     public var promptSetID: Int64
     public var rewardModelID: Int64
-    public var status: String
+    public var status: RunStatus
     public var forkedFrom: (run: Int64, t: Int)?
 
     public static func == (lhs: RunRecord, rhs: RunRecord) -> Bool { lhs.id == rhs.id && lhs.status == rhs.status }
@@ -37,4 +37,15 @@ public struct QueueCounts: Sendable, Hashable {
 
     /// Whether no task is waiting or in progress.
     public var isDrained: Bool { pending == 0 && leased == 0 }
+}
+
+/// A run's status (`runs.status`).
+public enum RunStatus: String, Sendable, Codable, CaseIterable {
+    case created, running, paused, done, failed, cancelled
+
+    /// The status stored as `text`; a value the schema does not allow is an error, never a guess.
+    static func decoding(_ text: String) throws -> RunStatus {
+        guard let status = RunStatus(rawValue: text) else { throw BufferError("unknown run status \"\(text)\"") }
+        return status
+    }
 }

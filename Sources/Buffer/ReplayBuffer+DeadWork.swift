@@ -69,7 +69,7 @@ extension ReplayBuffer {
                     """, [run, Int32(clamping: t), reopened?.rawValue])
             }
             if reopened != nil || (requeued.values.reduce(0, +) > 0) {
-                try Self.setRunStatus(run, "running", on: c)
+                try Self.setRunStatus(run, .running, on: c)
                 try c.notify("optune_work", payload: "retry")
             }
             return DeadWorkRetry(t: t, requeued: requeued.values.reduce(0, +), reopenedAs: reopened)

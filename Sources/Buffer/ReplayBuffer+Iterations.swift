@@ -24,7 +24,7 @@ extension ReplayBuffer {
         let forkT = try row.decode(7, as: Int?.self)
         return RunRecord(
             id: try row.decode(0), name: try row.decode(1), config: config, promptSetID: try row.decode(3),
-            rewardModelID: try row.decode(4), status: try row.decode(5),
+            rewardModelID: try row.decode(4), status: try RunStatus.decoding(try row.decode(5)),
             forkedFrom: forkRun.flatMap { run in forkT.map { (run, $0) } })
     }
 
@@ -208,8 +208,8 @@ extension ReplayBuffer {
     }
 
     /// Sets the run's status (and the reason when it failed).
-    public static func setRunStatus(_ run: Int64, _ status: String, reason: String? = nil, on c: isolated Connection) throws {
+    public static func setRunStatus(_ run: Int64, _ status: RunStatus, reason: String? = nil, on c: isolated Connection) throws {
         try c.execute(
-            "UPDATE optune.runs SET status = $2, status_reason = $3, updated_at = now() WHERE id = $1", [run, status, reason])
+            "UPDATE optune.runs SET status = $2, status_reason = $3, updated_at = now() WHERE id = $1", [run, status.rawValue, reason])
     }
 }

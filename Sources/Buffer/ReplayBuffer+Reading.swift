@@ -64,7 +64,7 @@ extension ReplayBuffer {
                 responses.append(
                     StoredResponse(
                         id: id, run: run, t: t, prompt: prompt, sampleIndex: try row.decode(2),
-                        purpose: Purpose(rawValue: try row.decode(3)) ?? .train, policy: try row.decode(4),
+                        purpose: try Purpose.decoding(try row.decode(3)), policy: try row.decode(4),
                         tokenCount: try row.decode(5), tokens: tokens, text: try row.decode(7), finishReason: try row.decode(8),
                         seed: try row.decode(9)))
             }

@@ -85,4 +85,10 @@ extension ReplayBuffer {
 /// Why a response was generated: for training pairs, or to evaluate a policy.
 public enum Purpose: String, Sendable, Codable, CaseIterable {
     case train, eval
+
+    /// The purpose stored as `text`; a value the schema does not allow is an error, never a guess.
+    static func decoding(_ text: String) throws -> Purpose {
+        guard let purpose = Purpose(rawValue: text) else { throw BufferError("unknown purpose \"\(text)\" (expected train or eval)") }
+        return purpose
+    }
 }

@@ -73,7 +73,7 @@ extension ReplayBuffer {
             let prompt: Int64 = try row.decode(1)
             return StoredResponse(
                 id: id, run: run, t: t, prompt: prompt, sampleIndex: try row.decode(2),
-                purpose: Purpose(rawValue: try row.decode(3)) ?? .train, policy: try row.decode(4), tokenCount: try row.decode(5),
+                purpose: try Purpose.decoding(try row.decode(3)), policy: try row.decode(4), tokenCount: try row.decode(5),
                 tokens: try row.withRawBytes(6) { blob in
                     try decoder.decode(blob, response: id, prompt: prompt, run: run, t: t, column: .responseTokens)
                 },

@@ -75,12 +75,8 @@ extension ReplayBuffer {
 
     private static func leasedTasks(_ rows: QueryResult) throws -> [LeasedTask] {
         try rows.map { row in
-            let purposeText = try row.decode(3, as: String.self)
-            guard let purpose = Purpose(rawValue: purposeText) else {
-                throw BufferError("task has an unknown purpose \"\(purposeText)\"")
-            }
-            return LeasedTask(
-                run: try row.decode(0), t: try row.decode(1), prompt: try row.decode(2), purpose: purpose,
+            LeasedTask(
+                run: try row.decode(0), t: try row.decode(1), prompt: try row.decode(2), purpose: try Purpose.decoding(try row.decode(3)),
                 policy: try row.decode(4), leaseToken: try row.decode(5), attempts: try row.decode(6))
         }.sorted { ($0.run, $0.t, $0.prompt) < ($1.run, $1.t, $1.prompt) }
     }

@@ -49,7 +49,7 @@ public struct Coordinator: Sendable {
                 start = (0, base)
             }
             try await open(t: start.t, policy: start.policy, record: record, finalT: finalT)
-            try await buffer.connection.run { [run] c in try ReplayBuffer.setRunStatus(run, "running", on: c) }
+            try await buffer.connection.run { [run] c in try ReplayBuffer.setRunStatus(run, .running, on: c) }
             return .progressed
         }
         let t = latest.t
@@ -107,8 +107,8 @@ public struct Coordinator: Sendable {
             return .iterationDone(t)
         case .done:
             if t >= finalT {
-                if record.status != "done" {
-                    try await buffer.connection.run { [run] c in try ReplayBuffer.setRunStatus(run, "done", on: c) }
+                if record.status != .done {
+                    try await buffer.connection.run { [run] c in try ReplayBuffer.setRunStatus(run, .done, on: c) }
                 }
                 return .finished
             }
@@ -119,8 +119,8 @@ public struct Coordinator: Sendable {
             return .progressed
         case .failed:
             let reason = latest.failureReason ?? "iteration \(t) failed"
-            if record.status != "failed" {
-                try await buffer.connection.run { [run] c in try ReplayBuffer.setRunStatus(run, "failed", reason: reason, on: c) }
+            if record.status != .failed {
+                try await buffer.connection.run { [run] c in try ReplayBuffer.setRunStatus(run, .failed, reason: reason, on: c) }
             }
             return .failed(reason)
         }
@@ -167,7 +167,7 @@ public struct Coordinator: Sendable {
     func fail(t: Int, from state: IterationState, reason: String) async throws {
         try await buffer.connection.transaction { [run] c in
             try ReplayBuffer.transition(run: run, t: t, from: state, to: .failed, failureReason: reason, on: c)
-            try ReplayBuffer.setRunStatus(run, "failed", reason: reason, on: c)
+            try ReplayBuffer.setRunStatus(run, .failed, reason: reason, on: c)
         }
     }
 

@@ -1,5 +1,9 @@
 import CLibPQ
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A message delivered by `NOTIFY`.
 public struct Notification: Sendable, Hashable {

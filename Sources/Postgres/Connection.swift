@@ -1,5 +1,9 @@
 import CLibPQ
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One PostgreSQL connection, owned by an actor that runs on its own serial dispatch queue.
 ///

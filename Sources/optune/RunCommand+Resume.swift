@@ -39,10 +39,10 @@ extension Run {
         let external = try await buffer.usesExternalPolicy(run: runID)
         await buffer.close()
         switch record.status {
-        case "done":
+        case .done:
             note("run \(name) is already done")
             return
-        case "failed":
+        case .failed:
             let reason = latest?.failureReason.map { ": \($0)" } ?? ""
             throw RunLookupError(
                 "run \(name) failed\(reason)\nfix the cause, then `optune tasks retry --run \(name)` reopens it for --resume")

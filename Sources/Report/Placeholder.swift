@@ -1,1 +1,0 @@
-// Placeholder so the package resolves; remove once the module has sources.

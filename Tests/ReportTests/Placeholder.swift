@@ -1,1 +1,0 @@
-// Placeholder; remove once the target has tests.
