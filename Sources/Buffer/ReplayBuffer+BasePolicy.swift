@@ -32,3 +32,13 @@ extension ReplayBuffer {
         }
     }
 }
+
+extension ReplayBuffer {
+    /// The shared π_0 that is the served model `uri` (an external base policy), registered on
+    /// first use with `sha256` for provenance; later runs over the same model reuse it.
+    public func externalBasePolicy(uri: String, sha256: String?) async throws -> Int64 {
+        let config = #"{"kind": "external-base", "uri": \#(JSONText.quoted(uri))}"#
+        if let existing = try await basePolicy(configJSON: config) { return existing }
+        return try await registerPolicy(run: nil, t: 0, parent: nil, uri: uri, sha256: sha256?.lowercased(), configJSON: config)
+    }
+}

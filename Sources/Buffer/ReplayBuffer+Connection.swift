@@ -1,3 +1,4 @@
+import Migrations
 import Postgres
 
 extension ReplayBuffer {
@@ -12,6 +13,17 @@ extension ReplayBuffer {
         await connection.close()
     }
 
+    /// Whether `error` is a database failure that repeating the work fixes: a lost connection, a
+    /// serialization failure or a deadlock.
+    public static func isRetryable(_ error: any Error) -> Bool {
+        if isConnectionLoss(error) { return true }
+        switch error {
+        case let error as PostgresError: return error.isTransient
+        case let error as BufferError: return error.underlying?.isTransient ?? false
+        default: return false
+        }
+    }
+
     /// Whether `error` means the database connection was lost or refused (the server restarted,
     /// is shutting down or starting, or the network failed), so reconnecting later can fix it.
     /// The statement that failed may or may not have taken effect.
@@ -21,5 +33,32 @@ extension ReplayBuffer {
         case let error as BufferError: error.underlying?.isConnectionLoss ?? false
         default: false
         }
+    }
+}
+
+extension ReplayBuffer {
+    /// Applies the bundled schema migrations that this database has not applied yet; returns
+    /// their names.
+    @discardableResult
+    public func migrate() async throws -> [String] {
+        try await Migrator(connection: connection).migrate()
+    }
+
+    /// The server's version string (`server_version`).
+    public func serverVersion() async throws -> String {
+        try await connection.query("SELECT current_setting('server_version')")[0].decode(0, as: String.self)
+    }
+}
+
+extension ReplayBuffer {
+    /// Every bundled migration with its state here (applied, pending, or modified after it was
+    /// applied).
+    public func migrationStatus() async throws -> [MigrationStatus] {
+        try await Migrator(connection: connection).status()
+    }
+
+    /// How many migrations this build ships.
+    public static func bundledMigrationCount() throws -> Int {
+        try MigrationFiles.bundled().count
     }
 }

@@ -68,6 +68,26 @@ extension ReplayBuffer {
         ).first?.decode(0, as: Bool.self) ?? false
     }
 
+    /// The policy trained from iteration t of `run` (π_{t+1}), if there is one yet.
+    public func trainedPolicy(run: Int64, t: Int) async throws -> Int64? {
+        try await connection.run { c in try Self.trainedPolicy(run: run, t: t, on: c) }
+    }
+
+    /// Task counts of one iteration's queue, with the first dead task's error.
+    public func queueCounts(_ queue: WorkQueue, run: Int64, t: Int) async throws -> QueueCounts {
+        try await connection.run { c in try Self.queueCounts(queue, run: run, t: t, on: c) }
+    }
+
+    /// Records on the iteration how many of its tasks are dead.
+    public func recordDeadTasks(run: Int64, t: Int) async throws {
+        try await connection.run { c in try Self.recordDeadTasks(run: run, t: t, on: c) }
+    }
+
+    /// Sets the run's status (and the reason when it failed).
+    public func setRunStatus(_ run: Int64, _ status: RunStatus, reason: String? = nil) async throws {
+        try await connection.run { c in try Self.setRunStatus(run, status, reason: reason, on: c) }
+    }
+
     /// Inserts iteration t in state `selecting`.
     public static func createIteration(run: Int64, t: Int, policy: Int64, rho: Double, strategy: SelectionStrategy, on c: isolated Connection) throws {
         try c.execute(

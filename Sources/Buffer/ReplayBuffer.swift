@@ -2,14 +2,16 @@ import Postgres
 
 /// The hub's Swift API: every read and write of the replay buffer goes through here.
 ///
-/// A `ReplayBuffer` wraps one ``Connection``; give each concurrent writer its own. All SQL is
+/// A `ReplayBuffer` wraps one ``Connection``; give each concurrent writer its own. The connection
+/// is the package's own (`package`): users of the library, like the daemons and the CLI, call the
+/// buffer's operations and never compose SQL themselves. All SQL is
 /// parameterised; bulk writes go through binary COPY into a session-local staging table and one
 /// set-based `INSERT … SELECT … ON CONFLICT DO NOTHING`, so a resubmitted batch is a no-op and a
 /// failed batch leaves nothing half-written.
 public struct ReplayBuffer: Sendable {
-    public let connection: Connection
+    package let connection: Connection
 
-    public init(connection: Connection) {
+    package init(connection: Connection) {
         self.connection = connection
     }
 

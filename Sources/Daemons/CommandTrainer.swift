@@ -2,7 +2,6 @@ import Buffer
 import Export
 import Foundation
 import Logging
-import Postgres
 
 /// Settings of `optune train --backend command`: a user's command trains π_t → π_{t+1} of
 /// iterations whose π_t is an external model.
@@ -166,15 +165,15 @@ struct CommandTrainer {
 
         let seconds = (ContinuousClock.now - started).seconds
         let trainer = """
-            {"kind": "command", "trained_by": \(JSONB.quoted(worker)), "lease_token": \(lease.token), \
+            {"kind": "command", "trained_by": \(JSONText.quoted(worker)), "lease_token": \(lease.token), \
             "argv": \(Self.jsonArray(argv)), "exit_code": \(outcome.exitCode), "duration_s": \(outcome.seconds), \
-            "output_dir": \(JSONB.quoted(output.path)), "checkpoint_sha256": "\(checkpoint.sha256)", "checkpoint_files": \(checkpoint.files), \
-            "export": {"path": \(JSONB.quoted(exportPath)), "format": "\(settings.exportFormat.rawValue)", "rows": \(export.rows), \
+            "output_dir": \(JSONText.quoted(output.path)), "checkpoint_sha256": "\(checkpoint.sha256)", "checkpoint_files": \(checkpoint.files), \
+            "export": {"path": \(JSONText.quoted(exportPath)), "format": "\(settings.exportFormat.rawValue)", "rows": \(export.rows), \
             "sha256": "\(export.sha256)", "export_id": \(export.exportID)}, "publish": \(publishRecord)}
             """
         return TrainedPolicy(
             weightsBlob: nil, uri: nextURI, sha256: checkpoint.sha256,
-            policyConfigJSON: #"{"kind": "command", "path": \#(JSONB.quoted(output.path))}"#,
+            policyConfigJSON: #"{"kind": "command", "path": \#(JSONText.quoted(output.path))}"#,
             optimizerJSON: #"{"external": true, "learning_rate": \#(config.learningRate), "epochs": \#(config.epochs)}"#,
             trainerJSON: trainer, pairsUsed: export.rows, skippedZeroGap: 0, lossCurve: [], seconds: seconds)
     }
@@ -210,6 +209,6 @@ struct CommandTrainer {
     }
 
     static func jsonArray(_ items: [String]) -> String {
-        "[" + items.map { JSONB.quoted($0) }.joined(separator: ", ") + "]"
+        "[" + items.map { JSONText.quoted($0) }.joined(separator: ", ") + "]"
     }
 }

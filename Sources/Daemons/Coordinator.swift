@@ -1,6 +1,5 @@
 import Buffer
 import Foundation
-import Postgres
 import Selection
 
 /// The selection service's logic for one run: advances its iterations through the state
@@ -37,10 +36,10 @@ public struct Coordinator: Sendable {
     public func step() async throws -> Step {
         let record = try await buffer.runRecord(run)
         let finalT = (record.forkedFrom.map { $0.t + 1 } ?? 0) + record.config.iterations
-        guard let latest = try await buffer.connection.run({ [run] c in try ReplayBuffer.latestIteration(run: run, on: c) }) else {
+        guard let latest = try await buffer.latestIteration(run: run) else {
             let start: (t: Int, policy: Int64)
             if let fork = record.forkedFrom {
-                guard let policy = try await buffer.connection.run({ c in try ReplayBuffer.trainedPolicy(run: fork.run, t: fork.t, on: c) }) else {
+                guard let policy = try await buffer.trainedPolicy(run: fork.run, t: fork.t) else {
                     return .failed("run \(fork.run) has no trained policy at iteration \(fork.t) to fork from")
                 }
                 start = (fork.t + 1, policy)
@@ -48,8 +47,8 @@ public struct Coordinator: Sendable {
                 guard let base = record.config.basePolicy else { return .failed("the run's config names no base policy π_0") }
                 start = (0, base)
             }
-            try await open(t: start.t, policy: start.policy, record: record, finalT: finalT)
-            try await buffer.connection.run { [run] c in try ReplayBuffer.setRunStatus(run, .running, on: c) }
+            try await buffer.openIteration(run: record, t: start.t, policy: start.policy, finalT: finalT)
+            try await buffer.setRunStatus(run, .running)
             return .progressed
         }
         let t = latest.t
@@ -58,7 +57,7 @@ public struct Coordinator: Sendable {
             return .failed("iteration \(t) is stuck in selecting")
         case .generating, .scoring:
             let queue: WorkQueue = latest.state == .generating ? .generation : .scoring
-            let counts = try await buffer.connection.run { [run] c in try ReplayBuffer.queueCounts(queue, run: run, t: t, on: c) }
+            let counts = try await buffer.queueCounts(queue, run: run, t: t)
             if counts.dead > 0 {
                 // Within the run's tolerance the iteration goes on: the dead prompts keep their
                 // D_{t−1} pairs (recorded in unpaired_prompts when D_t is built). Dead tasks only
@@ -70,7 +69,7 @@ public struct Coordinator: Sendable {
                     let reason = "\(counts.dead) of \(total) \(queue.rawValue) task(s) dead at iteration \(t) "
                         + "(\(Self.percent(share)) > max-dead-fraction \(Self.percent(tolerance))); first error: \(counts.firstError ?? "none recorded"). "
                         + "Fix the cause, then `optune tasks retry --run \(record.name)` and resume the run"
-                    try await fail(t: t, from: latest.state, reason: reason)
+                    try await buffer.failIteration(run: run, t: t, from: latest.state, reason: reason)
                     return .failed(reason)
                 }
             }
@@ -79,97 +78,42 @@ public struct Coordinator: Sendable {
                 return .waiting
             }
             if counts.dead > 0 {
-                try await buffer.connection.run { [run] c in try ReplayBuffer.recordDeadTasks(run: run, t: t, on: c) }
+                try await buffer.recordDeadTasks(run: run, t: t)
             }
             if latest.state == .generating {
-                try await buffer.connection.transaction { [run] c in
-                    try ReplayBuffer.recordGenerationCounts(run: run, t: t, on: c)
-                    try ReplayBuffer.transition(run: run, t: t, from: .generating, to: .scoring, on: c)
-                }
+                try await buffer.finishGeneration(run: run, t: t)
             } else if t >= finalT {
-                try await buffer.connection.transaction { [run] c in
-                    try ReplayBuffer.transition(run: run, t: t, from: .scoring, to: .evaluating, on: c)
-                }
+                try await buffer.startEvaluation(run: run, t: t)
             } else {
-                try await buildPairs(t: t, record: record)
+                try await buffer.buildPairs(run: record, t: t)
             }
             return .progressed
         case .building:
-            try await buildPairs(t: t, record: record)
+            try await buffer.buildPairs(run: record, t: t)
             return .progressed
         case .training:
             return .waiting
         case .evaluating:
-            try await buffer.connection.transaction { [run] c in
-                try ReplayBuffer.recordEvaluation(run: run, t: t, policy: latest.policy, rewardModel: record.rewardModelID, on: c)
-                try ReplayBuffer.transition(run: run, t: t, from: .evaluating, to: .done, on: c)
-            }
+            try await buffer.finishEvaluation(run: record, t: t, policy: latest.policy)
             return .iterationDone(t)
         case .done:
             if t >= finalT {
-                if record.status != .done {
-                    try await buffer.connection.run { [run] c in try ReplayBuffer.setRunStatus(run, .done, on: c) }
-                }
+                if record.status != .done { try await buffer.setRunStatus(run, .done) }
                 return .finished
             }
-            guard let next = try await buffer.connection.run({ [run] c in try ReplayBuffer.trainedPolicy(run: run, t: t, on: c) }) else {
+            guard let next = try await buffer.trainedPolicy(run: run, t: t) else {
                 return .failed("iteration \(t) is done but no policy was trained")
             }
-            try await open(t: t + 1, policy: next, record: record, finalT: finalT)
+            try await buffer.openIteration(run: record, t: t + 1, policy: next, finalT: finalT)
             return .progressed
         case .failed:
             let reason = latest.failureReason ?? "iteration \(t) failed"
-            if record.status != .failed {
-                try await buffer.connection.run { [run] c in try ReplayBuffer.setRunStatus(run, .failed, reason: reason, on: c) }
-            }
+            if record.status != .failed { try await buffer.setRunStatus(run, .failed, reason: reason) }
             return .failed(reason)
         }
     }
 
-    /// Creates iteration t, selects its prompts and enqueues its work, in one transaction.
-    func open(t: Int, policy: Int64, record: RunRecord, finalT: Int) async throws {
-        let config = record.config
-        // Fresh statistics for the tables the last iteration filled, so selection and pair
-        // building get hash joins rather than nested loops planned for empty tables.
-        try await buffer.connection.run { c in try ReplayBuffer.refreshStatistics(on: c) }
-        let fullyOnline = t == 0 || config.strategy == .full
-        try await buffer.connection.transaction { [run] c in
-            try ReplayBuffer.createIteration(
-                run: run, t: t, policy: policy, rho: fullyOnline ? 1 : config.rho, strategy: fullyOnline ? .full : config.strategy, on: c)
-            if t < finalT {
-                let previous = t > 0 ? try ReplayBuffer.pairsOwner(run: run, t: t - 1, on: c) : run
-                try Selector.select(
-                    run: run, t: t, strategy: fullyOnline ? .full : config.strategy, rho: config.rho, seed: config.seed,
-                    promptSetID: record.promptSetID, previousPairsRun: previous, on: c)
-            }
-            _ = try ReplayBuffer.enqueueIterationWork(
-                run: run, t: t, policy: policy, promptSetID: record.promptSetID, train: t < finalT, eval: true, on: c)
-            try ReplayBuffer.transition(run: run, t: t, from: .selecting, to: .generating, on: c)
-        }
-    }
-
-    /// Builds D_t and hands the iteration to the trainers, in one transaction.
-    func buildPairs(t: Int, record: RunRecord) async throws {
-        try await buffer.connection.transaction { [run] c in
-            if try ReplayBuffer.transition(run: run, t: t, from: .scoring, to: .building, on: c) == false {
-                guard try ReplayBuffer.latestIteration(run: run, on: c)?.state == .building else { return }
-            }
-            let previous = t > 0 ? try ReplayBuffer.pairsOwner(run: run, t: t - 1, on: c) : nil
-            let outcome = try PairBuilder.build(
-                run: run, t: t, rewardModel: record.rewardModelID, beta2: record.config.beta2, previousPairsRun: previous, on: c)
-            try ReplayBuffer.recordPairCounts(run: run, t: t, reused: outcome.reused, zeroGap: outcome.zeroGap, on: c)
-            try ReplayBuffer.transition(run: run, t: t, from: .building, to: .training, on: c)
-        }
-    }
-
     static func percent(_ share: Double) -> String { String(format: "%.2f%%", share * 100) }
-
-    func fail(t: Int, from state: IterationState, reason: String) async throws {
-        try await buffer.connection.transaction { [run] c in
-            try ReplayBuffer.transition(run: run, t: t, from: state, to: .failed, failureReason: reason, on: c)
-            try ReplayBuffer.setRunStatus(run, .failed, reason: reason, on: c)
-        }
-    }
 
     /// Takes or renews the run's leadership for `holder` for `leaseSeconds`; false while another
     /// coordinator's lease is unexpired.

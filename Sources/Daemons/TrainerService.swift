@@ -2,7 +2,6 @@ import Backends
 import Buffer
 import Foundation
 import Logging
-import Postgres
 import ServiceLifecycle
 import TokenCodec
 
@@ -176,9 +175,9 @@ public struct TrainerService: Service, CustomStringConvertible {
             let result = try await trainer.train(policy: policy, pairs: pairs, settings: training)
             return TrainedPolicy(
                 weightsBlob: CompressedBytes.compress(result.weights), uri: nil, sha256: nil,
-                policyConfigJSON: #"{"kind": "builtin", "trained_by": \#(JSONB.quoted(identity.id))}"#,
+                policyConfigJSON: #"{"kind": "builtin", "trained_by": \#(JSONText.quoted(identity.id))}"#,
                 optimizerJSON: String(decoding: try JSONEncoder().encode(training), as: UTF8.self),
-                trainerJSON: #"{"kind": "builtin", "trained_by": \#(JSONB.quoted(identity.id)), "lease_token": \#(lease.token)}"#,
+                trainerJSON: #"{"kind": "builtin", "trained_by": \#(JSONText.quoted(identity.id)), "lease_token": \#(lease.token)}"#,
                 pairsUsed: result.pairsUsed, skippedZeroGap: records.count - usable.count, lossCurve: result.lossCurve,
                 seconds: (ContinuousClock.now - started).seconds)
         }
@@ -221,7 +220,7 @@ public struct TrainerService: Service, CustomStringConvertible {
     /// failure, a retryable backend error, or cancellation.
     static func isRetryable(_ error: any Error) -> Bool {
         switch error {
-        case let error as PostgresError: error.isConnectionLoss || error.isTransient
+        case _ where ReplayBuffer.isRetryable(error): true
         case let error as BackendError: error.retryable
         case is CancellationError: true
         default: false

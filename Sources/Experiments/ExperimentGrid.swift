@@ -57,7 +57,7 @@ public struct ExperimentGrid: Sendable {
     /// Runs the grid; `progress` gets one line per finished run.
     public func run(databaseURL: String, progress: @Sendable (String) -> Void) async throws -> ExperimentResult {
         let buffer = try await ReplayBuffer.connect(to: databaseURL, applicationName: "optune-experiment")
-        try await Migrator(connection: buffer.connection).migrate()
+        try await buffer.migrate()
         var result = ExperimentResult(cells: cells, seeds: seeds)
         for seed in seeds {
             var task = BuiltinTask()
@@ -103,7 +103,7 @@ public struct ExperimentGrid: Sendable {
                 progress("seed \(seed): \(cell.name) final eval \(format(final?.reward)) tokens \(tokens) (\(seconds) s)")
             }
         }
-        await buffer.connection.close()
+        await buffer.close()
         return result
     }
 

@@ -46,7 +46,7 @@ struct DaemonOptions: ParsableArguments {
             let buffer = try await ReplayBuffer.connect(to: url, applicationName: "optune")
             guard let id = try await buffer.runID(named: run) else { throw ValidationError("no run named \(run)") }
             settings.run = id
-            await buffer.connection.close()
+            await buffer.close()
         }
         return (url, settings)
     }
@@ -411,7 +411,7 @@ struct Coordinate: AsyncParsableCommand {
         let url = try await DatabaseTarget().connectionURL(progress: { note($0) })
         let buffer = try await ReplayBuffer.connect(to: url, applicationName: "optune")
         guard let id = try await buffer.runID(named: run) else { throw ValidationError("no run named \(run)") }
-        await buffer.connection.close()
+        await buffer.close()
         try await runUntilSignalled(
             CoordinatorService(databaseURL: url, run: id, startupPatience: try patience.duration(), logger: Logger(label: "optune.coordinate")) { summary in
                 print(IterationLine.format(summary))

@@ -2,7 +2,6 @@ import ArgumentParser
 import Buffer
 import Foundation
 import LocalCluster
-import Postgres
 
 struct Database: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -64,12 +63,11 @@ struct Database: AsyncParsableCommand {
                 print("schema:        unknown (start it with `optune db start`)")
                 return
             }
-            let connection = try await Connection.connect(to: try await target.connectionURL(), applicationName: "optune-status")
+            let buffer = try await ReplayBuffer.connect(to: try await target.connectionURL(), applicationName: "optune-status")
             if target.cluster == nil {
-                let version = try await connection.query("SELECT current_setting('server_version')")[0].decode(0, as: String.self)
-                print("server:        \(version)")
+                print("server:        \(try await buffer.serverVersion())")
             }
-            let migrations = try await Migrator(connection: connection).status()
+            let migrations = try await buffer.migrationStatus()
             let applied = migrations.filter { $0.state == .applied }.count
             let pending = migrations.filter { $0.state == .pending }.count
             let drifted = migrations.filter { $0.state == .modified }.map(\.name)
@@ -99,17 +97,16 @@ struct Database: AsyncParsableCommand {
         var status = false
 
         func run() async throws {
-            let connection = try await DatabaseTarget().connect(applicationName: "optune-migrate")
-            let migrator = try Migrator(connection: connection)
+            let buffer = try await ReplayBuffer.connect(to: try await DatabaseTarget().connectionURL(progress: { note($0) }), applicationName: "optune-migrate")
             if status {
-                for migration in try await migrator.status() {
+                for migration in try await buffer.migrationStatus() {
                     print("\(migration.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(migration.name)")
                 }
                 return
             }
-            let applied = try await migrator.migrate()
+            let applied = try await buffer.migrate()
             if applied.isEmpty {
-                print("the schema is up to date (\(migrator.files.count) migration(s))")
+                print("the schema is up to date (\(try ReplayBuffer.bundledMigrationCount()) migration(s))")
             } else {
                 for name in applied { print("applied \(name)") }
             }

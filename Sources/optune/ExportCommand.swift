@@ -132,7 +132,7 @@ struct PolicyCommand: AsyncParsableCommand {
             let buffer = ReplayBuffer(connection: try await DatabaseTarget().connect(applicationName: "optune-policy"))
             guard let runID = try await buffer.runID(named: run) else { throw ValidationError("no run named \(run)") }
             let record = try await buffer.runRecord(runID)
-            guard let iteration = try await buffer.connection.run({ c in try ReplayBuffer.latestIteration(run: runID, on: c) }),
+            guard let iteration = try await buffer.latestIteration(run: runID),
                   iteration.t == self.iteration, iteration.state == .training
             else {
                 throw ValidationError("iteration \(self.iteration) of run \(run) is not waiting for training")

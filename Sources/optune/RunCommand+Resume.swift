@@ -29,7 +29,7 @@ extension Run {
     /// `optune run --resume NAME`: continues an existing run of the built-in task in this process.
     func resumeRun(named name: String, url: String) async throws {
         let buffer = try await ReplayBuffer.connect(to: url, applicationName: "optune-run")
-        try await Migrator(connection: buffer.connection).migrate()
+        try await buffer.migrate()
         guard let runID = try await buffer.runID(named: name) else {
             await buffer.close()
             throw RunLookupError("no run named \(name) (optune status lists the runs)")

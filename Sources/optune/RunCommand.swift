@@ -4,7 +4,6 @@ import Buffer
 import Daemons
 import Foundation
 import Logging
-import Postgres
 import ServiceLifecycle
 
 struct Run: AsyncParsableCommand {
@@ -85,7 +84,7 @@ struct Run: AsyncParsableCommand {
             return
         }
         let buffer = try await ReplayBuffer.connect(to: url, applicationName: "optune-run")
-        try await Migrator(connection: buffer.connection).migrate()
+        try await buffer.migrate()
         let runName = name ?? "run-\(Int(Date().timeIntervalSince1970))"
         let runID: Int64
         if let fork, let (parentName, t) = parseFork(fork) {
@@ -102,13 +101,7 @@ struct Run: AsyncParsableCommand {
             guard try await !buffer.promptIDs(inSet: set, split: .train).isEmpty else {
                 throw ValidationError("prompt set \(promptSet) has no train prompts")
             }
-            let baseConfig = #"{"kind": "external-base", "uri": \#(JSONB.quoted(baseUri))}"#
-            let base: Int64
-            if let existing = try await buffer.basePolicy(configJSON: baseConfig) {
-                base = existing
-            } else {
-                base = try await buffer.registerPolicy(run: nil, t: 0, parent: nil, uri: baseUri, sha256: baseSha256?.lowercased(), configJSON: baseConfig)
-            }
+            let base = try await buffer.externalBasePolicy(uri: baseUri, sha256: baseSha256)
             let model = try await buffer.rewardModel(name: rewardModel, version: "1", backend: "http")
             runID = try await buffer.createRun(name: runName, promptSetID: set, rewardModelID: model, config: options.config(basePolicy: base))
             note("run \(runName) (id \(runID)): prompt set \(promptSet), π_0 = \(baseUri), ρ \(options.rho), \(options.strategy.rawValue), \(options.loss.rawValue), T = \(options.iterations)")
@@ -122,7 +115,7 @@ struct Run: AsyncParsableCommand {
             runID = try await buffer.createRun(name: runName, promptSetID: set, rewardModelID: model, config: options.config(basePolicy: base))
             note("run \(runName) (id \(runID)): \(task.setName), ρ \(options.rho), \(options.strategy.rawValue), \(options.loss.rawValue), T = \(options.iterations)")
         }
-        await buffer.connection.close()
+        await buffer.close()
         if createOnly {
             print(runName)
             return

@@ -14,7 +14,7 @@ struct TaskCommand: AsyncParsableCommand {
 
         func run() async throws {
             let buffer = ReplayBuffer(connection: try await DatabaseTarget().connect(applicationName: "optune-task"))
-            try await Migrator(connection: buffer.connection).migrate()
+            try await buffer.migrate()
             let task = task.task
             let set = try await task.ensurePromptSet(buffer: buffer)
             let (policy, trained) = try await task.ensureBasePolicy(buffer: buffer)

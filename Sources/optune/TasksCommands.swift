@@ -31,7 +31,7 @@ struct TasksCommand: AsyncParsableCommand {
 
         func run() async throws {
             let buffer = ReplayBuffer(connection: try await DatabaseTarget().connect(applicationName: "optune-tasks"))
-            try await Migrator(connection: buffer.connection).migrate()
+            try await buffer.migrate()
             guard let runID = try await buffer.runID(named: run) else {
                 await buffer.close()
                 throw RunLookupError("no run named \(run) (optune status lists the runs)")
