@@ -25,6 +25,8 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        /// `setvbuf` on the C standard streams (line-buffered output under pipes and log files).
+        .systemLibrary(name: "CStdio"),
 
         /// A thin, safe Swift face over libpq.
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
@@ -76,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "optune",
             dependencies: [
-                "Backends", "Benchmarks", "Buffer", "Daemons", "Experiments", "Export", "Observability", "Report", "LocalCluster", "Policy", "Postgres", "TokenCodec",
+                "Backends", "Benchmarks", "Buffer", "CStdio", "Daemons", "Experiments", "Export", "Migrations", "Observability", "Report", "LocalCluster", "Policy", "Postgres", "TokenCodec",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -25,6 +25,8 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "Log level.")
     var logLevel: Logger.Level = .info
 
+    @OptionGroup var observability: ObservabilityOptions
+
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         guard leaseSeconds > 0 else { throw ValidationError("--lease-seconds must be positive") }
@@ -32,15 +34,15 @@ struct DaemonOptions: ParsableArguments {
 
     /// Settings and the database URL; resolves --run to an id.
     func resolve() async throws -> (url: String, settings: DaemonSettings) {
-        bootstrapLogging(level: logLevel)
-        let url = try await DatabaseTarget().connectionURL(progress: { note($0) })
+        try observability.start(logLevel: logLevel)
+        let url = try await DatabaseTarget().schemaURL()
         var settings = DaemonSettings()
         settings.batchSize = batchSize
         settings.leaseSeconds = leaseSeconds
         settings.pollInterval = .milliseconds(pollMilliseconds)
         if let run {
             let buffer = try await ReplayBuffer.connect(to: url, applicationName: "optune")
-            guard let id = try await buffer.runID(named: run) else { throw ValidationError("no run named \(run)") }
+            guard let id = try await buffer.runID(named: run) else { throw CLIError.noRun(run) }
             settings.run = id
             await buffer.connection.close()
         }
@@ -399,11 +401,13 @@ struct Coordinate: AsyncParsableCommand {
     @Option(help: "Log level.")
     var logLevel: Logger.Level = .info
 
+    @OptionGroup var observability: ObservabilityOptions
+
     func run() async throws {
-        bootstrapLogging(level: logLevel)
-        let url = try await DatabaseTarget().connectionURL(progress: { note($0) })
+        try observability.start(logLevel: logLevel)
+        let url = try await DatabaseTarget().schemaURL()
         let buffer = try await ReplayBuffer.connect(to: url, applicationName: "optune")
-        guard let id = try await buffer.runID(named: run) else { throw ValidationError("no run named \(run)") }
+        guard let id = try await buffer.runID(named: run) else { throw CLIError.noRun(run) }
         await buffer.connection.close()
         try await runUntilSignalled(
             CoordinatorService(databaseURL: url, run: id, logger: Logger(label: "optune.coordinate")) { summary in

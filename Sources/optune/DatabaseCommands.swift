@@ -99,7 +99,7 @@ struct Database: AsyncParsableCommand {
         var status = false
 
         func run() async throws {
-            let connection = try await DatabaseTarget().connect(applicationName: "optune-migrate")
+            let connection = try await DatabaseTarget().connect(applicationName: "optune-migrate", requiringSchema: false)
             let migrator = try Migrator(connection: connection)
             if status {
                 for migration in try await migrator.status() {
