@@ -74,7 +74,7 @@ public struct CoordinatorService: Service, CustomStringConvertible {
         var leading = false
         var renewed = ContinuousClock.now - .seconds(3600)
         var standbyLogged = false
-        try await supervisor.perform("registering the coordinator") { try await identity.heartbeat(buffer) }
+        try await supervisor.perform("registering the coordinator") { try await identity.register(buffer, run: run) }
         let name = try await supervisor.perform("reading the run") { try await buffer.runRecord(run).name }
         while !Task.shouldStop {
             do {

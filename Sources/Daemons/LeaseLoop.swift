@@ -98,7 +98,7 @@ struct LeaseLoop {
             buffer: buffer, supervisor: supervisor, cache: RunCache(), identity: identity, settings: settings, logger: logger)
         var state = LoopState(backendOutage: OutageLog(logger: logger, what: work.backendName))
         do {
-            try await supervisor.perform("registering the worker") { try await identity.heartbeat(buffer) }
+            try await supervisor.perform("registering the worker") { try await identity.register(buffer, run: settings.run) }
             logger.info("\(identity.role) started")
             while !Task.shouldStop {
                 do {

@@ -69,7 +69,7 @@ public struct TrainerService: Service, CustomStringConvertible {
         let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
         let cache = RunCache()
         do {
-            try await supervisor.perform("registering the worker") { try await identity.heartbeat(buffer) }
+            try await supervisor.perform("registering the worker") { try await identity.register(buffer, run: settings.run) }
             logger.info("trainer started", metadata: ["trains": "\(trainsExternalModels ? "external models (command)" : "built-in policies")"])
             while !Task.shouldStop {
                 do {
