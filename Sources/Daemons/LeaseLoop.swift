@@ -93,6 +93,7 @@ struct LeaseLoop {
             return
         }
         let supervisor = DatabaseSupervisor(buffer: buffer, logger: logger)
+        OptuneMetrics.prepare(work.queue.rawValue)
         let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
         let context = BatchContext(
             buffer: buffer, supervisor: supervisor, cache: RunCache(), identity: identity, settings: settings, logger: logger)

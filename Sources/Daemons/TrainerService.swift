@@ -66,6 +66,7 @@ public struct TrainerService: Service, CustomStringConvertible {
             return
         }
         let supervisor = DatabaseSupervisor(buffer: buffer, logger: logger)
+        OptuneMetrics.prepare("training")
         let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
         let cache = RunCache()
         do {

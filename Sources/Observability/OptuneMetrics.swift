@@ -36,6 +36,20 @@ public enum OptuneMetrics {
 
     // MARK: Work queues (generation, scoring, training)
 
+    /// Registers the counters of `queue` at zero, so dashboards see them before the first task.
+    public static func prepare(_ queue: String) {
+        for name in [Name.tasksLeased, Name.tasksCompleted, Name.tasksFailed, Name.tasksReturned, Name.tasksExpired] {
+            Counter(label: name, dimensions: [("queue", queue)]).increment(by: 0)
+        }
+        switch queue {
+        case "generation":
+            Counter(label: Name.responsesGenerated).increment(by: 0)
+            Counter(label: Name.tokensGenerated).increment(by: 0)
+        case "scoring": Counter(label: Name.rewardsScored).increment(by: 0)
+        default: break
+        }
+    }
+
     /// `count` tasks of `queue` were leased.
     public static func leased(_ queue: String, count: Int, after duration: Duration) {
         Timer(label: Name.leaseDuration, dimensions: [("queue", queue)]).record(duration: duration)

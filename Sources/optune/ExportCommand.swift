@@ -63,7 +63,7 @@ struct ExportCommand: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         signal(SIGXFSZ, SIG_IGN)
         let buffer = ReplayBuffer(connection: try await DatabaseTarget().connect(applicationName: "optune-export"))
-        guard let runID = try await buffer.runID(named: run) else { throw ValidationError("no run named \(run)") }
+        guard let runID = try await buffer.runID(named: run) else { throw CLIError.noRun(run) }
         guard let state = try await buffer.iterationState(run: runID, t: iteration) else {
             throw ValidationError("run \(run) has no iteration \(iteration)")
         }
@@ -130,7 +130,7 @@ struct PolicyCommand: AsyncParsableCommand {
 
         func run() async throws {
             let buffer = ReplayBuffer(connection: try await DatabaseTarget().connect(applicationName: "optune-policy"))
-            guard let runID = try await buffer.runID(named: run) else { throw ValidationError("no run named \(run)") }
+            guard let runID = try await buffer.runID(named: run) else { throw CLIError.noRun(run) }
             let record = try await buffer.runRecord(runID)
             guard let iteration = try await buffer.connection.run({ c in try ReplayBuffer.latestIteration(run: runID, on: c) }),
                   iteration.t == self.iteration, iteration.state == .training

@@ -32,7 +32,7 @@ struct Optune: AsyncParsableCommand {
         lineBufferStandardStreams()
         var command: any ParsableCommand
         do {
-            command = try parseAsRoot()
+            command = try parseAsRoot(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
         } catch {
             exit(withError: error)
         }
@@ -48,6 +48,23 @@ struct Optune: AsyncParsableCommand {
             for line in RuntimeErrorReport.lines(for: error) { note(line) }
             exit(withError: ExitCode.failure)
         }
+    }
+
+    /// `--opt -1` as `--opt=-1`, so a negative number reaches the option (and its check: "must
+    /// be ≥ 1") instead of being taken for a flag ("Missing value"). Nothing after `--` changes.
+    static func joiningNegativeNumbers(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        var terminated = false
+        for argument in arguments {
+            if argument == "--" { terminated = true }
+            if !terminated, let previous = result.last, previous.hasPrefix("--"), previous.count > 2, !previous.contains("="),
+               argument.count > 1, argument.hasPrefix("-"), Double(argument) != nil {
+                result[result.count - 1] = previous + "=" + argument
+            } else {
+                result.append(argument)
+            }
+        }
+        return result
     }
 
     /// ArgumentParser's own errors (help and version requests surface when the parsed command
