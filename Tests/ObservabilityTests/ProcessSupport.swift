@@ -26,7 +26,9 @@ struct Finished {
 
 /// Runs `optune ARGUMENTS` to completion with `environment` added, standard output and error
 /// apart (both files, so neither pipe can fill up).
-func runOptune(_ arguments: [String], environment extra: [String: String], timeout: Duration = .seconds(120)) async throws -> Finished {
+func runOptune(
+    _ arguments: [String], environment extra: [String: String], in directory: URL? = nil, timeout: Duration = .seconds(120)
+) async throws -> Finished {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try optuneExecutable())
     process.arguments = arguments
@@ -44,7 +46,7 @@ func runOptune(_ arguments: [String], environment extra: [String: String], timeo
     process.standardOutput = try FileHandle(forWritingTo: out)
     process.standardError = try FileHandle(forWritingTo: err)
     process.standardInput = FileHandle.nullDevice
-    process.currentDirectoryURL = folder
+    process.currentDirectoryURL = directory ?? folder
     try process.run()
     let deadline = ContinuousClock.now + timeout
     while process.isRunning {
