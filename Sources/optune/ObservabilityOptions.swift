@@ -24,7 +24,11 @@ struct ObservabilityOptions: ParsableArguments {
         guard let metricsPort else { return }
         do {
             let endpoint = try MetricsEndpoint.start(port: metricsPort)
-            note("serving metrics on port \(endpoint.port) (GET /metrics)")
+            let message = "serving metrics on port \(endpoint.port) (GET /metrics)"
+            switch logFormat {
+            case .text: note(message)
+            case .json: Logger(label: "optune.metrics").notice("\(message)", metadata: ["port": "\(endpoint.port)"])
+            }
         } catch let error as MetricsEndpointError {
             throw CLIError(error.message, hint: "pick another --metrics-port (0 lets the system choose)")
         }

@@ -134,3 +134,35 @@ struct WatchingARunTests {
         }
     }
 }
+
+@Suite("JSON logs")
+struct JSONLogTests {
+    @Test func everyLogLineIsAJSONObjectWithTheCollectorFields() async throws {
+        try await TestDatabase.withFresh { database in
+            let generator = try OptuneProcess(["generate", "--log-format", "json", "--log-level", "info", "--poll-milliseconds", "100"], databaseURL: database.url)
+            let started = await {
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline {
+                    if generator.output.contains("generator started") { return true }
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+                return false
+            }()
+            generator.send(SIGTERM)
+            #expect(await generator.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(started, "\(generator.output)")
+            let lines = generator.output.split(separator: "\n")
+            #expect(lines.count >= 2)
+            for line in lines {
+                let object = try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(line)")
+                #expect(object["timestamp"] is String && object["level"] is String && object["label"] is String && object["message"] is String)
+                #expect(object["metadata"] is [String: Any])
+            }
+            let startLine = try #require(lines.first { $0.contains("generator started") })
+            let object = try #require(JSONSerialization.jsonObject(with: Data(startLine.utf8)) as? [String: Any])
+            #expect(object["level"] as? String == "info")
+            #expect(object["label"] as? String == "optune.generate")
+            #expect((object["metadata"] as? [String: Any])?["worker"] is String)
+        }
+    }
+}
