@@ -118,19 +118,24 @@ struct WatchingARunTests {
             try process.run()
             defer { if process.isRunning { process.terminate() } }
             var received = ""
-            var runningAtFirstLine: Bool?
+            var firstLineAt: ContinuousClock.Instant?
             let reader = pipe.fileHandleForReading
             while true {
                 let chunk = reader.availableData
                 if chunk.isEmpty { break }
                 received += String(decoding: chunk, as: UTF8.self)
-                if runningAtFirstLine == nil, received.split(separator: "\n").contains(where: { $0.hasPrefix("t=0") }) {
-                    runningAtFirstLine = process.isRunning
+                if firstLineAt == nil, received.split(separator: "\n").contains(where: { $0.hasPrefix("t=0") }) {
+                    firstLineAt = .now
                 }
             }
+            let endAt = ContinuousClock.now
             process.waitUntilExit()
             #expect(process.terminationStatus == 0, "\(received)")
-            #expect(runningAtFirstLine == true, "the first iteration line arrived only when the run ended:\n\(received)")
+            // Block-buffered output arrives all at once when the process exits; line-buffered
+            // output brings t=0 while iterations 1…4 still run.
+            let firstLine = try #require(firstLineAt, "no t=0 line:\n\(received)")
+            #expect(endAt - firstLine > .milliseconds(300), "the first iteration line arrived only as the run ended:\n\(received)")
+            #expect(received.split(separator: "\n").filter { $0.hasPrefix("t=") }.count == 5)
         }
     }
 }
