@@ -229,9 +229,9 @@ extension ReplayBuffer {
             }
             let register = "`optune policy register --run \(line.run) --iteration \(line.t) --uri MODEL`"
             if externalPolicy {
-                return "waiting for \(register) or a trainer of external models (`optune train --backend command`)"
+                return "waiting for \(register) or a trainer of external models (`optune train --backend command`)" + noLeader
             }
-            return "waiting for \(register) or a trainer (`optune train`)" + (live("trainer") ? "" : "; no live trainer")
+            return "waiting for \(register) or a trainer (`optune train`)" + (live("trainer") ? "" : "; no live trainer") + noLeader
         case "selecting", "building", "evaluating":
             return "the coordinator (\(line.state))" + noLeader
         default:
