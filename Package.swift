@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System libraries (Debian: libpq-dev, liblz4-dev, libopenblas-dev).
@@ -23,6 +25,8 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        /// `setvbuf` on the C standard streams (line-buffered output under pipes and log files).
+        .systemLibrary(name: "CStdio"),
 
         /// A thin, safe Swift face over libpq.
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
@@ -44,13 +48,21 @@ let package = Package(
             ]),
         /// OPTune / random / full selection and pair building, as SQL run inside the database.
         .target(name: "Selection", dependencies: ["Buffer", "Postgres"]),
+        /// Metric names and recording helpers (swift-metrics), the Prometheus backend and the
+        /// `/metrics` listener every daemon can serve.
+        .target(
+            name: "Observability",
+            dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
         /// Generation and reward backends behind protocols; the built-in ones run the Policy module.
-        .target(name: "Backends", dependencies: ["Policy", "TokenCodec"]),
+        .target(name: "Backends", dependencies: ["Observability", "Policy", "TokenCodec"]),
         /// Generator, scorer, trainer and coordinator as services with graceful shutdown.
         .target(
             name: "Daemons",
             dependencies: [
-                "Backends", "Buffer", "Export", "Policy", "Postgres", "Selection", "TokenCodec",
+                "Backends", "Buffer", "Export", "Observability", "Policy", "Postgres", "Selection", "TokenCodec",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -66,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "optune",
             dependencies: [
-                "Backends", "Benchmarks", "Buffer", "Daemons", "Experiments", "Export", "Report", "LocalCluster", "Policy", "Postgres", "TokenCodec",
+                "Backends", "Benchmarks", "Buffer", "CStdio", "Daemons", "Experiments", "Export", "Migrations", "Observability", "Report", "LocalCluster", "Policy", "Postgres", "TokenCodec",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -77,6 +89,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "BackendsTests", dependencies: ["Backends", "Buffer", "Daemons", "Postgres", "TestSupport"]),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Backends", "Observability", "Buffer", "Postgres", "TestSupport"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Buffer", "Postgres", "Selection", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Buffer", "TestSupport"]),

@@ -1,3 +1,5 @@
+import Observability
+
 /// A circuit breaker for one HTTP endpoint, shared by every request a daemon sends there.
 ///
 /// - closed: requests go out; every transport failure or 5xx adds to a count of consecutive
@@ -25,7 +27,11 @@ public actor CircuitBreaker {
     }
 
     public let settings: Settings
-    public private(set) var state: State = .closed
+    /// Names the endpoint in metrics (`optune_backend_circuit_state`); nil: not recorded.
+    let metricsName: String?
+    public private(set) var state: State = .closed {
+        didSet { if let metricsName, state != oldValue { OptuneMetrics.circuit(endpoint: metricsName, state: state.rawValue) } }
+    }
     private var consecutiveFailures = 0
     private var lastFailure: String?
     private var nextProbe: ContinuousClock.Instant = .now
@@ -34,6 +40,14 @@ public actor CircuitBreaker {
 
     public init(settings: Settings = Settings()) {
         self.settings = settings
+        metricsName = nil
+    }
+
+    /// A breaker whose state is recorded as the metrics of endpoint `metricsName`.
+    init(settings: Settings, metricsName: String) {
+        self.settings = settings
+        self.metricsName = metricsName
+        OptuneMetrics.circuit(endpoint: metricsName, state: State.closed.rawValue)
     }
 
     /// Whether a request may go out now.

@@ -1,4 +1,5 @@
 import Foundation
+import Observability
 import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -42,7 +43,7 @@ final class HTTPEndpoint: Sendable {
     init(name: String, settings: HTTPClientSettings) {
         self.name = name
         self.settings = settings
-        breaker = CircuitBreaker(settings: settings.breaker)
+        breaker = CircuitBreaker(settings: settings.breaker, metricsName: name)
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpMaximumConnectionsPerHost = max(1, settings.maxConcurrentRequests)
         configuration.timeoutIntervalForRequest = settings.timeout.secondsValue + 5
@@ -125,6 +126,7 @@ final class HTTPEndpoint: Sendable {
                 throw BackendError("\(what) at \(name) failed: \(message)", retryable: false)
             }
             guard attempt < settings.maxAttempts else { break }
+            OptuneMetrics.backendRetry(endpoint: name)
             try await Task.sleep(for: backoff(attempt: attempt, retryAfter: retryAfter))
         }
         let open = !(await breaker.allowsRequest())
@@ -179,7 +181,7 @@ final class HTTPEndpoint: Sendable {
     /// One HTTP exchange, bounded by `timeout` (default: `settings.timeout`).
     func attemptOnce(_ request: URLRequest, timeout: Duration? = nil) async -> Outcome {
         let timeout = timeout ?? settings.timeout
-        return await withTaskGroup(of: Outcome?.self) { group in
+        let outcome = await withTaskGroup(of: Outcome?.self) { group in
             group.addTask { await self.exchange(request) }
             group.addTask {
                 do {
@@ -199,6 +201,8 @@ final class HTTPEndpoint: Sendable {
             group.cancelAll()
             return outcome
         }
+        OptuneMetrics.backendRequest(endpoint: name, outcome: outcome.metricLabel)
+        return outcome
     }
 
     /// The URL session exchange; cancelling the calling task cancels the request.
@@ -316,4 +320,23 @@ func boundedMap<T: Sendable, R: Sendable>(
 /// `unavailable` one.
 func mostSevere(_ errors: [BackendError]) -> BackendError? {
     errors.first { !$0.retryable } ?? errors.first { !$0.unavailable } ?? errors.first
+}
+
+extension HTTPEndpoint.Outcome {
+    /// The `outcome` label of `optune_backend_requests_total`.
+    var metricLabel: String {
+        switch self {
+        case .answer(let status, _, _):
+            switch status {
+            case 200..<300: "2xx"
+            case 429: "429"
+            case 500...: "5xx"
+            default: "4xx"
+            }
+        case .timedOut: "timeout"
+        case .unreachable: "unreachable"
+        case .transient: "transient"
+        case .fatal: "fatal"
+        }
+    }
 }

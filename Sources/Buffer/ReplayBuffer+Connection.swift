@@ -62,3 +62,16 @@ extension ReplayBuffer {
         try MigrationFiles.bundled().count
     }
 }
+
+extension ReplayBuffer {
+    /// What is wrong with `conninfo` (a libpq URI or key=value string), with every password in
+    /// it replaced by `***`; nil when libpq can parse it.
+    public static func connectionStringProblem(_ conninfo: String) -> String? {
+        do {
+            try ConnectionString.validate(conninfo)
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+}

@@ -1,6 +1,7 @@
 import Buffer
 import Foundation
 import Logging
+import Observability
 import ServiceLifecycle
 
 /// The coordinator daemon for one run: holds the run's leadership lease and advances the run
@@ -76,7 +77,8 @@ public struct CoordinatorService: Service, CustomStringConvertible {
         var leading = false
         var renewed = ContinuousClock.now - .seconds(3600)
         var standbyLogged = false
-        try await supervisor.perform("registering the coordinator") { try await identity.heartbeat(buffer) }
+        try await supervisor.perform("registering the coordinator") { try await identity.register(buffer, run: run) }
+        let name = try await supervisor.perform("reading the run") { try await buffer.runRecord(run).name }
         while !Task.shouldStop {
             do {
                 // Renew the lease well before it expires (every third of it).
@@ -97,7 +99,9 @@ public struct CoordinatorService: Service, CustomStringConvertible {
                     try? await Task.sleep(for: .seconds(max(0.2, min(2, leaseSeconds / 3))))
                     continue
                 }
-                switch try await coordinator.step() {
+                let step = try await coordinator.step()
+                try await recordIteration(buffer, name: name)
+                switch step {
                 case .progressed:
                     continue
                 case .iterationDone(let t):
@@ -117,5 +121,12 @@ public struct CoordinatorService: Service, CustomStringConvertible {
                 leading = false
             }
         }
+    }
+
+    /// Sets the run's iteration gauges (`optune_run_iteration`, `optune_iteration_state`) from
+    /// the database.
+    private func recordIteration(_ buffer: ReplayBuffer, name: String) async throws {
+        guard let latest = try await buffer.connection.run({ [run] c in try ReplayBuffer.latestIteration(run: run, on: c) }) else { return }
+        OptuneMetrics.iteration(run: name, t: latest.t, state: latest.state.rawValue)
     }
 }

@@ -1,5 +1,6 @@
 import Buffer
 import Logging
+import Observability
 
 /// Keeps a daemon's database work going through outages (DESIGN §4): when the connection is lost
 /// (the server restarted, is starting or shutting down, the network failed), it waits with
@@ -38,6 +39,7 @@ public struct DatabaseSupervisor: Sendable {
     /// outage. Throws ``DaemonStopping`` if the daemon is asked to stop meanwhile.
     public func recover(from error: any Error, during what: String) async throws {
         let started = ContinuousClock.now
+        OptuneMetrics.databaseOutageStarted()
         logger.warning("database connection lost; reconnecting", metadata: [
             "during": "\(what)", "error": "\(Self.firstLine(of: error))",
         ])
@@ -49,6 +51,7 @@ public struct DatabaseSupervisor: Sendable {
             attempts += 1
             do {
                 try await buffer.reconnect()
+                OptuneMetrics.databaseReconnected()
                 logger.warning("database connection restored", metadata: [
                     "during": "\(what)", "outage_s": "\(String(format: "%.1f", (ContinuousClock.now - started).seconds))",
                     "attempts": "\(attempts)",
@@ -80,7 +83,9 @@ public struct DatabaseSupervisor: Sendable {
         let started = ContinuousClock.now
         while true {
             do {
-                return try await ReplayBuffer.connect(to: databaseURL, applicationName: applicationName)
+                let buffer = try await ReplayBuffer.connect(to: databaseURL, applicationName: applicationName)
+                OptuneMetrics.databaseConnected()
+                return buffer
             } catch where ReplayBuffer.isConnectionLoss(error) {
                 if Task.shouldStop { throw DaemonStopping() }
                 if ContinuousClock.now - started >= patience { throw error }

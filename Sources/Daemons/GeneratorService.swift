@@ -2,6 +2,7 @@ import Backends
 import Buffer
 import Foundation
 import Logging
+import Observability
 import ServiceLifecycle
 import TokenCodec
 
@@ -110,12 +111,13 @@ public struct GeneratorService: Service, BatchWork, CustomStringConvertible {
         let submitting = ContinuousClock.now
         if !succeeded.isEmpty {
             // Fenced by the lease token: repeated after an outage, it is stored once or refused.
-            let outcome = try await context.supervisor.perform("submitting generations") {
+            let outcome = try await context.submit("submitting generations", queue: .generation) {
                 try await buffer.submitGenerations(succeeded, responses: responses)
             }
             if outcome.refused > 0 {
                 logger.warning("lease lost before submitting; responses dropped", metadata: ["refused": "\(outcome.refused)"])
             }
+            OptuneMetrics.tokensGenerated(responses.reduce(0) { $0 + max(0, $1.tokenCount) })
         }
         try await context.settle(failures, queue: .generation)
         logger.debug("submitted", metadata: [

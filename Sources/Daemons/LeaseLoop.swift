@@ -1,6 +1,8 @@
 import Backends
 import Buffer
 import Logging
+import Observability
+import Synchronization
 
 /// What a lease-loop daemon does with the batches it leases: generation or scoring.
 protocol BatchWork: Sendable {
@@ -40,6 +42,8 @@ struct BatchContext: Sendable {
     let identity: WorkerIdentity
     let settings: DaemonSettings
     let logger: Logger
+    /// Failed and returned tasks of the batch in hand (for `optune_tasks_completed_total`).
+    var tally = BatchTally()
 
     /// Records failed tasks (fenced; repeated across a database outage): each goes back to
     /// pending or to dead with its error, except those whose endpoint was unavailable, which
@@ -48,7 +52,26 @@ struct BatchContext: Sendable {
         try await supervisor.perform("recording failed tasks") {
             try await settleFailures(failures, queue: queue, buffer: buffer, owner: identity.id, logger: logger)
         }
+        let returned = failures.filter { $0.1.unavailable }.count
+        OptuneMetrics.failed(queue.rawValue, count: failures.count - returned)
+        OptuneMetrics.returned(queue.rawValue, count: returned)
+        tally.add(failures.count)
     }
+
+    /// Submits a batch's results through the supervisor (fenced; repeated across an outage),
+    /// timing it for `optune_submit_duration_seconds`.
+    func submit<T>(_ what: String, queue: WorkQueue, _ body: () async throws -> T) async throws -> T {
+        let started = ContinuousClock.now
+        defer { OptuneMetrics.submitted(queue.rawValue, after: .now - started) }
+        return try await supervisor.perform(what, body)
+    }
+}
+
+/// How many tasks of one batch were settled as failed or returned.
+final class BatchTally: Sendable {
+    private let count = Mutex(0)
+    func add(_ n: Int) { count.withLock { $0 += n } }
+    var settled: Int { count.withLock { $0 } }
 }
 
 /// The one lease loop of the generator and scorer daemons (DESIGN §4, §6): reclaim expired
@@ -70,12 +93,13 @@ struct LeaseLoop {
             return
         }
         let supervisor = DatabaseSupervisor(buffer: buffer, logger: logger)
+        OptuneMetrics.prepare(work.queue.rawValue)
         let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
         let context = BatchContext(
             buffer: buffer, supervisor: supervisor, cache: RunCache(), identity: identity, settings: settings, logger: logger)
         var state = LoopState(backendOutage: OutageLog(logger: logger, what: work.backendName))
         do {
-            try await supervisor.perform("registering the worker") { try await identity.heartbeat(buffer) }
+            try await supervisor.perform("registering the worker") { try await identity.register(buffer, run: settings.run) }
             logger.info("\(identity.role) started")
             while !Task.shouldStop {
                 do {
@@ -109,7 +133,8 @@ struct LeaseLoop {
     /// One look for work, and the batch it found.
     private func round(_ work: some BatchWork, context: BatchContext, wakeUp: WakeUp, state: inout LoopState) async throws {
         let buffer = context.buffer
-        try await buffer.reclaimExpiredLeases(work.queue)
+        let expired = try await buffer.reclaimExpiredLeases(work.queue)
+        OptuneMetrics.expired(work.queue.rawValue, count: expired.requeued + expired.dead)
         guard await work.isBackendAvailable() else {
             try await state.backendOutage.unavailable(heartbeat: { try await identity.heartbeat(buffer) })
             try? await Task.sleep(for: settings.unavailablePause)
@@ -120,18 +145,26 @@ struct LeaseLoop {
             try await identity.heartbeat(buffer)
             state.lastHeartbeat = .now
         }
+        let leasing = ContinuousClock.now
         let tasks = try await buffer.lease(
             work.queue, owner: identity.id, limit: settings.batchSize, leaseSeconds: settings.leaseSeconds, run: settings.run)
+        OptuneMetrics.leased(work.queue.rawValue, count: tasks.count, after: .now - leasing)
         if tasks.isEmpty {
             await wakeUp.wait()
             try await identity.heartbeat(buffer)
             state.lastHeartbeat = .now
             return
         }
+        var batch = context
+        batch.tally = BatchTally()
         do {
-            state.produced += try await work.process(tasks, context: context)
+            let stored = try await work.process(tasks, context: batch)
+            state.produced += stored
+            OptuneMetrics.stored(work.queue.rawValue, count: stored)
         } catch let error as BackendError {
-            try await context.settle(tasks.map { ($0, error) }, queue: work.queue)
+            try await batch.settle(tasks.map { ($0, error) }, queue: work.queue)
         }
+        OptuneMetrics.completed(work.queue.rawValue, count: tasks.count - batch.tally.settled)
+        OptuneMetrics.batchProcessed(work.queue.rawValue, after: .now - leasing)
     }
 }

@@ -80,7 +80,7 @@ public struct ScorerService: Service, BatchWork, CustomStringConvertible {
         let submitted = tasks.filter { !failed.contains(TaskKey(run: $0.run, t: $0.t, prompt: $0.prompt)) }
         let kept = rewards.filter { taskOfResponse[$0.response].map { !failed.contains($0) } ?? false }
         if !submitted.isEmpty {
-            let outcome = try await context.supervisor.perform("submitting scores") {
+            let outcome = try await context.submit("submitting scores", queue: .scoring) {
                 try await buffer.submitScores(submitted, rewards: kept, taskOfResponse: taskOfResponse)
             }
             if outcome.refused > 0 { logger.warning("lease lost before submitting; rewards dropped", metadata: ["refused": "\(outcome.refused)"]) }

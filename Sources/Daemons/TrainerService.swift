@@ -2,6 +2,7 @@ import Backends
 import Buffer
 import Foundation
 import Logging
+import Observability
 import ServiceLifecycle
 import TokenCodec
 
@@ -64,10 +65,11 @@ public struct TrainerService: Service, CustomStringConvertible {
             return
         }
         let supervisor = DatabaseSupervisor(buffer: buffer, logger: logger)
+        OptuneMetrics.prepare("training")
         let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
         let cache = RunCache()
         do {
-            try await supervisor.perform("registering the worker") { try await identity.heartbeat(buffer) }
+            try await supervisor.perform("registering the worker") { try await identity.register(buffer, run: settings.run) }
             logger.info("trainer started", metadata: ["trains": "\(trainsExternalModels ? "external models (command)" : "built-in policies")"])
             while !Task.shouldStop {
                 do {
@@ -97,9 +99,11 @@ public struct TrainerService: Service, CustomStringConvertible {
             // π_t is for the other kind of trainer (or for `optune policy register`): leave it.
             guard candidate.policyIsExternal == trainsExternalModels else { continue }
             let iteration = candidate.iteration
+            let leasing = ContinuousClock.now
             guard let lease = try await buffer.acquireTrainingLease(
                 run: iteration.run, t: iteration.t, holder: identity.id, seconds: settings.leaseSeconds)
             else { continue }
+            OptuneMetrics.leased("training", count: 1, after: .now - leasing)
             try await handle(iteration, lease: lease, buffer: buffer, cache: cache)
             return true
         }
@@ -123,6 +127,7 @@ public struct TrainerService: Service, CustomStringConvertible {
                 sha256: trained.sha256, configJSON: trained.policyConfigJSON, loss: config.loss, beta1: config.beta1, beta2: config.beta2,
                 optimizerJSON: trained.optimizerJSON, pairsUsed: trained.pairsUsed, skippedZeroGap: trained.skippedZeroGap,
                 lossCurve: trained.lossCurve, seconds: trained.seconds, trainerJSON: trained.trainerJSON, fence: lease)
+            OptuneMetrics.completed("training", count: 1)
             logger.info("trained", metadata: metadata.merging([
                 "pairs": "\(trained.pairsUsed)", "policy": "\(policy.map(String.init) ?? "discarded: iteration moved on")",
                 "uri": "\(trained.uri ?? "built-in")",
@@ -131,6 +136,7 @@ public struct TrainerService: Service, CustomStringConvertible {
             logger.warning("\(lost); result discarded", metadata: metadata)
         } catch where Self.isRetryable(error) || Task.shouldStop {
             try? await buffer.releaseTrainingLease(lease)
+            OptuneMetrics.returned("training", count: 1)
             if Task.shouldStop || error is CancellationError {
                 logger.info("training interrupted; lease returned", metadata: metadata)
                 return
@@ -144,6 +150,7 @@ public struct TrainerService: Service, CustomStringConvertible {
             logger.error("\(reason)", metadata: metadata)
             do {
                 try await buffer.failTraining(lease, reason: reason)
+                OptuneMetrics.failed("training", count: 1)
             } catch let lost as TrainingLeaseLost {
                 logger.warning("\(lost); failure not recorded", metadata: metadata)
             }

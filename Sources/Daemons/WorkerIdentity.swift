@@ -31,4 +31,10 @@ public struct WorkerIdentity: Sendable, Hashable {
     func heartbeat(_ buffer: ReplayBuffer) async throws {
         try await buffer.heartbeat(worker: id, role: role, host: host, pid: pid, version: Self.version)
     }
+
+    /// Registers the worker as serving `run` only (nil: any run), for `optune status`.
+    func register(_ buffer: ReplayBuffer, run: Int64?) async throws {
+        try await heartbeat(buffer)
+        if let run { try await buffer.bindWorker(id, run: run) }
+    }
 }

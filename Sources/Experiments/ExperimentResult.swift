@@ -55,7 +55,9 @@ public struct ExperimentResult: Sendable {
             let full = ExperimentGrid.Cell(rho: 1, strategy: .full, loss: cell.loss)
             let fullFinal = Estimate(values(full) { $0.finalEval })
             let gainShare = (final.mean - pi0.mean) / (fullFinal.mean - pi0.mean)
-            let versusFull = cell == full ? "—" : Estimate(pairedDifferences(cell, full)).formatted() + marker(pairedDifferences(cell, full))
+            // Without a ρ = 1 cell there is nothing to compare with: "—", never nan.
+            let hasFull = cells.contains(full)
+            let versusFull = cell == full || !hasFull ? "—" : Estimate(pairedDifferences(cell, full)).formatted() + marker(pairedDifferences(cell, full))
             let random = ExperimentGrid.Cell(rho: cell.rho, strategy: .random, loss: cell.loss)
             let versusRandom = cell.strategy == .reward && cells.contains(random)
                 ? Estimate(pairedDifferences(cell, random)).formatted() + marker(pairedDifferences(cell, random)) : "—"
@@ -63,8 +65,9 @@ public struct ExperimentResult: Sendable {
             let fullTokens = Estimate(values(full) { Double($0.tokensAfterShared) })
             rows.append([
                 "ρ=\(cell.rho) \(cell.strategy.rawValue) \(cell.loss.rawValue)", final.formatted(),
-                gainShare.isFinite ? String(format: "%.0f%%", gainShare * 100) : "—", versusFull, versusRandom,
-                String(format: "%.0f", tokens.mean), String(format: "%.0f%%", 100 * tokens.mean / fullTokens.mean),
+                hasFull && gainShare.isFinite ? String(format: "%.0f%%", gainShare * 100) : "—", versusFull, versusRandom,
+                String(format: "%.0f", tokens.mean),
+                hasFull && fullTokens.mean > 0 ? String(format: "%.0f%%", 100 * tokens.mean / fullTokens.mean) : "—",
             ])
         }
         let widths = header.indices.map { column in ([header[column]] + rows.map { $0[column] }).map(\.count).max() ?? 0 }

@@ -27,6 +27,8 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "Log level.")
     var logLevel: Logger.Level = .info
 
+    @OptionGroup var observability: ObservabilityOptions
+
     func validate() throws {
         try OptionCheck.integer(batchSize, in: 1...100_000, "--batch-size")
         try OptionCheck.seconds(leaseSeconds, upTo: OptionCheck.week, "--lease-seconds")
@@ -35,8 +37,8 @@ struct DaemonOptions: ParsableArguments {
 
     /// Settings and the database URL; resolves --run to an id.
     func resolve() async throws -> (url: String, settings: DaemonSettings) {
-        bootstrapLogging(level: logLevel)
-        let url = try await DatabaseTarget().connectionURL(progress: { note($0) })
+        try observability.start(logLevel: logLevel)
+        let url = try await DatabaseTarget().schemaURL()
         var settings = DaemonSettings()
         settings.batchSize = batchSize
         settings.leaseSeconds = leaseSeconds
@@ -44,7 +46,7 @@ struct DaemonOptions: ParsableArguments {
         settings.startupPatience = try patience.duration()
         if let run {
             let buffer = try await ReplayBuffer.connect(to: url, applicationName: "optune")
-            guard let id = try await buffer.runID(named: run) else { throw ValidationError("no run named \(run)") }
+            guard let id = try await buffer.runID(named: run) else { throw CLIError.noRun(run) }
             settings.run = id
             await buffer.close()
         }
@@ -406,11 +408,13 @@ struct Coordinate: AsyncParsableCommand {
     @Option(help: "Log level.")
     var logLevel: Logger.Level = .info
 
+    @OptionGroup var observability: ObservabilityOptions
+
     func run() async throws {
-        bootstrapLogging(level: logLevel)
-        let url = try await DatabaseTarget().connectionURL(progress: { note($0) })
+        try observability.start(logLevel: logLevel)
+        let url = try await DatabaseTarget().schemaURL()
         let buffer = try await ReplayBuffer.connect(to: url, applicationName: "optune")
-        guard let id = try await buffer.runID(named: run) else { throw ValidationError("no run named \(run)") }
+        guard let id = try await buffer.runID(named: run) else { throw CLIError.noRun(run) }
         await buffer.close()
         try await runUntilSignalled(
             CoordinatorService(databaseURL: url, run: id, startupPatience: try patience.duration(), logger: Logger(label: "optune.coordinate")) { summary in

@@ -97,7 +97,7 @@ struct Database: AsyncParsableCommand {
         var status = false
 
         func run() async throws {
-            let buffer = try await ReplayBuffer.connect(to: try await DatabaseTarget().connectionURL(progress: { note($0) }), applicationName: "optune-migrate")
+            let buffer = try await DatabaseTarget().connect(applicationName: "optune-migrate", requiringSchema: false)
             if status {
                 for migration in try await buffer.migrationStatus() {
                     print("\(migration.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(migration.name)")

@@ -45,7 +45,7 @@ struct Experiment: AsyncParsableCommand {
 
     func run() async throws {
         bootstrapLogging(level: .warning)
-        let url = try await DatabaseTarget().connectionURL(progress: { note($0) })
+        let url = try await DatabaseTarget().schemaURL()
         var grid = ExperimentGrid(label: label ?? "exp-\(Int(Date().timeIntervalSince1970))")
         grid.rhos = rhos
         grid.seeds = seeds
@@ -54,7 +54,16 @@ struct Experiment: AsyncParsableCommand {
         grid.evalPrompts = evalPrompts
         note("experiment \(grid.label): \(grid.cells.count) cells × \(seeds.count) seeds, T = \(iterations)")
         let started = ContinuousClock.now
-        let result = try await grid.run(databaseURL: url) { note($0) }
+        let label = grid.label
+        let progress = RunProgress(databaseURL: url) { buffer in try await buffer.newestRun(namePrefix: label) }
+        let result: ExperimentResult
+        do {
+            result = try await grid.run(databaseURL: url) { note($0) }
+        } catch {
+            await progress.stop()
+            throw error
+        }
+        await progress.stop()
         print(result.table())
         note("finished in \((ContinuousClock.now - started).components.seconds) s")
     }

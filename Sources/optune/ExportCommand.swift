@@ -62,8 +62,8 @@ struct ExportCommand: AsyncParsableCommand {
         // a file-size limit as EFBIG.
         signal(SIGPIPE, SIG_IGN)
         signal(SIGXFSZ, SIG_IGN)
-        let buffer = ReplayBuffer(connection: try await DatabaseTarget().connect(applicationName: "optune-export"))
-        guard let runID = try await buffer.runID(named: run) else { throw ValidationError("no run named \(run)") }
+        let buffer = try await DatabaseTarget().connect(applicationName: "optune-export")
+        guard let runID = try await buffer.runID(named: run) else { throw CLIError.noRun(run) }
         guard let state = try await buffer.iterationState(run: runID, t: iteration) else {
             throw ValidationError("run \(run) has no iteration \(iteration)")
         }
@@ -129,8 +129,8 @@ struct PolicyCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let buffer = ReplayBuffer(connection: try await DatabaseTarget().connect(applicationName: "optune-policy"))
-            guard let runID = try await buffer.runID(named: run) else { throw ValidationError("no run named \(run)") }
+            let buffer = try await DatabaseTarget().connect(applicationName: "optune-policy")
+            guard let runID = try await buffer.runID(named: run) else { throw CLIError.noRun(run) }
             let record = try await buffer.runRecord(runID)
             guard let iteration = try await buffer.latestIteration(run: runID),
                   iteration.t == self.iteration, iteration.state == .training
@@ -145,55 +145,5 @@ struct PolicyCommand: AsyncParsableCommand {
             else { throw ValidationError("iteration \(self.iteration) of run \(run) left the training state") }
             print("registered policy \(policy) as π_\(self.iteration + 1) of run \(run) (\(uri))")
         }
-    }
-}
-
-struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Show iterations and their states, task counts, live workers and dead tasks.")
-
-    @Option(help: "One run (by name); default: the latest iteration of every run.")
-    var run: String?
-
-    @Flag(help: "Refresh every two seconds until interrupted.")
-    var watch = false
-
-    func run() async throws {
-        let buffer = ReplayBuffer(connection: try await DatabaseTarget().connect(applicationName: "optune-status"))
-        repeat {
-            let snapshot = try await buffer.status(run: run)
-            if watch { print("\u{1B}[2J\u{1B}[H", terminator: "") }
-            print(StatusFormatter.format(snapshot))
-            if watch { try await Task.sleep(for: .seconds(2)) }
-        } while watch
-    }
-}
-
-enum StatusFormatter {
-    static func format(_ s: StatusSnapshot) -> String {
-        var lines = ["ITERATIONS"]
-        if s.iterations.isEmpty { lines.append("  (none)") }
-        for i in s.iterations {
-            let eval = i.evalReward.map { String(format: "eval %.4f", $0) } ?? ""
-            lines.append("  \(i.run)  t=\(i.t)  \(i.state)  selected \(i.selected)  \(eval)\(i.failureReason.map { "  — \($0)" } ?? "")")
-        }
-        lines.append("TASKS (latest iteration)")
-        if s.queues.isEmpty { lines.append("  (none)") }
-        for q in s.queues {
-            lines.append("  \(q.run)  t=\(q.t)  \(q.queue): pending \(q.pending), leased \(q.leased), done \(q.done), dead \(q.dead)")
-        }
-        lines.append("WORKERS")
-        if s.workers.isEmpty { lines.append("  (none)") }
-        for w in s.workers {
-            let state = w.stopped ? "stopped" : (w.secondsSinceHeartbeat < 60 ? "live" : "silent")
-            lines.append("  \(w.role)  \(w.id)  \(state), last heartbeat \(Int(w.secondsSinceHeartbeat)) s ago  (\(w.host), pid \(w.pid))")
-        }
-        if !s.deadTasks.isEmpty {
-            lines.append("DEAD TASKS")
-            for d in s.deadTasks {
-                lines.append("  \(d.run)  t=\(d.t)  \(d.queue)  prompt \(d.prompt)  after \(d.attempts) attempt(s): \(d.error)")
-            }
-        }
-        return lines.joined(separator: "\n")
     }
 }

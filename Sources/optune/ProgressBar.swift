@@ -42,6 +42,12 @@ final class ProgressBar: Sendable {
         FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[2K" : "") + message + "\n").utf8))
     }
 
+    /// Clears the bar's line (it is drawn again at the next update).
+    func clear() {
+        guard interactive else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+    }
+
     /// Clears the bar.
     func finish() {
         guard interactive else { return }

@@ -96,7 +96,7 @@ struct Prompts: AsyncParsableCommand {
                     throw ImportFailure(error.description)
                 }
             }
-            let buffer = ReplayBuffer(connection: try await DatabaseTarget().connect(applicationName: "optune-import"))
+            let buffer = try await DatabaseTarget().connect(applicationName: "optune-import")
             var importer = PromptImporter(setName: set)
             importer.defaultSplit = split
             importer.strict = strict

@@ -24,7 +24,7 @@ struct ReportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let buffer = ReplayBuffer(connection: try await DatabaseTarget().connect(applicationName: "optune-report"))
+        let buffer = try await DatabaseTarget().connect(applicationName: "optune-report")
         let data = try await buffer.reportData(runNames: runs)
         let html = HTMLReport.render(data, title: "optune report", generatedAt: Date())
         try html.write(toFile: output, atomically: true, encoding: .utf8)

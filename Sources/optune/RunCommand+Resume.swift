@@ -8,9 +8,17 @@ extension Run {
     /// resume, and exits 130/143.
     func drive(runID: Int64, name: String, url: String) async throws {
         let started = ContinuousClock.now
-        let outcome = try await RunDriver(databaseURL: url, run: runID, generators: generators).drive { summary in
-            print(IterationLine.format(summary))
+        let progress = RunProgress(databaseURL: url) { _ in runID }
+        let outcome: RunDriver.Outcome
+        do {
+            outcome = try await RunDriver(databaseURL: url, run: runID, generators: generators).drive { summary in
+                progress.printData(IterationLine.format(summary))
+            }
+        } catch {
+            await progress.stop()
+            throw error
         }
+        await progress.stop()
         let seconds = String(format: "%.1f", (ContinuousClock.now - started).seconds)
         switch outcome {
         case .finished:

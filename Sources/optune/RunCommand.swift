@@ -48,6 +48,8 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Log level of the in-process daemons.")
     var logLevel: Logger.Level = .warning
 
+    @OptionGroup var observability: ObservabilityOptions
+
     @Flag(help: "Only create the run; drive it with separate daemons (optune coordinate, generate, score, train).")
     var createOnly = false
 
@@ -77,7 +79,7 @@ struct Run: AsyncParsableCommand {
     }
 
     func run() async throws {
-        bootstrapLogging(level: logLevel)
+        try observability.start(logLevel: logLevel)
         let url = try await DatabaseTarget().connectionURL(progress: { note($0) })
         if let resume {
             try await resumeRun(named: resume, url: url)
@@ -86,9 +88,12 @@ struct Run: AsyncParsableCommand {
         let buffer = try await ReplayBuffer.connect(to: url, applicationName: "optune-run")
         try await buffer.migrate()
         let runName = name ?? "run-\(Int(Date().timeIntervalSince1970))"
+        if try await buffer.runID(named: runName) != nil {
+            throw CLIError("a run named \(runName) already exists", hint: "pick another --name, or continue it with `optune run --resume \(runName)`")
+        }
         let runID: Int64
         if let fork, let (parentName, t) = parseFork(fork) {
-            guard let parent = try await buffer.runID(named: parentName) else { throw ValidationError("no run named \(parentName)") }
+            guard let parent = try await buffer.runID(named: parentName) else { throw CLIError.noRun(parentName) }
             let record = try await buffer.runRecord(parent)
             runID = try await buffer.createRun(
                 name: runName, promptSetID: record.promptSetID, rewardModelID: record.rewardModelID,

@@ -13,7 +13,7 @@ struct TaskCommand: AsyncParsableCommand {
         @OptionGroup var task: TaskOptions
 
         func run() async throws {
-            let buffer = ReplayBuffer(connection: try await DatabaseTarget().connect(applicationName: "optune-task"))
+            let buffer = try await DatabaseTarget().connect(applicationName: "optune-task", requiringSchema: false)
             try await buffer.migrate()
             let task = task.task
             let set = try await task.ensurePromptSet(buffer: buffer)

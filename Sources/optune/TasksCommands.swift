@@ -30,7 +30,7 @@ struct TasksCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let buffer = ReplayBuffer(connection: try await DatabaseTarget().connect(applicationName: "optune-tasks"))
+            let buffer = try await DatabaseTarget().connect(applicationName: "optune-tasks", requiringSchema: false)
             try await buffer.migrate()
             guard let runID = try await buffer.runID(named: run) else {
                 await buffer.close()

@@ -56,7 +56,7 @@ struct PromptImportCommandTests {
                 let status = await child.waitForExit(timeout: .seconds(60))
                 #expect(!child.terminatedBySignal)
                 #expect(status == 1, "\(child.output)")
-                let errorLines = child.output.split(separator: "\n").filter { $0.hasPrefix("Error:") }
+                let errorLines = child.output.split(separator: "\n").filter { $0.hasPrefix("error:") }
                 #expect(errorLines.count == 1 && errorLines[0].contains(expected), "\(child.output)")
             }
             let connection = try await database.connect()
