@@ -45,7 +45,7 @@ struct CommonMistakesTests {
                       firstLine: "error: cannot read /nonexistent/p.jsonl: No such file or directory"),
                 .init(arguments: ["generate", "--metrics-port", "\(busy.port)"], status: 1,
                       firstLine: "error: cannot serve metrics on port \(busy.port): Address already in use", also: "hint: pick another --metrics-port"),
-                .init(arguments: ["run", "--fork", "bad"], status: 64, firstLine: "Error: --fork must look like NAME@t, e.g. baseline@0",
+                .init(arguments: ["run", "--fork", "bad"], status: 64, firstLine: "Error: --fork must look like NAME@t with 0 ≤ t < 1000000, e.g. baseline@0",
                       also: "Usage: optune run"),
                 .init(arguments: ["generate", "--backend", "openai"], status: 64, firstLine: "Error: --backend openai needs --base-url, e.g. --base-url http://gpu1:8000",
                       also: "Usage: optune generate"),
