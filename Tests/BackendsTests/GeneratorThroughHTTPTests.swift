@@ -255,7 +255,7 @@ struct GeneratorThroughHTTPTests {
 
                 // The first batch meets a refused connection: the circuit opens and the batch goes back
                 // uncounted (pending, attempts 0 again, but with the lease token it was leased under).
-                #expect(try await eventually(timeout: .seconds(15)) {
+                #expect(try await eventually(timeout: .seconds(60)) {
                     try await count(
                         "SELECT count(*) FROM optune.generation_tasks WHERE state = 'pending' AND attempts = 0 AND lease_token IS NOT NULL",
                         on: connection) == 3
@@ -269,7 +269,7 @@ struct GeneratorThroughHTTPTests {
 
                 // The server comes back: a probe closes the circuit and the work gets done, each task on its first attempt.
                 try await server.control(#"{"down": false}"#)
-                #expect(try await eventually(timeout: .seconds(15)) {
+                #expect(try await eventually(timeout: .seconds(60)) {
                     try await count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'done'", on: connection) == 3
                 })
                 #expect(try await taskRows(connection).allSatisfy { $0.attempts == 1 && $0.error == nil })

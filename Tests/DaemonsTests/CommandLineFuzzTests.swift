@@ -203,7 +203,7 @@ struct CommandLineFuzzTests {
             #expect(status == 1)
             #expect(!child.terminatedBySignal)
             let output = child.output
-            #expect(output.hasPrefix("Error: OPTUNE_DATABASE_URL: invalid "), "\(output)")
+            #expect(output.hasPrefix("error: OPTUNE_DATABASE_URL: invalid "), "\(output)")
             #expect(!output.contains("hunter2") && !output.contains("zzter2"), "\(output)")
             #expect(output.split(separator: "\n").count == 1, "\(output)")
         }

@@ -161,9 +161,12 @@ struct TrainerLeaseTests {
             let scenario = try await trainingScenario("stop", in: database)
             let connection = scenario.buffer.connection
             let work = temporaryFolder()
+            // The first attempt trains slowly (so it is surely stopped mid-training, even on a
+            // loaded machine); the one that takes over is quick.
+            let mark = work + "/first-attempt"
             let path = try script(
                 """
-                sleep 3
+                if [ ! -e "\(mark)" ]; then touch "\(mark)"; sleep 10; fi
                 echo "weights of $OPTUNE_RUN t=$OPTUNE_T" > "$OPTUNE_OUTPUT_DIR/model.bin"
                 """)
             let arguments = ["train", "--backend", "command", "--lease-seconds", "2", "--poll-milliseconds", "100", "--work-dir", work, "--", path]
