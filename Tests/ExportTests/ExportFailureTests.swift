@@ -161,16 +161,7 @@ struct ExportFailureTests {
 }
 
 /// The `optune` executable the tests run: `OPTUNE_BINARY`, else the one built beside the tests.
-func optuneExecutable() throws -> String {
-    if let path = ProcessInfo.processInfo.environment["OPTUNE_BINARY"] { return path }
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<3 {
-        let candidate = directory.appendingPathComponent("optune").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        directory.deleteLastPathComponent()
-    }
-    throw TestDatabaseError(message: "cannot find the optune executable next to \(CommandLine.arguments[0]); build it or set OPTUNE_BINARY")
-}
+func optuneExecutable() throws -> String { try OptuneProcess.executablePath() }
 
 /// Runs `child` with the database URL, standard error (and standard output unless set) to a log;
 /// `started` runs right after launch. Returns (status, killed by a signal, log).

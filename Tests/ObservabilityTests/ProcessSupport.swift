@@ -5,16 +5,7 @@ import FoundationNetworking
 import TestSupport
 
 /// The built `optune` executable: `OPTUNE_BINARY`, else `optune` beside the test bundle.
-func optuneExecutable() throws -> String {
-    if let path = ProcessInfo.processInfo.environment["OPTUNE_BINARY"] { return path }
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<3 {
-        let candidate = directory.appendingPathComponent("optune").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        directory.deleteLastPathComponent()
-    }
-    throw TestDatabaseError(message: "cannot find the optune executable next to \(CommandLine.arguments[0]); build it or set OPTUNE_BINARY")
-}
+func optuneExecutable() throws -> String { try OptuneProcess.executablePath() }
 
 /// What a finished `optune` process printed, each stream apart.
 struct Finished {

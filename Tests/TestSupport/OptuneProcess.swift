@@ -71,7 +71,7 @@ public final class OptuneProcess {
     }
 
     /// The built executable: `OPTUNE_BINARY`, else `optune` beside the test bundle.
-    static func executablePath() throws -> String {
+    public static func executablePath() throws -> String {
         if let path = ProcessInfo.processInfo.environment["OPTUNE_BINARY"] { return path }
         var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0..<3 {
