@@ -375,8 +375,8 @@ extension ReplayBuffer {
     }
 
     /// Prompts of D_{t−1} are ranked as the selector of iteration t ranks them: by r_w, ties by
-    /// hashint8extended(prompt, seed·1000003 + t) with the seed of the run that owns iteration t
-    /// (wrapping like Swift's &* and &+), then by prompt id; ntile(2) puts the middle prompt of an
+    /// hashint8extended(prompt, optune.selection_tie_seed(seed, t)) with the seed of the run that
+    /// owns iteration t, then by prompt id; ntile(2) puts the middle prompt of an
     /// odd count in the bottom half.
     static func reportGainSplit(run: Int64, on c: isolated Connection) throws -> [GainSplit] {
         try c.query(
@@ -385,12 +385,7 @@ extension ReplayBuffer {
                     SELECT l.t, p.prompt_id, p.r_w
                     FROM lineage l JOIN optune.pairs p ON p.run_id = l.run_id AND p.t = l.t
                 ),
-                tie AS (
-                    SELECT l.t, (CASE WHEN x >= 9223372036854775808 THEN x - 18446744073709551616 ELSE x END)::int8 AS seed
-                    FROM lineage l,
-                    LATERAL (SELECT mod(mod(l.seed::numeric * 1000003 + l.t, 18446744073709551616) + 18446744073709551616,
-                                        18446744073709551616) AS x) w
-                ),
+                tie AS (SELECT l.t, optune.selection_tie_seed(l.seed, l.t) AS seed FROM lineage l),
                 ranked AS (
                     SELECT prev.t + 1 AS t, prev.prompt_id, prev.r_w AS before,
                            ntile(2) OVER (PARTITION BY prev.t
