@@ -91,58 +91,59 @@ extension ReplayBuffer {
         _ body: ([ExportRecord]) async throws -> Void
     ) async throws {
         let t32 = try int32Iteration(t)
-        var after = Int64.min
         var decoder = TokenBlobDecoder()
         let text = content.contains(.text)
         let tokens = content.contains(.tokens)
-        while true {
-            let page = try await connection.query(
-                """
-                SELECT p.prompt_id, CASE WHEN $5 THEN q.text END, CASE WHEN $5 THEN q.messages::text END,
-                       CASE WHEN $6 THEN q.tokens END, CASE WHEN $6 AND q.tokens IS NULL THEN c.prompt_tokens END,
-                       c.id, c.policy_id, CASE WHEN $5 THEN c.text END, CASE WHEN $6 THEN c.tokens END, p.r_w,
-                       r.id, r.policy_id, CASE WHEN $5 THEN r.text END, CASE WHEN $6 THEN r.tokens END, p.r_l,
-                       p.gap, p.weight, p.origin, p.source_run_id, p.source_t
-                FROM optune.pairs p
-                JOIN optune.prompts q ON q.id = p.prompt_id
-                JOIN optune.responses c ON (c.run_id, c.t, c.prompt_id, c.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.chosen_sample)
-                JOIN optune.responses r ON (r.run_id, r.t, r.prompt_id, r.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.rejected_sample)
-                WHERE p.run_id = $1 AND p.t = $2 AND p.prompt_id > $3 AND (NOT $7 OR NOT p.zero_gap) AND p.gap >= $8
-                ORDER BY p.prompt_id
-                LIMIT $4
-                """, [run, t32, after, Int64(pageSize), text, tokens, filter.skipZeroGap, filter.minGap])
-            guard !page.isEmpty else { return }
-            var records: [ExportRecord] = []
-            records.reserveCapacity(page.count)
-            for row in page {
-                let prompt: Int64 = try row.decode(0)
-                let chosenID: Int64 = try row.decode(5)
-                let rejectedID: Int64 = try row.decode(10)
-                let sourceRun: Int64 = try row.decode(18)
-                let sourceT: Int = try row.decode(19)
-                let promptTokens = try row.withRawBytes(3) { blob in
-                    try decoder.decode(blob, response: nil, prompt: prompt, run: run, t: t, column: .promptTokens)
-                } ?? row.withRawBytes(4) { blob in
-                    try decoder.decode(blob, response: chosenID, prompt: prompt, run: sourceRun, t: sourceT, column: .responsePromptTokens)
+        try await forEachKeysetPage(
+            after: Int64.min, pageSize: pageSize,
+            fetch: { after in
+                try await connection.query(
+                    """
+                    SELECT p.prompt_id, CASE WHEN $5 THEN q.text END, CASE WHEN $5 THEN q.messages::text END,
+                           CASE WHEN $6 THEN q.tokens END, CASE WHEN $6 AND q.tokens IS NULL THEN c.prompt_tokens END,
+                           c.id, c.policy_id, CASE WHEN $5 THEN c.text END, CASE WHEN $6 THEN c.tokens END, p.r_w,
+                           r.id, r.policy_id, CASE WHEN $5 THEN r.text END, CASE WHEN $6 THEN r.tokens END, p.r_l,
+                           p.gap, p.weight, p.origin, p.source_run_id, p.source_t
+                    FROM optune.pairs p
+                    JOIN optune.prompts q ON q.id = p.prompt_id
+                    JOIN optune.responses c ON (c.run_id, c.t, c.prompt_id, c.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.chosen_sample)
+                    JOIN optune.responses r ON (r.run_id, r.t, r.prompt_id, r.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.rejected_sample)
+                    WHERE p.run_id = $1 AND p.t = $2 AND p.prompt_id > $3 AND (NOT $7 OR NOT p.zero_gap) AND p.gap >= $8
+                    ORDER BY p.prompt_id
+                    LIMIT $4
+                    """, [run, t32, after, Int64(pageSize), text, tokens, filter.skipZeroGap, filter.minGap])
+            },
+            decode: { page in
+                var records: [ExportRecord] = []
+                records.reserveCapacity(page.count)
+                for row in page {
+                    let prompt: Int64 = try row.decode(0)
+                    let chosenID: Int64 = try row.decode(5)
+                    let rejectedID: Int64 = try row.decode(10)
+                    let sourceRun: Int64 = try row.decode(18)
+                    let sourceT: Int = try row.decode(19)
+                    let promptTokens = try row.withRawBytes(3) { blob in
+                        try decoder.decode(blob, response: nil, prompt: prompt, run: run, t: t, column: .promptTokens)
+                    } ?? row.withRawBytes(4) { blob in
+                        try decoder.decode(blob, response: chosenID, prompt: prompt, run: sourceRun, t: sourceT, column: .responsePromptTokens)
+                    }
+                    let chosenTokens = try row.withRawBytes(8) { blob in
+                        try decoder.decode(blob, response: chosenID, prompt: prompt, run: sourceRun, t: sourceT, column: .responseTokens)
+                    }
+                    let rejectedTokens = try row.withRawBytes(13) { blob in
+                        try decoder.decode(blob, response: rejectedID, prompt: prompt, run: sourceRun, t: sourceT, column: .responseTokens)
+                    }
+                    records.append(ExportRecord(
+                        run: run, t: t, prompt: prompt, promptText: try row.decode(1), promptMessagesJSON: try row.decode(2),
+                        promptTokens: promptTokens,
+                        chosen: .init(response: chosenID, policy: try row.decode(6), text: try row.decode(7), tokens: chosenTokens, reward: try row.decode(9)),
+                        rejected: .init(response: rejectedID, policy: try row.decode(11), text: try row.decode(12), tokens: rejectedTokens, reward: try row.decode(14)),
+                        gap: try row.decode(15), weight: try row.decode(16), origin: try row.decode(17), sourceRun: sourceRun,
+                        sourceT: sourceT))
                 }
-                let chosenTokens = try row.withRawBytes(8) { blob in
-                    try decoder.decode(blob, response: chosenID, prompt: prompt, run: sourceRun, t: sourceT, column: .responseTokens)
-                }
-                let rejectedTokens = try row.withRawBytes(13) { blob in
-                    try decoder.decode(blob, response: rejectedID, prompt: prompt, run: sourceRun, t: sourceT, column: .responseTokens)
-                }
-                records.append(ExportRecord(
-                    run: run, t: t, prompt: prompt, promptText: try row.decode(1), promptMessagesJSON: try row.decode(2),
-                    promptTokens: promptTokens,
-                    chosen: .init(response: chosenID, policy: try row.decode(6), text: try row.decode(7), tokens: chosenTokens, reward: try row.decode(9)),
-                    rejected: .init(response: rejectedID, policy: try row.decode(11), text: try row.decode(12), tokens: rejectedTokens, reward: try row.decode(14)),
-                    gap: try row.decode(15), weight: try row.decode(16), origin: try row.decode(17), sourceRun: sourceRun,
-                    sourceT: sourceT))
-            }
-            after = records[records.count - 1].prompt
-            try await body(records)
-            if page.count < pageSize { return }
-        }
+                return records
+            },
+            key: \.prompt, body)
     }
 
     /// Records a finished export in `optune.exports`; returns its id.

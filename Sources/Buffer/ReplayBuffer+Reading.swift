@@ -41,38 +41,35 @@ extension ReplayBuffer {
         run: Int64, t: Int, pageSize: Int = 10_000, _ body: ([StoredResponse]) async throws -> Void
     ) async throws {
         let t32 = try int32Iteration(t)
-        var after: (prompt: Int64, sample: Int32) = (Int64.min, Int32.min)
         var decoder = TokenBlobDecoder()
-        while true {
-            let page = try await connection.query(
-                """
-                SELECT id, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens, text, finish_reason, seed
-                FROM optune.responses
-                WHERE run_id = $1 AND t = $2 AND (prompt_id, sample_index) > ($3, $4)
-                ORDER BY prompt_id, sample_index
-                LIMIT $5
-                """, [run, t32, after.prompt, after.sample, Int64(pageSize)])
-            guard !page.isEmpty else { return }
-            var responses: [StoredResponse] = []
-            responses.reserveCapacity(page.count)
-            for row in page {
-                let id: Int64 = try row.decode(0)
-                let prompt: Int64 = try row.decode(1)
-                let tokens = try row.withRawBytes(6) { blob in
-                    try decoder.decode(blob, response: id, prompt: prompt, run: run, t: t, column: .responseTokens)
-                }
-                responses.append(
-                    StoredResponse(
+        try await forEachKeysetPage(
+            after: (prompt: Int64.min, sample: Int32.min), pageSize: pageSize,
+            fetch: { after in
+                try await connection.query(
+                    """
+                    SELECT id, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens, text, finish_reason, seed
+                    FROM optune.responses
+                    WHERE run_id = $1 AND t = $2 AND (prompt_id, sample_index) > ($3, $4)
+                    ORDER BY prompt_id, sample_index
+                    LIMIT $5
+                    """, [run, t32, after.prompt, after.sample, Int64(pageSize)])
+            },
+            decode: { page in
+                try page.map { row in
+                    let id: Int64 = try row.decode(0)
+                    let prompt: Int64 = try row.decode(1)
+                    let tokens = try row.withRawBytes(6) { blob in
+                        try decoder.decode(blob, response: id, prompt: prompt, run: run, t: t, column: .responseTokens)
+                    }
+                    return StoredResponse(
                         id: id, run: run, t: t, prompt: prompt, sampleIndex: try row.decode(2),
                         purpose: try Purpose.decoding(try row.decode(3)), policy: try row.decode(4),
                         tokenCount: try row.decode(5), tokens: tokens, text: try row.decode(7), finishReason: try row.decode(8),
-                        seed: try row.decode(9)))
-            }
-            let last = responses[responses.count - 1]
-            after = (last.prompt, Int32(truncatingIfNeeded: last.sampleIndex))  // read from an integer column
-            try await body(responses)
-            if page.count < pageSize { return }
-        }
+                        seed: try row.decode(9))
+                }
+            },
+            key: { (prompt: $0.prompt, sample: Int32(truncatingIfNeeded: $0.sampleIndex)) },  // read from an integer column
+            body)
     }
 
     /// Every response of iteration (`run`, `t`), decoded. Prefer ``forEachResponsePage`` for
@@ -85,28 +82,29 @@ extension ReplayBuffer {
 
     /// Calls `body` with the pairs of D_t page by page, in prompt order.
     public func forEachPairPage(run: Int64, t: Int, pageSize: Int = 10_000, _ body: ([StoredPair]) async throws -> Void) async throws {
-        var after = Int64.min
-        while true {
-            let page = try await connection.query(
-                """
-                SELECT p.prompt_id, p.origin, c.id, r.id, p.r_w, p.r_l, p.gap, p.weight
-                FROM optune.pairs p
-                JOIN optune.responses c ON (c.run_id, c.t, c.prompt_id, c.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.chosen_sample)
-                JOIN optune.responses r ON (r.run_id, r.t, r.prompt_id, r.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.rejected_sample)
-                WHERE p.run_id = $1 AND p.t = $2 AND p.prompt_id > $3
-                ORDER BY p.prompt_id
-                LIMIT $4
-                """, [run, try int32Iteration(t), after, Int64(pageSize)])
-            guard !page.isEmpty else { return }
-            let pairs = try page.map { row in
-                StoredPair(
-                    run: run, t: t, prompt: try row.decode(0), origin: try row.decode(1), chosenResponse: try row.decode(2),
-                    rejectedResponse: try row.decode(3), chosenReward: try row.decode(4), rejectedReward: try row.decode(5),
-                    gap: try row.decode(6), weight: try row.decode(7))
-            }
-            after = pairs[pairs.count - 1].prompt
-            try await body(pairs)
-            if page.count < pageSize { return }
-        }
+        let t32 = try int32Iteration(t)
+        try await forEachKeysetPage(
+            after: Int64.min, pageSize: pageSize,
+            fetch: { after in
+                try await connection.query(
+                    """
+                    SELECT p.prompt_id, p.origin, c.id, r.id, p.r_w, p.r_l, p.gap, p.weight
+                    FROM optune.pairs p
+                    JOIN optune.responses c ON (c.run_id, c.t, c.prompt_id, c.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.chosen_sample)
+                    JOIN optune.responses r ON (r.run_id, r.t, r.prompt_id, r.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.rejected_sample)
+                    WHERE p.run_id = $1 AND p.t = $2 AND p.prompt_id > $3
+                    ORDER BY p.prompt_id
+                    LIMIT $4
+                    """, [run, t32, after, Int64(pageSize)])
+            },
+            decode: { page in
+                try page.map { row in
+                    StoredPair(
+                        run: run, t: t, prompt: try row.decode(0), origin: try row.decode(1), chosenResponse: try row.decode(2),
+                        rejectedResponse: try row.decode(3), chosenReward: try row.decode(4), rejectedReward: try row.decode(5),
+                        gap: try row.decode(6), weight: try row.decode(7))
+                }
+            },
+            key: \.prompt, body)
     }
 }
