@@ -62,12 +62,17 @@ COMMENT ON TABLE optune.run_leaders IS 'Which coordinator leads a run: a lease t
 -- The role daemons run as
 -- ---------------------------------------------------------------------------------------------
 
+-- Roles are cluster-wide and this migration may run in many databases of one cluster at once:
+-- create the role only if it is missing, and treat losing the race as success.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'optune_worker') THEN
         CREATE ROLE optune_worker NOLOGIN;
         COMMENT ON ROLE optune_worker IS 'What optune daemons need and nothing more: read and write rows of schema optune (no DDL, no TRUNCATE). GRANT optune_worker TO <login role> for the role generators, scorers, trainers and coordinators connect as; run optune db migrate as the schema owner.';
     END IF;
+EXCEPTION
+    WHEN duplicate_object OR unique_violation THEN
+        NULL;  -- another database's migration created it concurrently
 END
 $$;
 
