@@ -75,3 +75,21 @@ extension ReplayBuffer {
         }
     }
 }
+
+/// A database error as one line for a person, with a hint where one helps.
+public struct DatabaseErrorReport: Sendable {
+    public var message: String
+    public var hint: String?
+
+    /// The report of `error` if it came from the database (or the connection to it), else nil.
+    public init?(_ error: any Error) {
+        guard let error = (error as? PostgresError) ?? (error as? BufferError)?.underlying else { return nil }
+        if error.sqlState == "42P01" || error.sqlState == "3F000" {
+            message = "the database has no optune schema (\(error.message))"
+            hint = "run `optune db migrate`"
+            return
+        }
+        message = "\(error.sqlState.map { "\($0) " } ?? "")\(error.message)"
+        hint = error.hint
+    }
+}

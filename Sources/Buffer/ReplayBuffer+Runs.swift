@@ -23,7 +23,17 @@ extension ReplayBuffer {
     ) async throws -> Int64 {
         try config.validate()
         let json = try JSONB(encoding: config)
-        return try await connection.query(
+        do {
+            return try await insertRun(name: name, promptSetID: promptSetID, rewardModelID: rewardModelID, config: config, json: json, forkedFrom: forkedFrom)
+        } catch let error as PostgresError where error.sqlState == SQLState.uniqueViolation && error.constraint == "runs_name_unique" {
+            throw RunNameTaken(name: name)
+        }
+    }
+
+    private func insertRun(
+        name: String, promptSetID: Int64, rewardModelID: Int64, config: RunConfig, json: JSONB, forkedFrom: (run: Int64, t: Int)?
+    ) async throws -> Int64 {
+        try await connection.query(
             """
             INSERT INTO optune.runs (name, prompt_set_id, reward_model_id, config, rho, strategy, samples_per_prompt,
                                      loss, beta1, beta2, seed, iterations_planned, skip_zero_gap,
@@ -91,4 +101,10 @@ public enum Purpose: String, Sendable, Codable, CaseIterable {
         guard let purpose = Purpose(rawValue: text) else { throw BufferError("unknown purpose \"\(text)\" (expected train or eval)") }
         return purpose
     }
+}
+
+/// A run of that name exists already (run names are unique).
+public struct RunNameTaken: Error, CustomStringConvertible, Sendable {
+    public var name: String
+    public var description: String { "a run named \(name) already exists" }
 }

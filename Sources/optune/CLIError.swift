@@ -1,6 +1,6 @@
 import ArgumentParser
+import Buffer
 import Foundation
-import Postgres
 
 /// A runtime failure of a command (not found, conflict, I/O): printed as one `error: …` line,
 /// with a `hint: …` line when one helps, and exit status 1. Usage mistakes are
@@ -31,17 +31,11 @@ enum RuntimeErrorReport {
         case let error as ValidationError:
             // Thrown from run(): a lookup that failed, not a malformed command line.
             return ["error: \(error.message)"]
-        case let error as PostgresError:
-            if error.sqlState == "23505", error.constraint == "runs_name_unique" {
-                let name = error.detail.flatMap(Self.keyValue) ?? "?"
-                return ["error: a run named \(name) already exists", "hint: pick another --name, or continue it with `optune run --resume \(name)`"]
-            }
-            if error.sqlState == "42P01" || error.sqlState == "3F000" {
-                return ["error: the database has no optune schema (\(error.message))", "hint: run `optune db migrate`"]
-            }
-            var lines = ["error: \(error.sqlState.map { "\($0) " } ?? "")\(error.message)"]
-            if let hint = error.hint { lines.append("hint: \(hint)") }
-            return lines
+        case let error as RunNameTaken:
+            return ["error: \(error)", "hint: pick another --name, or continue it with `optune run --resume \(error.name)`"]
+        case _ where DatabaseErrorReport(error) != nil:
+            let report = DatabaseErrorReport(error)
+            return ["error: \(report?.message ?? "\(error)")"] + (report?.hint.map { ["hint: \($0)"] } ?? [])
         case let error as CocoaError:
             let path = (error.userInfo[NSFilePathErrorKey] as? String) ?? error.filePath ?? error.url?.path
             let reason = (error.underlying as? POSIXError).map { String(cString: strerror($0.code.rawValue)) }
@@ -50,12 +44,6 @@ enum RuntimeErrorReport {
         default:
             return ["error: \(firstLine("\(error)"))"]
         }
-    }
-
-    /// "Key (name)=(x) already exists." → "x".
-    static func keyValue(_ detail: String) -> String? {
-        guard let open = detail.range(of: ")=("), let close = detail.range(of: ")", range: open.upperBound..<detail.endIndex) else { return nil }
-        return String(detail[open.upperBound..<close.lowerBound])
     }
 
     static func firstLine(_ text: String) -> String {
