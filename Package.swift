@@ -33,7 +33,7 @@ let package = Package(
         /// Token blob format v1 (DESIGN §5).
         .target(name: "TokenCodec", dependencies: ["CLZ4"]),
         /// The schema as ordered SQL files, shipped as resources.
-        .target(name: "Migrations", path: "Migrations", resources: [.copy("sql")]),
+        .target(name: "Migrations", path: "Migrations", exclude: ["checksums.sha256"], resources: [.copy("sql")]),
         /// The built-in policy (a small MLP over OpenBLAS), its synthetic task family and reward,
         /// SFT and DPO/wDPO training. Knows nothing of PostgreSQL.
         .target(name: "Policy", dependencies: ["CBLAS"]),
