@@ -6,7 +6,9 @@ import Policy
 public struct BuiltinGenerationBackend: GenerationBackend {
     public init() {}
 
-    public func generate(_ requests: [GenerationRequest], policy: PolicyHandle, sampling: SamplingParameters) async throws -> [[GeneratedSample]] {
+    public func generate(_ requests: [GenerationRequest], policy: PolicyHandle, sampling: SamplingParameters) async throws
+        -> [[GeneratedSample]]
+    {
         let model = try BuiltinModels.model(policy)
         var prompts: [DigitPrompt] = []
         var seeds: [UInt64] = []
@@ -18,18 +20,20 @@ public struct BuiltinGenerationBackend: GenerationBackend {
             }
         }
         let sampled = await Task.detached {
-            model.sample(prompts: prompts, seeds: seeds, temperature: sampling.temperature, topP: sampling.topP, maxTokens: sampling.maxTokens)
+            model.sample(
+                prompts: prompts, seeds: seeds, temperature: sampling.temperature, topP: sampling.topP, maxTokens: sampling.maxTokens)
         }.value
         let logProbs = model.logProbabilities(prompts: prompts, responses: sampled)
         var results: [[GeneratedSample]] = []
         var index = 0
         for request in requests {
-            results.append(request.seeds.indices.map { _ in
-                defer { index += 1 }
-                return GeneratedSample(
-                    tokens: sampled[index], text: DigitVocabulary.text(of: sampled[index]),
-                    finishReason: DigitVocabulary.finishReason(of: sampled[index]), logprobSum: logProbs[index])
-            })
+            results.append(
+                request.seeds.indices.map { _ in
+                    defer { index += 1 }
+                    return GeneratedSample(
+                        tokens: sampled[index], text: DigitVocabulary.text(of: sampled[index]),
+                        finishReason: DigitVocabulary.finishReason(of: sampled[index]), logprobSum: logProbs[index])
+                })
         }
         return results
     }
@@ -56,7 +60,8 @@ public struct BuiltinPreferenceTrainer: PreferenceTrainingBackend {
     public func train(policy: PolicyHandle, pairs: [TrainingPair], settings: PreferenceTrainingSettings) async throws -> TrainingResult {
         let reference = try BuiltinModels.model(policy)
         let preferencePairs = try pairs.map { pair in
-            PreferencePair(prompt: try BuiltinModels.digitPrompt(pair.prompt), chosen: pair.chosen, rejected: pair.rejected, weight: pair.weight)
+            PreferencePair(
+                prompt: try BuiltinModels.digitPrompt(pair.prompt), chosen: pair.chosen, rejected: pair.rejected, weight: pair.weight)
         }
         let options = PreferenceOptions(
             loss: settings.weighted ? .wdpo : .dpo, beta: settings.beta1, epochs: settings.epochs, batchSize: settings.batchSize,
@@ -71,7 +76,8 @@ public struct BuiltinPreferenceTrainer: PreferenceTrainingBackend {
 enum BuiltinModels {
     static func model(_ policy: PolicyHandle) throws -> PolicyModel {
         guard let weights = policy.weights else {
-            throw BackendError("policy \(policy.id) has no built-in weights (it is served at \(policy.uri ?? "?")); use an HTTP backend", retryable: false)
+            throw BackendError(
+                "policy \(policy.id) has no built-in weights (it is served at \(policy.uri ?? "?")); use an HTTP backend", retryable: false)
         }
         do {
             return try PolicyModel(serialized: weights)
@@ -82,7 +88,9 @@ enum BuiltinModels {
 
     static func digitPrompt(_ prompt: PromptContent) throws -> DigitPrompt {
         guard let text = prompt.text, let parsed = DigitPrompt(text: text) else {
-            throw BackendError("prompt \(prompt.id) is not a built-in digit task (\"reverse: 3 1 4\"); the built-in backends only run those", retryable: false)
+            throw BackendError(
+                "prompt \(prompt.id) is not a built-in digit task (\"reverse: 3 1 4\"); the built-in backends only run those",
+                retryable: false)
         }
         return parsed
     }

@@ -82,7 +82,9 @@ public actor CircuitBreaker {
 
     /// Why the circuit is open, for error messages.
     func openDescription() -> String {
-        (tripped ? "circuit open (\(lastFailure ?? "?")); " : "circuit open after \(consecutiveFailures) consecutive failures (last: \(lastFailure ?? "?")); ")
+        (tripped
+            ? "circuit open (\(lastFailure ?? "?")); "
+            : "circuit open after \(consecutiveFailures) consecutive failures (last: \(lastFailure ?? "?")); ")
             + "probing every \(settings.probeInterval.formattedSeconds)"
     }
 

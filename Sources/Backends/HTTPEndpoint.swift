@@ -1,8 +1,9 @@
 import Foundation
 import Observability
 import Synchronization
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// HTTP settings shared by the OpenAI-compatible generation backend and the HTTP reward backend.
@@ -230,11 +231,11 @@ final class HTTPEndpoint: Sendable {
             case .cannotConnectToHost?, .cannotFindHost?, .dnsLookupFailed?, .notConnectedToInternet?, .resourceUnavailable?:
                 return .unreachable("cannot connect (\(text))")
             case .networkConnectionLost?, .badServerResponse?, .zeroByteResource?, .cannotParseResponse?, .cannotDecodeRawData?,
-                 .dataLengthExceedsMaximum?, .secureConnectionFailed?, .callIsActive?, .internationalRoamingOff?, .dataNotAllowed?:
+                .dataLengthExceedsMaximum?, .secureConnectionFailed?, .callIsActive?, .internationalRoamingOff?, .dataNotAllowed?:
                 return .transient("connection failed (\(text))")
             case .badURL?, .unsupportedURL?, .serverCertificateUntrusted?, .serverCertificateHasBadDate?,
-                 .serverCertificateNotYetValid?, .serverCertificateHasUnknownRoot?, .clientCertificateRejected?,
-                 .clientCertificateRequired?, .userAuthenticationRequired?:
+                .serverCertificateNotYetValid?, .serverCertificateHasUnknownRoot?, .clientCertificateRejected?,
+                .clientCertificateRequired?, .userAuthenticationRequired?:
                 return .fatal(text)
             default:
                 return .transient("request failed (\(text))")
@@ -244,7 +245,9 @@ final class HTTPEndpoint: Sendable {
             return .transient("the answer is not HTTP")
         }
         var retryAfter: Duration?
-        if let value = http.value(forHTTPHeaderField: "Retry-After"), let seconds = Double(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 {
+        if let value = http.value(forHTTPHeaderField: "Retry-After"), let seconds = Double(value.trimmingCharacters(in: .whitespaces)),
+            seconds >= 0
+        {
             retryAfter = .milliseconds(Int64(min(seconds, 86_400) * 1000))  // any longer is capped by backoffCap anyway
         }
         return .answer(status: http.statusCode, body: data ?? Data(), retryAfter: retryAfter)

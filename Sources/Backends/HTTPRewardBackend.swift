@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Settings of `HTTPRewardBackend`.
@@ -87,7 +88,9 @@ public struct HTTPRewardBackend: RewardBackend {
     public func isAvailable() async -> Bool {
         await endpoint.breaker.isAvailable {
             let request = endpoint.request("GET", settings.healthURL ?? settings.url)
-            if case .answer(let status, _, _) = await endpoint.attemptOnce(request, timeout: endpoint.probeTimeout) { return status < 500 && status != 401 && status != 403 }
+            if case .answer(let status, _, _) = await endpoint.attemptOnce(request, timeout: endpoint.probeTimeout) {
+                return status < 500 && status != 401 && status != 403
+            }
             return false
         }
     }
@@ -103,7 +106,9 @@ public struct HTTPRewardBackend: RewardBackend {
                 await endpoint.breaker.trip(reason)
                 throw BackendError("reward server \(endpoint.name): \(reason)", retryable: true, unavailable: true)
             }
-            throw BackendError("reward server \(endpoint.name) refused \(items.count) responses with HTTP \(answer.status): \(serverMessage(answer.body))", retryable: false)
+            throw BackendError(
+                "reward server \(endpoint.name) refused \(items.count) responses with HTTP \(answer.status): \(serverMessage(answer.body))",
+                retryable: false)
         }
         return try Self.parseScores(answer.body, expected: items.count, server: endpoint.name)
     }
@@ -118,7 +123,8 @@ public struct HTTPRewardBackend: RewardBackend {
                 }
                 entry["messages"] = messages
                 if promptText == nil {
-                    promptText = array.last(where: { $0["role"]?.stringValue == "user" })?["content"]?.stringValue
+                    promptText =
+                        array.last(where: { $0["role"]?.stringValue == "user" })?["content"]?.stringValue
                         ?? array.last?["content"]?.stringValue
                 }
             }
@@ -149,11 +155,13 @@ public struct HTTPRewardBackend: RewardBackend {
                 retryable: false)
         }
         guard list.count == expected else {
-            throw BackendError("reward server \(server) returned \(list.count) scores for \(expected) responses: \(bodyExcerpt(data))", retryable: false)
+            throw BackendError(
+                "reward server \(server) returned \(list.count) scores for \(expected) responses: \(bodyExcerpt(data))", retryable: false)
         }
         return try list.enumerated().map { index, value in
             guard let score = value.numberValue else {
-                throw BackendError("reward server \(server) returned a non-number as score \(index): \(bodyExcerpt(data))", retryable: false)
+                throw BackendError(
+                    "reward server \(server) returned a non-number as score \(index): \(bodyExcerpt(data))", retryable: false)
             }
             guard score.isFinite else {
                 throw BackendError("reward server \(server) returned a non-finite score \(index): \(bodyExcerpt(data))", retryable: false)

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Settings of `OpenAIGenerationBackend`.
@@ -84,7 +85,9 @@ public struct OpenAIGenerationBackend: GenerationBackend {
         models = ModelChecks()
     }
 
-    public func generate(_ requests: [GenerationRequest], policy: PolicyHandle, sampling: SamplingParameters) async throws -> [[GeneratedSample]] {
+    public func generate(_ requests: [GenerationRequest], policy: PolicyHandle, sampling: SamplingParameters) async throws
+        -> [[GeneratedSample]]
+    {
         try await generateEach(requests, policy: policy, sampling: sampling).map { try $0.get() }
     }
 
@@ -157,7 +160,9 @@ public struct OpenAIGenerationBackend: GenerationBackend {
     /// (a probe: no retries).
     func listedModels() async -> [String]? {
         let request = endpoint.request("GET", appending("models", to: settings.apiRoot))
-        guard case .answer(let status, let body, _) = await endpoint.attemptOnce(request, timeout: endpoint.probeTimeout), (200..<300).contains(status) else { return nil }
+        guard case .answer(let status, let body, _) = await endpoint.attemptOnce(request, timeout: endpoint.probeTimeout),
+            (200..<300).contains(status)
+        else { return nil }
         return Self.modelIDs(body)
     }
 
@@ -197,7 +202,9 @@ public struct OpenAIGenerationBackend: GenerationBackend {
 
     // MARK: - One sample
 
-    func sample(_ prompt: PromptContent, seed: UInt64, model: String, policy: Int64, sampling: SamplingParameters) async throws -> GeneratedSample {
+    func sample(_ prompt: PromptContent, seed: UInt64, model: String, policy: Int64, sampling: SamplingParameters) async throws
+        -> GeneratedSample
+    {
         let chat = prompt.messagesJSON != nil
         let body = try Self.requestBody(prompt, seed: seed, model: model, sampling: sampling, settings: settings)
         let path = chat ? "chat/completions" : "completions"
@@ -227,7 +234,8 @@ public struct OpenAIGenerationBackend: GenerationBackend {
             sample.latencyMs = Double(answer.latency.components.seconds) * 1000 + Double(answer.latency.components.attoseconds) / 1e15
             return sample
         } catch {
-            throw BackendError("\(what) at \(endpoint.name) answered a malformed body (\(error.reason)): \(bodyExcerpt(answer.body))", retryable: true)
+            throw BackendError(
+                "\(what) at \(endpoint.name) answered a malformed body (\(error.reason)): \(bodyExcerpt(answer.body))", retryable: true)
         }
     }
 
@@ -281,7 +289,9 @@ public struct OpenAIGenerationBackend: GenerationBackend {
         }
         var text: String?
         if chat {
-            guard let message = choice["message"], message.objectValue != nil else { throw MalformedBody(reason: "a chat choice without a message") }
+            guard let message = choice["message"], message.objectValue != nil else {
+                throw MalformedBody(reason: "a chat choice without a message")
+            }
             switch message["content"] {
             case .string(let content)?: text = content
             case nil, .null?: text = nil
@@ -331,7 +341,7 @@ public struct OpenAIGenerationBackend: GenerationBackend {
             var ids: [UInt32] = []
             for entry in entries {
                 guard let token = entry.token?.stringValue, token.hasPrefix("token_id:"),
-                      let id = UInt32(token.dropFirst("token_id:".count))
+                    let id = UInt32(token.dropFirst("token_id:".count))
                 else {
                     ids = []
                     break
@@ -353,7 +363,8 @@ public struct OpenAIGenerationBackend: GenerationBackend {
             }
             if complete, sum.isFinite { logprobSum = sum }
         }
-        let promptSource = chat ? (root["prompt_token_ids"] ?? choice["prompt_token_ids"]) : (choice["prompt_token_ids"] ?? root["prompt_token_ids"])
+        let promptSource =
+            chat ? (root["prompt_token_ids"] ?? choice["prompt_token_ids"]) : (choice["prompt_token_ids"] ?? root["prompt_token_ids"])
         var promptTokens: [UInt32]?
         if let promptSource, !promptSource.isNull {
             guard let parsed = promptSource.tokenIDs else { throw MalformedBody(reason: "prompt_token_ids is not a list of token ids") }

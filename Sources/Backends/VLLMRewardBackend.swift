@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Settings of `VLLMRewardBackend`.
@@ -131,7 +132,8 @@ public struct VLLMRewardBackend: RewardBackend {
         guard (200..<300).contains(answer.status) else {
             if answer.status == 404 || answer.status == 405 {
                 // No /pooling here, or not this model: every request would fail alike.
-                let reason = "POST /pooling answered HTTP \(answer.status) (\(serverMessage(answer.body))); "
+                let reason =
+                    "POST /pooling answered HTTP \(answer.status) (\(serverMessage(answer.body))); "
                     + "is --url a vLLM server running the reward model with --runner pooling, and --reward-model its name?"
                 await endpoint.breaker.trip(reason)
                 throw BackendError("vLLM reward server \(endpoint.name): \(reason)", retryable: true, unavailable: true)
@@ -195,7 +197,9 @@ public struct VLLMRewardBackend: RewardBackend {
         }
         let index: Int
         if let scoreIndex {
-            guard row.indices.contains(scoreIndex) else { throw malformed("\(row.count) value(s), so no value at --score-index \(scoreIndex)") }
+            guard row.indices.contains(scoreIndex) else {
+                throw malformed("\(row.count) value(s), so no value at --score-index \(scoreIndex)")
+            }
             index = scoreIndex
         } else {
             guard row.count == 1 else {

@@ -7,9 +7,11 @@ public enum TokenFixture {
     public static func load(path: String, length: Int = 512) throws -> [[UInt32]] {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         guard data.count % (4 * length) == 0, !data.isEmpty else {
-            throw CocoaError(.fileReadCorruptFile, userInfo: [
-                NSLocalizedDescriptionKey: "\(path): \(data.count) bytes is not a whole number of \(length)-id uint32 rows"
-            ])
+            throw CocoaError(
+                .fileReadCorruptFile,
+                userInfo: [
+                    NSLocalizedDescriptionKey: "\(path): \(data.count) bytes is not a whole number of \(length)-id uint32 rows"
+                ])
         }
         let ids = data.withUnsafeBytes { raw in
             (0..<(data.count / 4)).map { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)) }
@@ -31,7 +33,8 @@ public enum TokenFixture {
     /// `rows` sequences of `length` ids drawn independently from a Zipf(s) law over `vocabulary`
     /// ids, with a seeded generator. The id is the frequency rank, as in a BPE vocabulary, whose
     /// earliest (most frequent) merges get the lowest ids.
-    public static func zipf(rows: Int, length: Int = 512, vocabulary: Int = 152_000, exponent: Double = 1.1, seed: UInt64 = 7) -> [[UInt32]] {
+    public static func zipf(rows: Int, length: Int = 512, vocabulary: Int = 152_000, exponent: Double = 1.1, seed: UInt64 = 7) -> [[UInt32]]
+    {
         var generator = SplitMix64(seed: seed)
         var cumulative = [Double](repeating: 0, count: vocabulary)
         var total = 0.0

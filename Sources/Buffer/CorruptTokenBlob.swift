@@ -36,7 +36,8 @@ public struct CorruptTokenBlob: Error, Sendable, Hashable, CustomStringConvertib
 
     /// One line, e.g. `corrupt token blob in responses.tokens of response 42 (run 3, t 1, prompt 7): …`.
     public var description: String {
-        let row = response.map { "response \($0) (run \(run), t \(t), prompt \(prompt))" } ?? "prompt \(prompt) (read for run \(run), t \(t))"
+        let row =
+            response.map { "response \($0) (run \(run), t \(t), prompt \(prompt))" } ?? "prompt \(prompt) (read for run \(run), t \(t))"
         return "corrupt token blob in \(column.rawValue) of \(row): \(underlying)"
     }
 }

@@ -1,22 +1,23 @@
-#if canImport(Glibc)
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 
 #if canImport(Glibc)
-private func posixOpen(_ path: String, _ flags: Int32) -> Int32 { Glibc.open(path, flags) }
-private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { Glibc.read(fd, buffer, count) }
-private func posixClose(_ fd: Int32) { _ = Glibc.close(fd) }
+    #if canImport(Glibc)
+        import Glibc
+    #elseif canImport(Darwin)
+        import Darwin
+    #endif
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+#if canImport(Glibc)
+    private func posixOpen(_ path: String, _ flags: Int32) -> Int32 { Glibc.open(path, flags) }
+    private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { Glibc.read(fd, buffer, count) }
+    private func posixClose(_ fd: Int32) { _ = Glibc.close(fd) }
 #else
-private func posixOpen(_ path: String, _ flags: Int32) -> Int32 { Darwin.open(path, flags) }
-private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { Darwin.read(fd, buffer, count) }
-private func posixClose(_ fd: Int32) { _ = Darwin.close(fd) }
+    private func posixOpen(_ path: String, _ flags: Int32) -> Int32 { Darwin.open(path, flags) }
+    private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { Darwin.read(fd, buffer, count) }
+    private func posixClose(_ fd: Int32) { _ = Darwin.close(fd) }
 #endif
 
 /// Why an input could not be read: names the input and the reason, in one line.

@@ -65,10 +65,11 @@ public struct Migrator: Sendable {
             let states = try Self.status(of: files, on: connection)
             let modified = states.filter { $0.state == .modified }.map(\.name)
             guard modified.isEmpty else {
-                throw MigrationError(message: """
-                    refusing to migrate: \(modified.joined(separator: ", ")) changed after being applied \
-                    (a landed migration is never edited; add a new one instead)
-                    """)
+                throw MigrationError(
+                    message: """
+                        refusing to migrate: \(modified.joined(separator: ", ")) changed after being applied \
+                        (a landed migration is never edited; add a new one instead)
+                        """)
             }
             var applied: [String] = []
             for file in files where states.first(where: { $0.name == file.name })?.state == .pending {
@@ -92,7 +93,8 @@ public struct Migrator: Sendable {
     }
 
     private static func ensureBookkeeping(on connection: isolated Connection) throws {
-        try connection.simpleQuery("""
+        try connection.simpleQuery(
+            """
             CREATE SCHEMA IF NOT EXISTS optune;
             CREATE TABLE IF NOT EXISTS optune.schema_migrations (
                 name text PRIMARY KEY,

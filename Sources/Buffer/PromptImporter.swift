@@ -101,9 +101,10 @@ public struct PromptImporter: Sendable {
                     switch line.content {
                     case .tooLong(let byteCount):
                         summary.rejected += 1
-                        rejected(PromptLineError(
-                            file: file, line: line.number,
-                            reason: "line of \(byteCount) bytes is longer than the limit of \(limit) bytes; skipped"))
+                        rejected(
+                            PromptLineError(
+                                file: file, line: line.number,
+                                reason: "line of \(byteCount) bytes is longer than the limit of \(limit) bytes; skipped"))
                     case .bytes(let bytes):
                         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
                             summary.blank += 1

@@ -101,7 +101,9 @@ public enum PromptLineParser {
         }
         if let id = fields["id"], !(id is NSNull) {
             if let string = id as? String {
-                guard !string.contains("\u{0}") else { throw fail("field \"id\" contains a NUL character (\\u0000), which PostgreSQL cannot store") }
+                guard !string.contains("\u{0}") else {
+                    throw fail("field \"id\" contains a NUL character (\\u0000), which PostgreSQL cannot store")
+                }
                 record.externalID = string
             } else if let number = id as? NSNumber {
                 record.externalID = number.stringValue
@@ -119,7 +121,9 @@ public enum PromptLineParser {
             guard metadata is [String: Any] else {
                 throw fail("field \"metadata\" must be a JSON object, found \(Self.kind(of: metadata))")
             }
-            guard !containsNUL(metadata) else { throw fail("field \"metadata\" contains a NUL character (\\u0000), which PostgreSQL cannot store") }
+            guard !containsNUL(metadata) else {
+                throw fail("field \"metadata\" contains a NUL character (\\u0000), which PostgreSQL cannot store")
+            }
             record.metadataJSON = try canonicalJSON(metadata)
         }
         return record
@@ -137,7 +141,9 @@ public enum PromptLineParser {
                 nullField = key
             } else if let text = prompt as? String {
                 guard !text.isEmpty else { throw fail("field \"\(key)\" is an empty string") }
-                guard !text.contains("\u{0}") else { throw fail("field \"\(key)\" contains a NUL character (\\u0000), which PostgreSQL cannot store") }
+                guard !text.contains("\u{0}") else {
+                    throw fail("field \"\(key)\" contains a NUL character (\\u0000), which PostgreSQL cannot store")
+                }
                 record.text = text
                 return
             } else if let list = prompt as? [Any] {
@@ -164,7 +170,9 @@ public enum PromptLineParser {
                 guard let value = fields[key], !(value is NSNull) else { continue }
                 if let transcript = value as? String {
                     guard let turns = hhTurns(transcript) else {
-                        throw fail("no \"prompt\" field, and \"\(key)\" is not a \\n\\nHuman: / \\n\\nAssistant: transcript (HH-RLHF); give the prompt field with --prompt-key")
+                        throw fail(
+                            "no \"prompt\" field, and \"\(key)\" is not a \\n\\nHuman: / \\n\\nAssistant: transcript (HH-RLHF); give the prompt field with --prompt-key"
+                        )
                     }
                     record.messagesJSON = try validatedMessages(droppingLastAssistantTurn(turns), field: key, fail: fail)
                     return
@@ -225,7 +233,8 @@ public enum PromptLineParser {
         String(text.drop(while: { $0 == " " })).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    private static func validatedMessages(_ list: [Any], field: String, fail: (String) -> PromptLineError) throws(PromptLineError) -> String {
+    private static func validatedMessages(_ list: [Any], field: String, fail: (String) -> PromptLineError) throws(PromptLineError) -> String
+    {
         guard !list.isEmpty else { throw fail("field \"\(field)\" is an empty list of messages (or holds only the assistant's answer)") }
         for (index, element) in list.enumerated() {
             guard let message = element as? [String: Any] else {

@@ -48,14 +48,16 @@ extension ReplayBuffer {
             if current == .failed {
                 guard t == latest.t else { throw BufferError("iteration \(t) failed but is not the run's latest (\(latest.t))") }
                 let pending = { (queue: WorkQueue) in
-                    try c.query("SELECT EXISTS (SELECT 1 FROM \(queue.table) WHERE run_id = $1 AND t = $2 AND state <> 'done')",
-                                [run, Int32(clamping: t)])[0].decode(0, as: Bool.self)
+                    try c.query(
+                        "SELECT EXISTS (SELECT 1 FROM \(queue.table) WHERE run_id = $1 AND t = $2 AND state <> 'done')",
+                        [run, Int32(clamping: t)])[0].decode(0, as: Bool.self)
                 }
                 if try pending(.generation) {
                     reopened = .generating
                 } else if try pending(.scoring) {
                     reopened = .scoring
-                } else if try c.query("SELECT EXISTS (SELECT 1 FROM optune.pairs WHERE run_id = $1 AND t = $2)", [run, Int32(clamping: t)])[0]
+                } else if try c.query(
+                    "SELECT EXISTS (SELECT 1 FROM optune.pairs WHERE run_id = $1 AND t = $2)", [run, Int32(clamping: t)])[0]
                     .decode(0, as: Bool.self)
                 {
                     reopened = .training

@@ -122,24 +122,32 @@ extension ReplayBuffer {
                     let rejectedID: Int64 = try row.decode(10)
                     let sourceRun: Int64 = try row.decode(18)
                     let sourceT: Int = try row.decode(19)
-                    let promptTokens = try row.withRawBytes(3) { blob in
-                        try decoder.decode(blob, response: nil, prompt: prompt, run: run, t: t, column: .promptTokens)
-                    } ?? row.withRawBytes(4) { blob in
-                        try decoder.decode(blob, response: chosenID, prompt: prompt, run: sourceRun, t: sourceT, column: .responsePromptTokens)
-                    }
+                    let promptTokens =
+                        try row.withRawBytes(3) { blob in
+                            try decoder.decode(blob, response: nil, prompt: prompt, run: run, t: t, column: .promptTokens)
+                        }
+                        ?? row.withRawBytes(4) { blob in
+                            try decoder.decode(
+                                blob, response: chosenID, prompt: prompt, run: sourceRun, t: sourceT, column: .responsePromptTokens)
+                        }
                     let chosenTokens = try row.withRawBytes(8) { blob in
                         try decoder.decode(blob, response: chosenID, prompt: prompt, run: sourceRun, t: sourceT, column: .responseTokens)
                     }
                     let rejectedTokens = try row.withRawBytes(13) { blob in
                         try decoder.decode(blob, response: rejectedID, prompt: prompt, run: sourceRun, t: sourceT, column: .responseTokens)
                     }
-                    records.append(ExportRecord(
-                        run: run, t: t, prompt: prompt, promptText: try row.decode(1), promptMessagesJSON: try row.decode(2),
-                        promptTokens: promptTokens,
-                        chosen: .init(response: chosenID, policy: try row.decode(6), text: try row.decode(7), tokens: chosenTokens, reward: try row.decode(9)),
-                        rejected: .init(response: rejectedID, policy: try row.decode(11), text: try row.decode(12), tokens: rejectedTokens, reward: try row.decode(14)),
-                        gap: try row.decode(15), weight: try row.decode(16), origin: try row.decode(17), sourceRun: sourceRun,
-                        sourceT: sourceT))
+                    records.append(
+                        ExportRecord(
+                            run: run, t: t, prompt: prompt, promptText: try row.decode(1), promptMessagesJSON: try row.decode(2),
+                            promptTokens: promptTokens,
+                            chosen: .init(
+                                response: chosenID, policy: try row.decode(6), text: try row.decode(7), tokens: chosenTokens,
+                                reward: try row.decode(9)),
+                            rejected: .init(
+                                response: rejectedID, policy: try row.decode(11), text: try row.decode(12), tokens: rejectedTokens,
+                                reward: try row.decode(14)),
+                            gap: try row.decode(15), weight: try row.decode(16), origin: try row.decode(17), sourceRun: sourceRun,
+                            sourceT: sourceT))
                 }
                 return records
             },
@@ -148,7 +156,8 @@ extension ReplayBuffer {
 
     /// Records a finished export in `optune.exports`; returns its id.
     @discardableResult
-    public func recordExport(run: Int64, t: Int, format: String, path: String, rows: Int, bytes: Int, sha256: String) async throws -> Int64 {
+    public func recordExport(run: Int64, t: Int, format: String, path: String, rows: Int, bytes: Int, sha256: String) async throws -> Int64
+    {
         try await connection.run { c in
             try Self.recordExport(run: run, t: t, format: format, path: path, rows: rows, bytes: bytes, sha256: sha256, on: c)
         }

@@ -32,7 +32,9 @@ extension ReplayBuffer {
             WHERE i.run_id = $1 ORDER BY i.t DESC LIMIT 1
             """, [run]
         ).first.map { row in
-            StageProgress(run: try row.decode(0), t: try row.decode(1), state: try row.decode(2), finished: try row.decode(3), total: try row.decode(4))
+            StageProgress(
+                run: try row.decode(0), t: try row.decode(1), state: try row.decode(2), finished: try row.decode(3),
+                total: try row.decode(4))
         }
     }
 

@@ -40,7 +40,9 @@ extension ReplayBuffer {
     /// Runs in the caller's transaction when called inside one (see ``storePrompts(_:inSet:defaultSplit:source:on:)``),
     /// else in its own. Prompts whose record gives no split get `defaultSplit`.
     @discardableResult
-    public func storePrompts(_ records: [PromptRecord], inSet setID: Int64, defaultSplit: PromptSplit, source: String) async throws -> PromptBatchOutcome {
+    public func storePrompts(_ records: [PromptRecord], inSet setID: Int64, defaultSplit: PromptSplit, source: String) async throws
+        -> PromptBatchOutcome
+    {
         try await connection.transaction { c in
             try Self.storePrompts(records, inSet: setID, defaultSplit: defaultSplit, source: source, on: c)
         }
@@ -62,7 +64,8 @@ extension ReplayBuffer {
         _ records: [PromptRecord], inSet setID: Int64, defaultSplit: PromptSplit, source: String, on c: isolated Connection
     ) throws -> PromptBatchOutcome {
         guard !records.isEmpty else { return PromptBatchOutcome() }
-        try c.simpleQuery("""
+        try c.simpleQuery(
+            """
             CREATE TEMP TABLE IF NOT EXISTS prompt_staging (
                 position int NOT NULL, text text, messages jsonb, metadata jsonb, split text NOT NULL
             ) ON COMMIT DELETE ROWS

@@ -18,7 +18,8 @@ extension ReplayBuffer {
         guard !batch.isEmpty else { return BatchOutcome(inserted: 0, alreadyStored: 0) }
         for (position, response) in batch.enumerated() {
             if let problem = response.problem() {
-                throw BufferError("response batch rejected, nothing stored: row \(position) (\(response.keyDescription)) \(problem)", row: position)
+                throw BufferError(
+                    "response batch rejected, nothing stored: row \(position) (\(response.keyDescription)) \(problem)", row: position)
             }
         }
         // Fast path: COPY straight into the table. A resubmission (unique violation) or a bad
@@ -40,7 +41,8 @@ extension ReplayBuffer {
         } catch let error as PostgresError where error.code == .server {
             try c.simpleQuery("ROLLBACK TO SAVEPOINT response_copy")
         }
-        try c.simpleQuery("""
+        try c.simpleQuery(
+            """
             CREATE TEMP TABLE IF NOT EXISTS response_staging (
                 position int NOT NULL, run_id bigint NOT NULL, t integer NOT NULL, prompt_id bigint NOT NULL,
                 sample_index integer NOT NULL, purpose text NOT NULL, policy_id bigint NOT NULL, n_tokens integer NOT NULL,
@@ -60,7 +62,8 @@ extension ReplayBuffer {
         }
         try c.simpleQuery("SAVEPOINT response_batch")
         do {
-            let inserted = try c.execute("""
+            let inserted = try c.execute(
+                """
                 INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens,
                     prompt_tokens, text, finish_reason, sampling, seed, worker_id, latency_ms, logprob_sum)
                 SELECT run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens,
@@ -72,13 +75,16 @@ extension ReplayBuffer {
             return BatchOutcome(inserted: inserted, alreadyStored: batch.count - inserted)
         } catch let error as PostgresError where error.sqlState == SQLState.foreignKeyViolation {
             try c.simpleQuery("ROLLBACK TO SAVEPOINT response_batch")
-            let orphan = try c.query("""
+            let orphan = try c.query(
+                """
                 SELECT s.position FROM response_staging s
                 LEFT JOIN optune.generation_tasks g USING (run_id, t, prompt_id, policy_id, purpose)
                 WHERE g.run_id IS NULL ORDER BY s.position LIMIT 1
                 """)
             let position = try orphan.first.map { try $0.decode(0, as: Int.self) }
-            let key = position.map { "row \($0) (\(batch[$0].keyDescription), policy \(batch[$0].policy), \(batch[$0].purpose.rawValue))" } ?? "a row"
+            let key =
+                position.map { "row \($0) (\(batch[$0].keyDescription), policy \(batch[$0].policy), \(batch[$0].purpose.rawValue))" }
+                ?? "a row"
             throw BufferError(
                 "response batch rejected, nothing stored: \(key) has no generation task (unknown prompt, iteration or policy)",
                 row: position, underlying: error)
@@ -107,7 +113,8 @@ extension ReplayBuffer {
         let responses = batch.map(\.response)
         let models = batch.map(\.rewardModel)
         let scores = batch.map(\.score)
-        let missing = try c.query("""
+        let missing = try c.query(
+            """
             SELECT i - 1 FROM unnest($1::int8[]) WITH ORDINALITY AS b(response_id, i)
             LEFT JOIN optune.responses r ON r.id = b.response_id
             WHERE r.id IS NULL ORDER BY i LIMIT 1
@@ -118,7 +125,8 @@ extension ReplayBuffer {
                 "reward batch rejected, nothing stored: row \(position) names response \(batch[position].response), which does not exist",
                 row: position)
         }
-        let inserted = try c.execute("""
+        let inserted = try c.execute(
+            """
             INSERT INTO optune.rewards (response_id, reward_model_id, score)
             SELECT * FROM unnest($1::int8[], $2::int8[], $3::float8[])
             ON CONFLICT (response_id, reward_model_id) DO NOTHING

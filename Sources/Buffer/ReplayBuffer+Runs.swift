@@ -24,7 +24,8 @@ extension ReplayBuffer {
         try config.validate()
         let json = try JSONB(encoding: config)
         do {
-            return try await insertRun(name: name, promptSetID: promptSetID, rewardModelID: rewardModelID, config: config, json: json, forkedFrom: forkedFrom)
+            return try await insertRun(
+                name: name, promptSetID: promptSetID, rewardModelID: rewardModelID, config: config, json: json, forkedFrom: forkedFrom)
         } catch let error as PostgresError where error.sqlState == SQLState.uniqueViolation && error.constraint == "runs_name_unique" {
             throw RunNameTaken(name: name)
         }

@@ -54,7 +54,8 @@ extension ReplayBuffer {
             """, [run]
         ).map { row in
             TrainingCandidate(
-                iteration: IterationRecord(run: try row.decode(0), t: try row.decode(1), state: .training, policy: try row.decode(2), failureReason: nil),
+                iteration: IterationRecord(
+                    run: try row.decode(0), t: try row.decode(1), state: .training, policy: try row.decode(2), failureReason: nil),
                 policyIsExternal: try row.decode(3))
         }
     }
@@ -120,8 +121,10 @@ extension ReplayBuffer {
     /// Where π's checkpoint lies on disk, if known: the `path` a command trainer recorded in the
     /// policy's config, else its URI when that is a local path (`/…` or `file://…`).
     public func policyCheckpointPath(_ policy: Int64) async throws -> String? {
-        guard let row = try await connection.query(
-            "SELECT config->>'path', uri FROM optune.policies WHERE id = $1", [policy]).first
+        guard
+            let row = try await connection.query(
+                "SELECT config->>'path', uri FROM optune.policies WHERE id = $1", [policy]
+            ).first
         else { throw BufferError("no policy with id \(policy)") }
         if let path = try row.decode(0, as: String?.self), !path.isEmpty { return path }
         guard let uri = try row.decode(1, as: String?.self) else { return nil }

@@ -43,8 +43,10 @@ extension ReplayBuffer {
 
     /// The policy with id `id`.
     public func policy(_ id: Int64) async throws -> StoredPolicy {
-        guard let row = try await connection.query(
-            "SELECT id, run_id, t, parent_policy_id, weights, uri FROM optune.policies WHERE id = $1", [id]).first
+        guard
+            let row = try await connection.query(
+                "SELECT id, run_id, t, parent_policy_id, weights, uri FROM optune.policies WHERE id = $1", [id]
+            ).first
         else { throw BufferError("no policy with id \(id)") }
         return StoredPolicy(
             id: try row.decode(0), run: try row.decode(1), t: try row.decode(2), parent: try row.decode(3),
@@ -128,22 +130,27 @@ extension ReplayBuffer {
     ) async throws -> Int64? {
         try await connection.transaction { c in
             if let fence, try !Self.holdsTrainingLease(fence, on: c) { throw TrainingLeaseLost(lease: fence) }
-            guard try c.query(
-                "SELECT 1 FROM optune.iterations WHERE run_id = $1 AND t = $2 AND state = 'training' FOR UPDATE", [run, Int32(t)]
-            ).count == 1 else { return nil }
+            guard
+                try c.query(
+                    "SELECT 1 FROM optune.iterations WHERE run_id = $1 AND t = $2 AND state = 'training' FOR UPDATE", [run, Int32(t)]
+                ).count == 1
+            else { return nil }
             let policy = try c.query(
                 """
                 INSERT INTO optune.policies (run_id, t, parent_policy_id, weights, uri, sha256, config)
                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id
-                """, [run, Int32(t + 1), policyIn, weightsBlob.map(ByteA.init), uri, sha256, JSONB(configJSON)])[0].decode(0, as: Int64.self)
+                """, [run, Int32(t + 1), policyIn, weightsBlob.map(ByteA.init), uri, sha256, JSONB(configJSON)])[0].decode(
+                    0, as: Int64.self)
             try c.execute(
                 """
                 INSERT INTO optune.training_runs (run_id, t, policy_in, policy_out, loss, beta1, beta2, optimizer, pairs_used,
                                                   skipped_zero_gap, loss_curve, train_seconds, finished_at, trainer)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now(), $13)
                 """,
-                [run, Int32(t), policyIn, policy, loss.rawValue, beta1, beta2, JSONB(optimizerJSON), Int64(pairsUsed),
-                 Int64(skippedZeroGap), lossCurve, seconds, JSONB(trainerJSON)])
+                [
+                    run, Int32(t), policyIn, policy, loss.rawValue, beta1, beta2, JSONB(optimizerJSON), Int64(pairsUsed),
+                    Int64(skippedZeroGap), lossCurve, seconds, JSONB(trainerJSON),
+                ])
             guard try Self.transition(run: run, t: t, from: .training, to: .evaluating, stageSeconds: seconds, on: c) else {
                 throw BufferError("iteration \(t) of run \(run) left the training state during training")
             }

@@ -149,8 +149,9 @@ extension ReplayBuffer {
                 GROUP BY r.id, r.name, q.t ORDER BY r.id
                 """, [run]
             ).map { row in
-                .init(run: try row.decode(0), t: try row.decode(1), queue: queue, pending: try row.decode(2), leased: try row.decode(3),
-                      done: try row.decode(4), dead: try row.decode(5))
+                .init(
+                    run: try row.decode(0), t: try row.decode(1), queue: queue, pending: try row.decode(2), leased: try row.decode(3),
+                    done: try row.decode(4), dead: try row.decode(5))
             }
             snapshot.deadTasks += try await connection.query(
                 """
@@ -159,8 +160,9 @@ extension ReplayBuffer {
                 WHERE \(runFilter) AND q.state = 'dead' ORDER BY q.updated_at DESC LIMIT $2
                 """, [run, Int64(deadTaskLimit)]
             ).map { row in
-                .init(run: try row.decode(0), t: try row.decode(1), queue: queue, prompt: try row.decode(2), attempts: try row.decode(3),
-                      error: try row.decode(4, as: String?.self) ?? "")
+                .init(
+                    run: try row.decode(0), t: try row.decode(1), queue: queue, prompt: try row.decode(2), attempts: try row.decode(3),
+                    error: try row.decode(4, as: String?.self) ?? "")
             }
         }
         snapshot.unpairedPrompts = try await connection.query(
@@ -170,7 +172,9 @@ extension ReplayBuffer {
             WHERE \(runFilter) ORDER BY u.created_at DESC, u.prompt_id LIMIT $2
             """, [run, Int64(deadTaskLimit)]
         ).map { row in
-            .init(run: try row.decode(0), t: try row.decode(1), prompt: try row.decode(2), reason: try row.decode(3), keptPair: try row.decode(4))
+            .init(
+                run: try row.decode(0), t: try row.decode(1), prompt: try row.decode(2), reason: try row.decode(3),
+                keptPair: try row.decode(4))
         }
         let threshold = StatusSnapshot.liveThresholdSeconds
         snapshot.workers = try await connection.query(
@@ -192,8 +196,9 @@ extension ReplayBuffer {
         }
         snapshot.iterations = facts.map { fact in
             var line = fact.line
-            line.waitingFor = Self.waitingFor(fact.line, queues: snapshot.queues, workers: snapshot.workers, externalPolicy: fact.externalPolicy,
-                                              trainer: fact.trainer, trainerLeaseSeconds: fact.trainerLeaseSeconds, leaderLive: fact.leaderLive)
+            line.waitingFor = Self.waitingFor(
+                fact.line, queues: snapshot.queues, workers: snapshot.workers, externalPolicy: fact.externalPolicy,
+                trainer: fact.trainer, trainerLeaseSeconds: fact.trainerLeaseSeconds, leaderLive: fact.leaderLive)
             return line
         }
         return snapshot
@@ -204,7 +209,9 @@ extension ReplayBuffer {
         _ line: StatusSnapshot.IterationLine, queues: [StatusSnapshot.QueueLine], workers: [StatusSnapshot.WorkerLine],
         externalPolicy: Bool, trainer: String?, trainerLeaseSeconds: Double?, leaderLive: Bool
     ) -> String? {
-        let noLeader = leaderLive ? "" : "; no coordinator leads this run: start `optune coordinate --run \(line.run)` (or `optune run --resume \(line.run)`)"
+        let noLeader =
+            leaderLive
+            ? "" : "; no coordinator leads this run: start `optune coordinate --run \(line.run)` (or `optune run --resume \(line.run)`)"
         func live(_ role: String) -> Bool { workers.contains { $0.role == role && $0.liveness == "live" } }
         switch line.state {
         case "generating", "scoring":
@@ -213,7 +220,8 @@ extension ReplayBuffer {
             guard let counts = queues.first(where: { $0.run == line.run && $0.t == line.t && $0.queue == queue }) else {
                 return "\(queue) tasks" + noLeader
             }
-            var text = "\(counts.pending) pending, \(counts.leased) leased, \(counts.done) done of \(counts.pending + counts.leased + counts.done + counts.dead)"
+            var text =
+                "\(counts.pending) pending, \(counts.leased) leased, \(counts.done) done of \(counts.pending + counts.leased + counts.done + counts.dead)"
             if counts.dead > 0 { text += ", \(counts.dead) dead" }
             if counts.pending + counts.leased == 0 {
                 text += "; the coordinator moves on"

@@ -31,7 +31,9 @@ struct ChildProcess {
     /// The executable of `argv[0]`: itself if it contains a `/`, else the first match on PATH.
     static func resolve(_ name: String, path: String?) throws -> String {
         if name.contains("/") {
-            guard FileManager.default.isExecutableFile(atPath: name) else { throw ChildProcessError(description: "\(name) is not an executable file") }
+            guard FileManager.default.isExecutableFile(atPath: name) else {
+                throw ChildProcessError(description: "\(name) is not an executable file")
+            }
             return name
         }
         for directory in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") where !directory.isEmpty {
@@ -115,13 +117,15 @@ struct ChildProcess {
 
     /// posix_spawn of `executable` in a new process group, with stdin from /dev/null, the given
     /// stdout/stderr, default signal dispositions and an empty signal mask.
-    private static func spawn(_ executable: String, argv: [String], environment: [String: String], stdout: Int32, stderr: Int32) throws -> pid_t {
+    private static func spawn(_ executable: String, argv: [String], environment: [String: String], stdout: Int32, stderr: Int32) throws
+        -> pid_t
+    {
         #if canImport(Darwin)
-        var actions: posix_spawn_file_actions_t? = nil
-        var attributes: posix_spawnattr_t? = nil
+            var actions: posix_spawn_file_actions_t? = nil
+            var attributes: posix_spawnattr_t? = nil
         #else
-        var actions = posix_spawn_file_actions_t()
-        var attributes = posix_spawnattr_t()
+            var actions = posix_spawn_file_actions_t()
+            var attributes = posix_spawnattr_t()
         #endif
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

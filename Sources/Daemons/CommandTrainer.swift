@@ -84,7 +84,8 @@ struct CommandTrainer {
         var index = template.startIndex
         while index < template.endIndex {
             if template[index] == "{", let close = template[index...].firstIndex(of: "}"),
-               let value = values[String(template[template.index(after: index)..<close])] {
+                let value = values[String(template[template.index(after: index)..<close])]
+            {
                 result += value
                 index = template.index(after: close)
             } else {
@@ -97,9 +98,11 @@ struct CommandTrainer {
 
     /// A run name made safe as one path component.
     static func pathComponent(_ name: String) -> String {
-        let safe = String(name.unicodeScalars.map { scalar in
-            CharacterSet.alphanumerics.contains(scalar) && scalar.isASCII || "-_.".unicodeScalars.contains(scalar) ? Character(scalar) : "_"
-        })
+        let safe = String(
+            name.unicodeScalars.map { scalar in
+                CharacterSet.alphanumerics.contains(scalar) && scalar.isASCII || "-_.".unicodeScalars.contains(scalar)
+                    ? Character(scalar) : "_"
+            })
         return safe.hasPrefix(".") ? "_" + safe.dropFirst() : safe
     }
 
@@ -111,7 +114,8 @@ struct CommandTrainer {
         let config = run.config
         let policy = try await buffer.policy(iteration.policy)
         guard let policyURI = policy.uri else {
-            throw CommandTrainingFailure(description: "π_\(iteration.t) (policy \(policy.id)) has built-in weights; the command trainer trains external models only")
+            throw CommandTrainingFailure(
+                description: "π_\(iteration.t) (policy \(policy.id)) has built-in weights; the command trainer trains external models only")
         }
         let policyPath = try await buffer.policyCheckpointPath(iteration.policy) ?? policyURI
 
@@ -134,7 +138,8 @@ struct CommandTrainer {
         values["next_policy_uri"] = nextURI
 
         // D_t, through the export library (recorded in optune.exports like any export).
-        let export = try await Exporter(format: settings.exportFormat).export(buffer: buffer, run: iteration.run, t: iteration.t, path: exportPath)
+        let export = try await Exporter(format: settings.exportFormat).export(
+            buffer: buffer, run: iteration.run, t: iteration.t, path: exportPath)
         logger.info("exported D_t", metadata: ["rows": "\(export.rows)", "path": "\(exportPath)", "sha256": "\(export.sha256)"])
 
         let argv = settings.argv.map { Self.expand($0, values) }
@@ -146,10 +151,12 @@ struct CommandTrainer {
         do {
             checkpoint = try CheckpointDigest.digest(of: output.path)
         } catch {
-            throw CommandTrainingFailure(description: "the training command exited 0 but left no usable checkpoint in \(output.path): \(error)")
+            throw CommandTrainingFailure(
+                description: "the training command exited 0 but left no usable checkpoint in \(output.path): \(error)")
         }
         values["checkpoint_sha256"] = checkpoint.sha256
-        logger.info("checkpoint written", metadata: ["files": "\(checkpoint.files)", "sha256": "\(checkpoint.sha256)", "uri": "\(nextURI)"])
+        logger.info(
+            "checkpoint written", metadata: ["files": "\(checkpoint.files)", "sha256": "\(checkpoint.sha256)", "uri": "\(nextURI)"])
 
         var publishRecord = "null"
         if let publish = settings.publishArgv {
@@ -197,7 +204,8 @@ struct CommandTrainer {
             throw CommandTrainingFailure(description: "\(what) \(argv.first ?? ""): \(error.description)")
         }
         try Task.checkCancellation()
-        logger.info("\(what) exited", metadata: ["exit_code": "\(outcome.exitCode)", "seconds": "\(String(format: "%.1f", outcome.seconds))"])
+        logger.info(
+            "\(what) exited", metadata: ["exit_code": "\(outcome.exitCode)", "seconds": "\(String(format: "%.1f", outcome.seconds))"])
         return outcome
     }
 

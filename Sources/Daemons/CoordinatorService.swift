@@ -49,7 +49,8 @@ public struct CoordinatorService: Service, CustomStringConvertible {
     public func run() async throws {
         let buffer: ReplayBuffer
         do {
-            buffer = try await DatabaseSupervisor.connect(to: databaseURL, applicationName: "optune-coordinate", logger: logger, patience: startupPatience)
+            buffer = try await DatabaseSupervisor.connect(
+                to: databaseURL, applicationName: "optune-coordinate", logger: logger, patience: startupPatience)
         } catch is DaemonStopping {
             return
         }
@@ -85,7 +86,8 @@ public struct CoordinatorService: Service, CustomStringConvertible {
                 if !leading || ContinuousClock.now - renewed > .milliseconds(Int64(leaseSeconds * 1000 / 3)) {
                     let held = try await coordinator.acquireLeadership(holder: identity.id, leaseSeconds: leaseSeconds)
                     if held != leading {
-                        logger.info(held ? "leading the run" : "another coordinator leads this run; standing by", metadata: ["run": "\(run)"])
+                        logger.info(
+                            held ? "leading the run" : "another coordinator leads this run; standing by", metadata: ["run": "\(run)"])
                         standbyLogged = !held
                     } else if !held && !standbyLogged {
                         logger.info("another coordinator leads this run; standing by", metadata: ["run": "\(run)"])
@@ -115,7 +117,7 @@ public struct CoordinatorService: Service, CustomStringConvertible {
                 case .failed(let reason):
                     throw RunFailed(reason: reason)
                 }
-            } catch where ReplayBuffer.isConnectionLoss(error) {
+            } catch  where ReplayBuffer.isConnectionLoss(error) {
                 try await supervisor.recover(from: error, during: "coordinating run \(run)")
                 // The lease may have expired during the outage: check it before the next step.
                 leading = false

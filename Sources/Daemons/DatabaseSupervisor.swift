@@ -29,7 +29,7 @@ public struct DatabaseSupervisor: Sendable {
         while true {
             do {
                 return try await body()
-            } catch where ReplayBuffer.isConnectionLoss(error) {
+            } catch  where ReplayBuffer.isConnectionLoss(error) {
                 try await recover(from: error, during: what)
             }
         }
@@ -40,9 +40,11 @@ public struct DatabaseSupervisor: Sendable {
     public func recover(from error: any Error, during what: String) async throws {
         let started = ContinuousClock.now
         OptuneMetrics.databaseOutageStarted()
-        logger.warning("database connection lost; reconnecting", metadata: [
-            "during": "\(what)", "error": "\(Self.firstLine(of: error))",
-        ])
+        logger.warning(
+            "database connection lost; reconnecting",
+            metadata: [
+                "during": "\(what)", "error": "\(Self.firstLine(of: error))",
+            ])
         var delay = initialDelay
         var attempts = 0
         var lastReport = started
@@ -52,17 +54,21 @@ public struct DatabaseSupervisor: Sendable {
             do {
                 try await buffer.reconnect()
                 OptuneMetrics.databaseReconnected()
-                logger.warning("database connection restored", metadata: [
-                    "during": "\(what)", "outage_s": "\(String(format: "%.1f", (ContinuousClock.now - started).seconds))",
-                    "attempts": "\(attempts)",
-                ])
+                logger.warning(
+                    "database connection restored",
+                    metadata: [
+                        "during": "\(what)", "outage_s": "\(String(format: "%.1f", (ContinuousClock.now - started).seconds))",
+                        "attempts": "\(attempts)",
+                    ])
                 return
             } catch {
                 if ContinuousClock.now - lastReport > .seconds(60) {
                     lastReport = .now
-                    logger.warning("database still unreachable; retrying", metadata: [
-                        "outage_s": "\(Int((ContinuousClock.now - started).seconds))", "error": "\(Self.firstLine(of: error))",
-                    ])
+                    logger.warning(
+                        "database still unreachable; retrying",
+                        metadata: [
+                            "outage_s": "\(Int((ContinuousClock.now - started).seconds))", "error": "\(Self.firstLine(of: error))",
+                        ])
                 }
             }
             let jittered = delay * Double.random(in: 0.5...1.0)
@@ -86,14 +92,16 @@ public struct DatabaseSupervisor: Sendable {
                 let buffer = try await ReplayBuffer.connect(to: databaseURL, applicationName: applicationName)
                 OptuneMetrics.databaseConnected()
                 return buffer
-            } catch where ReplayBuffer.isConnectionLoss(error) {
+            } catch  where ReplayBuffer.isConnectionLoss(error) {
                 if Task.shouldStop { throw DaemonStopping() }
                 if ContinuousClock.now - started >= patience { throw error }
                 if !warned {
                     warned = true
-                    logger.warning("database unreachable; waiting for it", metadata: [
-                        "error": "\(firstLine(of: error))", "patience_s": "\(Int(patience.seconds))",
-                    ])
+                    logger.warning(
+                        "database unreachable; waiting for it",
+                        metadata: [
+                            "error": "\(firstLine(of: error))", "patience_s": "\(Int(patience.seconds))",
+                        ])
                 }
                 try? await Task.sleep(for: delay * Double.random(in: 0.5...1.0))
                 delay = min(delay * 2, .seconds(5))

@@ -88,7 +88,8 @@ struct LeaseLoop {
     func run(_ work: some BatchWork) async throws {
         let buffer: ReplayBuffer
         do {
-            buffer = try await DatabaseSupervisor.connect(to: databaseURL, applicationName: applicationName, logger: logger, patience: settings.startupPatience)
+            buffer = try await DatabaseSupervisor.connect(
+                to: databaseURL, applicationName: applicationName, logger: logger, patience: settings.startupPatience)
         } catch is DaemonStopping {
             return
         }
@@ -104,7 +105,7 @@ struct LeaseLoop {
             while !Task.shouldStop {
                 do {
                     try await round(work, context: context, wakeUp: wakeUp, state: &state)
-                } catch where ReplayBuffer.isConnectionLoss(error) {
+                } catch  where ReplayBuffer.isConnectionLoss(error) {
                     try await supervisor.recover(from: error, during: "\(work.queue.rawValue) batch")
                     // Leases still held after the outage go back uncounted; one that expired and
                     // was leased again is someone else's now and is left alone.

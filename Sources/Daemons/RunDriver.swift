@@ -44,13 +44,21 @@ public struct RunDriver: Sendable {
                 successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
         ]
         for _ in 0..<generators {
-            services.append(.init(service: GeneratorService(databaseURL: databaseURL, backend: BuiltinGenerationBackend(), sampling: SamplingParameters(), settings: settings, logger: logger)))
+            services.append(
+                .init(
+                    service: GeneratorService(
+                        databaseURL: databaseURL, backend: BuiltinGenerationBackend(), sampling: SamplingParameters(), settings: settings,
+                        logger: logger)))
         }
-        services.append(.init(service: ScorerService(databaseURL: databaseURL, backend: BuiltinRewardBackend(), settings: settings, logger: logger)))
-        services.append(.init(service: TrainerService(databaseURL: databaseURL, trainer: BuiltinPreferenceTrainer(), settings: settings, logger: logger)))
-        services.append(.init(
-            service: SignalWatcher(onSignal: { signal in caught.withLock { $0 = signal } }),
-            successTerminationBehavior: .gracefullyShutdownGroup))
+        services.append(
+            .init(service: ScorerService(databaseURL: databaseURL, backend: BuiltinRewardBackend(), settings: settings, logger: logger)))
+        services.append(
+            .init(
+                service: TrainerService(databaseURL: databaseURL, trainer: BuiltinPreferenceTrainer(), settings: settings, logger: logger)))
+        services.append(
+            .init(
+                service: SignalWatcher(onSignal: { signal in caught.withLock { $0 = signal } }),
+                successTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         try await group.run()
         if finished.withLock({ $0 }) { return .finished }

@@ -24,7 +24,8 @@ public struct ScorerService: Service, BatchWork, CustomStringConvertible {
     }
 
     public func run() async throws {
-        let loop = LeaseLoop(databaseURL: databaseURL, applicationName: "optune-score", identity: identity, settings: settings, logger: logger)
+        let loop = LeaseLoop(
+            databaseURL: databaseURL, applicationName: "optune-score", identity: identity, settings: settings, logger: logger)
         try await loop.run(self)
     }
 
@@ -52,9 +53,12 @@ public struct ScorerService: Service, BatchWork, CustomStringConvertible {
             let run = try await cache.run(key.run, buffer: buffer)
             let responses = try await buffer.responses(run: key.run, t: key.t, prompts: group.map(\.prompt))
             let items = try responses.map { response in
-                guard let prompt = prompts[response.prompt] else { throw BackendError("prompt \(response.prompt) is missing", retryable: false) }
-                return ScoringItem(prompt: PromptContent(id: prompt.id, text: prompt.text, messagesJSON: prompt.messagesJSON),
-                                   tokens: response.tokens, text: response.text)
+                guard let prompt = prompts[response.prompt] else {
+                    throw BackendError("prompt \(response.prompt) is missing", retryable: false)
+                }
+                return ScoringItem(
+                    prompt: PromptContent(id: prompt.id, text: prompt.text, messagesJSON: prompt.messagesJSON),
+                    tokens: response.tokens, text: response.text)
             }
             let scores = try await backend.score(items)
             guard scores.count == items.count else {
@@ -65,8 +69,10 @@ public struct ScorerService: Service, BatchWork, CustomStringConvertible {
             for (response, score) in zip(responses, scores) {
                 if !score.isFinite || !range.contains(score) {
                     let expected = range.isUnbounded ? "a finite number" : "in [\(range.lowerBound), \(range.upperBound)]"
-                    rejected[response.prompt] = rejected[response.prompt] ?? BackendError(
-                        "reward \(score) of response \(response.id) is not \(expected) (run \(run.name), t \(key.t))", retryable: false)
+                    rejected[response.prompt] =
+                        rejected[response.prompt]
+                        ?? BackendError(
+                            "reward \(score) of response \(response.id) is not \(expected) (run \(run.name), t \(key.t))", retryable: false)
                     continue
                 }
                 rewards.append(NewReward(response: response.id, rewardModel: run.rewardModelID, score: score))
@@ -83,7 +89,9 @@ public struct ScorerService: Service, BatchWork, CustomStringConvertible {
             let outcome = try await context.submit("submitting scores", queue: .scoring) {
                 try await buffer.submitScores(submitted, rewards: kept, taskOfResponse: taskOfResponse)
             }
-            if outcome.refused > 0 { logger.warning("lease lost before submitting; rewards dropped", metadata: ["refused": "\(outcome.refused)"]) }
+            if outcome.refused > 0 {
+                logger.warning("lease lost before submitting; rewards dropped", metadata: ["refused": "\(outcome.refused)"])
+            }
         }
         try await context.settle(failures, queue: .scoring)
         return kept.count

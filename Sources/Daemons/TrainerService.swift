@@ -60,7 +60,8 @@ public struct TrainerService: Service, CustomStringConvertible {
     public func run() async throws {
         let buffer: ReplayBuffer
         do {
-            buffer = try await DatabaseSupervisor.connect(to: databaseURL, applicationName: "optune-train", logger: logger, patience: settings.startupPatience)
+            buffer = try await DatabaseSupervisor.connect(
+                to: databaseURL, applicationName: "optune-train", logger: logger, patience: settings.startupPatience)
         } catch is DaemonStopping {
             return
         }
@@ -70,13 +71,14 @@ public struct TrainerService: Service, CustomStringConvertible {
         let cache = RunCache()
         do {
             try await supervisor.perform("registering the worker") { try await identity.register(buffer, run: settings.run) }
-            logger.info("trainer started", metadata: ["trains": "\(trainsExternalModels ? "external models (command)" : "built-in policies")"])
+            logger.info(
+                "trainer started", metadata: ["trains": "\(trainsExternalModels ? "external models (command)" : "built-in policies")"])
             while !Task.shouldStop {
                 do {
                     if try await trainNext(buffer: buffer, cache: cache) { continue }
                     await wakeUp.wait()
                     try await identity.heartbeat(buffer)
-                } catch where ReplayBuffer.isConnectionLoss(error) {
+                } catch  where ReplayBuffer.isConnectionLoss(error) {
                     // The training lease in hand (if any) was returned or lapses; its result,
                     // if it was being stored, is fenced by the lease token.
                     try await supervisor.recover(from: error, during: "training")
@@ -100,8 +102,9 @@ public struct TrainerService: Service, CustomStringConvertible {
             guard candidate.policyIsExternal == trainsExternalModels else { continue }
             let iteration = candidate.iteration
             let leasing = ContinuousClock.now
-            guard let lease = try await buffer.acquireTrainingLease(
-                run: iteration.run, t: iteration.t, holder: identity.id, seconds: settings.leaseSeconds)
+            guard
+                let lease = try await buffer.acquireTrainingLease(
+                    run: iteration.run, t: iteration.t, holder: identity.id, seconds: settings.leaseSeconds)
             else { continue }
             OptuneMetrics.leased("training", count: 1, after: .now - leasing)
             try await handle(iteration, lease: lease, buffer: buffer, cache: cache)
@@ -128,13 +131,15 @@ public struct TrainerService: Service, CustomStringConvertible {
                 optimizerJSON: trained.optimizerJSON, pairsUsed: trained.pairsUsed, skippedZeroGap: trained.skippedZeroGap,
                 lossCurve: trained.lossCurve, seconds: trained.seconds, trainerJSON: trained.trainerJSON, fence: lease)
             OptuneMetrics.completed("training", count: 1)
-            logger.info("trained", metadata: metadata.merging([
-                "pairs": "\(trained.pairsUsed)", "policy": "\(policy.map(String.init) ?? "discarded: iteration moved on")",
-                "uri": "\(trained.uri ?? "built-in")",
-            ]) { $1 })
+            logger.info(
+                "trained",
+                metadata: metadata.merging([
+                    "pairs": "\(trained.pairsUsed)", "policy": "\(policy.map(String.init) ?? "discarded: iteration moved on")",
+                    "uri": "\(trained.uri ?? "built-in")",
+                ]) { $1 })
         } catch let lost as TrainingLeaseLost {
             logger.warning("\(lost); result discarded", metadata: metadata)
-        } catch where Self.isRetryable(error) || Task.shouldStop {
+        } catch  where Self.isRetryable(error) || Task.shouldStop {
             try? await buffer.releaseTrainingLease(lease)
             OptuneMetrics.returned("training", count: 1)
             if Task.shouldStop || error is CancellationError {
@@ -158,7 +163,9 @@ public struct TrainerService: Service, CustomStringConvertible {
     }
 
     /// Trains π_{t+1} of `iteration` with this trainer's method.
-    func produce(_ iteration: IterationRecord, lease: TrainingLease, run: RunRecord, buffer: ReplayBuffer, cache: RunCache) async throws -> TrainedPolicy {
+    func produce(_ iteration: IterationRecord, lease: TrainingLease, run: RunRecord, buffer: ReplayBuffer, cache: RunCache) async throws
+        -> TrainedPolicy
+    {
         switch method {
         case .command(let command):
             return try await CommandTrainer(settings: command, worker: identity.id, leaseSeconds: settings.leaseSeconds, logger: logger)
@@ -214,7 +221,11 @@ public struct TrainerService: Service, CustomStringConvertible {
             }
         }
         let result = await withGracefulShutdownHandler {
-            await withTaskCancellationHandler { await work.result } onCancel: { work.cancel() }
+            await withTaskCancellationHandler {
+                await work.result
+            } onCancel: {
+                work.cancel()
+            }
         } onGracefulShutdown: {
             work.cancel()
         }

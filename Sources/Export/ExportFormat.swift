@@ -59,7 +59,8 @@ public enum ExportLine {
             }
         case .tokens:
             guard let chosen = record.chosen.tokens, let rejected = record.rejected.tokens else {
-                throw ExportError("pair for prompt \(record.prompt) has a response without token ids (a text-only backend); use --format trl")
+                throw ExportError(
+                    "pair for prompt \(record.prompt) has a response without token ids (a text-only backend); use --format trl")
             }
             line.key("prompt_ids")
             if let prompt = record.promptTokens { line.array(prompt) } else { line.ascii("null") }

@@ -1,13 +1,14 @@
 import CZlib
 import Foundation
+
 #if canImport(Glibc)
-#if canImport(Glibc)
-import Glibc
+    #if canImport(Glibc)
+        import Glibc
+    #elseif canImport(Darwin)
+        import Darwin
+    #endif
 #elseif canImport(Darwin)
-import Darwin
-#endif
-#elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Where an export goes: a file, a device or pipe, or standard output; gzip-compressed when the
@@ -81,7 +82,10 @@ public final class OutputSink {
             let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
             stream.initialize(to: z_stream())
             // windowBits 15 + 16 writes a gzip header and trailer.
-            guard deflateInit2_(stream, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            guard
+                deflateInit2_(stream, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+                    == Z_OK
+            else {
                 stream.deallocate()
                 abandon()
                 throw ExportError("zlib could not start a gzip stream")
@@ -236,7 +240,8 @@ public final class OutputSink {
                         _ = poll(&poller, 1, -1)
                         continue
                     }
-                    throw ExportError("cannot write \(destinationName): \(Self.reason(error))\(error == EPIPE ? " (the reader closed the pipe)" : "")")
+                    throw ExportError(
+                        "cannot write \(destinationName): \(Self.reason(error))\(error == EPIPE ? " (the reader closed the pipe)" : "")")
                 }
                 offset += written
             }
@@ -263,7 +268,7 @@ public struct ExportError: Error, CustomStringConvertible, Sendable {
 }
 
 #if canImport(Glibc)
-private let systemWrite = Glibc.write
+    private let systemWrite = Glibc.write
 #elseif canImport(Darwin)
-private let systemWrite = Darwin.write
+    private let systemWrite = Darwin.write
 #endif

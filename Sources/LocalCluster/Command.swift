@@ -1,13 +1,13 @@
 import Foundation
 
 #if canImport(Glibc)
-#if canImport(Glibc)
-import Glibc
+    #if canImport(Glibc)
+        import Glibc
+    #elseif canImport(Darwin)
+        import Darwin
+    #endif
 #elseif canImport(Darwin)
-import Darwin
-#endif
-#elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What a finished command printed and how it ended.
@@ -37,8 +37,9 @@ enum Command {
         return await withCheckedContinuation { continuation in
             let thread = Thread {
                 let (status, data) = collect(pid: pid, descriptor: outputDescriptor)
-                continuation.resume(returning: CommandResult(
-                    arguments: arguments, status: status, output: String(decoding: data, as: UTF8.self)))
+                continuation.resume(
+                    returning: CommandResult(
+                        arguments: arguments, status: status, output: String(decoding: data, as: UTF8.self)))
             }
             thread.start()
         }
@@ -51,7 +52,8 @@ enum Command {
     /// The first executable named `name` on `PATH` or in the system folders.
     static func find(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let folders = path.split(separator: ":").map(String.init)
+        let folders =
+            path.split(separator: ":").map(String.init)
             + ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
         for folder in folders where !folder.isEmpty {
             let candidate = folder + "/" + name
@@ -63,11 +65,11 @@ enum Command {
     // MARK: - Spawning
 
     #if canImport(Darwin)
-    private typealias FileActions = posix_spawn_file_actions_t?
-    private typealias Attributes = posix_spawnattr_t?
+        private typealias FileActions = posix_spawn_file_actions_t?
+        private typealias Attributes = posix_spawnattr_t?
     #else
-    private typealias FileActions = posix_spawn_file_actions_t
-    private typealias Attributes = posix_spawnattr_t
+        private typealias FileActions = posix_spawn_file_actions_t
+        private typealias Attributes = posix_spawnattr_t
     #endif
 
     private typealias AddChdir = @convention(c) (UnsafeMutablePointer<FileActions>, UnsafePointer<CChar>) -> Int32
@@ -172,9 +174,9 @@ enum Command {
 
     private static func symbol<T>(_ name: String) -> T? {
         #if canImport(Glibc)
-        let handle = UnsafeMutableRawPointer(bitPattern: 0)  // RTLD_DEFAULT
+            let handle = UnsafeMutableRawPointer(bitPattern: 0)  // RTLD_DEFAULT
         #else
-        let handle = UnsafeMutableRawPointer(bitPattern: -2)  // RTLD_DEFAULT on Darwin
+            let handle = UnsafeMutableRawPointer(bitPattern: -2)  // RTLD_DEFAULT on Darwin
         #endif
         guard let address = dlsym(handle, name) else { return nil }
         return unsafeBitCast(address, to: T.self)

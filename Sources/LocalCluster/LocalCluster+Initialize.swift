@@ -77,10 +77,10 @@ extension LocalCluster {
     /// `C.UTF-8` where the C library has it (glibc does), else `C`.
     static var initdbLocale: String {
         #if canImport(Glibc)
-        if let locale = newlocale(Int32(1) << LC_CTYPE, "C.UTF-8", nil) {
-            freelocale(locale)
-            return "C.UTF-8"
-        }
+            if let locale = newlocale(Int32(1) << LC_CTYPE, "C.UTF-8", nil) {
+                freelocale(locale)
+                return "C.UTF-8"
+            }
         #endif
         return "C"
     }

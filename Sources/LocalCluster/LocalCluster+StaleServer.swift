@@ -26,7 +26,8 @@ extension LocalCluster {
         if let segment = stale.sharedMemoryID { removeUnusedSharedMemory(segment) }
         try FileSystem.remove(layout.pidFile)
         if let socketLock = PostmasterPIDFile.read(layout.socketLockFile),
-           !ProcessProbe.isServer(socketLock.pid, dataDirectory: layout.dataDirectory) {
+            !ProcessProbe.isServer(socketLock.pid, dataDirectory: layout.dataDirectory)
+        {
             try FileSystem.remove(layout.socketLockFile)
             try FileSystem.remove(layout.socketFile)
         }

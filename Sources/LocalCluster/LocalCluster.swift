@@ -62,7 +62,7 @@ public struct LocalCluster: Sendable {
     /// The postmaster's lock file if a live server owns it.
     func runningServer() -> PostmasterPIDFile? {
         guard let pidFile = PostmasterPIDFile.read(layout.pidFile),
-              ProcessProbe.isServer(pidFile.pid, dataDirectory: layout.dataDirectory)
+            ProcessProbe.isServer(pidFile.pid, dataDirectory: layout.dataDirectory)
         else { return nil }
         return pidFile
     }

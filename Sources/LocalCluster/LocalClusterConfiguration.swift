@@ -61,7 +61,8 @@ public struct LocalClusterConfiguration: Sendable {
     }
 
     static func absolutePath(_ path: String, from directory: String) -> String {
-        let url = path.hasPrefix("/")
+        let url =
+            path.hasPrefix("/")
             ? URL(fileURLWithPath: path)
             : URL(fileURLWithPath: directory).appendingPathComponent(path)
         var standardized = url.standardizedFileURL.path

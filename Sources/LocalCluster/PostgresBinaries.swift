@@ -26,7 +26,8 @@ struct PostgresBinaries: Sendable, Equatable {
         var candidates: [String] = []
         if let preferredMajor { candidates.append("/usr/lib/postgresql/\(preferredMajor)/bin") }
         if let pgConfig = Command.find("pg_config"),
-           let result = try? await Command.run([pgConfig, "--bindir"]), result.succeeded {
+            let result = try? await Command.run([pgConfig, "--bindir"]), result.succeeded
+        {
             candidates.append(result.output.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         candidates += debianBinDirectories()
@@ -43,7 +44,8 @@ struct PostgresBinaries: Sendable, Equatable {
     static func debianBinDirectories() -> [String] {
         let base = "/usr/lib/postgresql"
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
-        return versions
+        return
+            versions
             .sorted { $0.compare($1, options: .numeric) == .orderedDescending }
             .map { "\(base)/\($0)/bin" }
     }
@@ -53,11 +55,13 @@ struct PostgresBinaries: Sendable, Equatable {
     }
 
     private static func notFound(searched: [String], detail: String?) -> LocalClusterError {
-        var message = "the PostgreSQL server programs (\((serverPrograms + clientPrograms).joined(separator: ", "))) "
+        var message =
+            "the PostgreSQL server programs (\((serverPrograms + clientPrograms).joined(separator: ", "))) "
             + "were not found"
         if let detail { message += ": " + detail }
         if !searched.isEmpty { message += " (looked in \(searched.joined(separator: ", ")))" }
-        message += ". Install them with `apt-get install \(debianPackage)` (Debian/Ubuntu), "
+        message +=
+            ". Install them with `apt-get install \(debianPackage)` (Debian/Ubuntu), "
             + "or point OPTUNE_DATABASE_URL at an existing server."
         return LocalClusterError(code: .binariesNotFound, message: message)
     }

@@ -52,7 +52,7 @@ enum ProcessProbe {
     static func isZombie(_ pid: pid_t) -> Bool {
         // /proc/<pid>/stat: "pid (comm) S ..."; the command may itself hold ") ".
         guard let stat = FileSystem.readText("/proc/\(pid)/stat"),
-              let close = stat.range(of: ") ", options: .backwards)
+            let close = stat.range(of: ") ", options: .backwards)
         else { return false }
         return stat[close.upperBound...].first == "Z"
     }
@@ -86,7 +86,7 @@ enum ProcessProbe {
 
     private static func isServer(procEntry: String, dataDirectory: String) -> Bool {
         guard let workingDirectory = readLink(procEntry + "/cwd"), workingDirectory == dataDirectory,
-              let program = readLink(procEntry + "/exe")
+            let program = readLink(procEntry + "/exe")
         else { return false }
         let name = (program as NSString).lastPathComponent
         return name.hasPrefix("postgres") || name.hasPrefix("postmaster")

@@ -62,7 +62,7 @@ struct ServiceAccount: Sendable {
     func canWrite(_ directory: String) async -> Bool {
         guard user != nil else { return access(directory, W_OK | X_OK) == 0 }
         guard let test = Command.find("test"),
-              let result = try? await run([test, "-w", directory, "-a", "-x", directory])
+            let result = try? await run([test, "-w", directory, "-a", "-x", directory])
         else { return false }
         return result.succeeded
     }

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import Metrics
 import Prometheus
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The `/metrics` endpoint of a daemon: bootstraps swift-metrics with the Prometheus backend
 /// and answers `GET /metrics` with the text exposition format (version 0.0.4) on a small
@@ -35,9 +36,9 @@ public final class MetricsEndpoint: Sendable {
             throw MetricsEndpointError(message: "--metrics-port must be in 0…65535, got \(requested)")
         }
         #if canImport(Glibc)
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
-        let fd = Darwin.socket(AF_INET, SOCK_STREAM, 0)
+            let fd = Darwin.socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw MetricsEndpointError(message: "cannot open a socket for metrics: \(Self.lastError())") }
         var yes: Int32 = 1
@@ -94,9 +95,11 @@ public final class MetricsEndpoint: Sendable {
         let path = requestLine.count >= 2 ? requestLine[1].split(separator: "?").first.map(String.init) ?? "" : ""
         let response: [UInt8]
         if requestLine.first == "GET", path == "/metrics" {
-            response = Self.response(status: "200 OK", contentType: "text/plain; version=0.0.4; charset=utf-8", body: registry.emitToBuffer())
+            response = Self.response(
+                status: "200 OK", contentType: "text/plain; version=0.0.4; charset=utf-8", body: registry.emitToBuffer())
         } else {
-            response = Self.response(status: "404 Not Found", contentType: "text/plain; charset=utf-8", body: Array("only GET /metrics is served\n".utf8))
+            response = Self.response(
+                status: "404 Not Found", contentType: "text/plain; charset=utf-8", body: Array("only GET /metrics is served\n".utf8))
         }
         var sent = 0
         while sent < response.count {
@@ -107,7 +110,8 @@ public final class MetricsEndpoint: Sendable {
     }
 
     private static func response(status: String, contentType: String, body: [UInt8]) -> [UInt8] {
-        Array("HTTP/1.1 \(status)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8) + body
+        Array("HTTP/1.1 \(status)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8)
+            + body
     }
 
     private static func lastError() -> String { String(cString: strerror(errno)) }
@@ -120,10 +124,10 @@ public struct MetricsEndpointError: Error, CustomStringConvertible {
 }
 
 #if canImport(Glibc)
-/// Send flags that keep a closed peer from raising SIGPIPE.
-private let noSignal = Int32(MSG_NOSIGNAL)
+    /// Send flags that keep a closed peer from raising SIGPIPE.
+    private let noSignal = Int32(MSG_NOSIGNAL)
 #else
-private let noSignal: Int32 = 0
+    private let noSignal: Int32 = 0
 #endif
 
 extension ArraySlice<UInt8> {
@@ -131,7 +135,8 @@ extension ArraySlice<UInt8> {
     fileprivate var containsTerminator: Bool {
         let bytes = Array(self)
         guard bytes.count >= 4 else { return false }
-        for index in 0...(bytes.count - 4) where bytes[index] == 0x0D && bytes[index + 1] == 0x0A && bytes[index + 2] == 0x0D && bytes[index + 3] == 0x0A {
+        for index in 0...(bytes.count - 4)
+        where bytes[index] == 0x0D && bytes[index + 1] == 0x0A && bytes[index + 2] == 0x0D && bytes[index + 3] == 0x0A {
             return true
         }
         return false

@@ -87,14 +87,17 @@ final class Workspace {
             CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(r), blasint(l.embeddingWidth), blasint(l.inputWidth),
             1, input.pointer, blasint(l.inputWidth), w + l.inputWeights.lowerBound, blasint(l.embeddingWidth),
             0, embedding.pointer, blasint(l.embeddingWidth))
-        dense(embedding.pointer, rows: r, inputs: l.embeddingWidth, weights: w + l.firstWeights.lowerBound,
-              bias: w + l.firstBias.lowerBound, outputs: l.firstHidden, ones: ones.pointer, into: hidden1.pointer)
+        dense(
+            embedding.pointer, rows: r, inputs: l.embeddingWidth, weights: w + l.firstWeights.lowerBound,
+            bias: w + l.firstBias.lowerBound, outputs: l.firstHidden, ones: ones.pointer, into: hidden1.pointer)
         relu(hidden1.pointer, count: r * l.firstHidden)
-        dense(hidden1.pointer, rows: r, inputs: l.firstHidden, weights: w + l.secondWeights.lowerBound,
-              bias: w + l.secondBias.lowerBound, outputs: l.secondHidden, ones: ones.pointer, into: hidden2.pointer)
+        dense(
+            hidden1.pointer, rows: r, inputs: l.firstHidden, weights: w + l.secondWeights.lowerBound,
+            bias: w + l.secondBias.lowerBound, outputs: l.secondHidden, ones: ones.pointer, into: hidden2.pointer)
         relu(hidden2.pointer, count: r * l.secondHidden)
-        dense(hidden2.pointer, rows: r, inputs: l.secondHidden, weights: w + l.outputWeights.lowerBound,
-              bias: w + l.outputBias.lowerBound, outputs: l.outputs, ones: ones.pointer, into: logits.pointer)
+        dense(
+            hidden2.pointer, rows: r, inputs: l.secondHidden, weights: w + l.outputWeights.lowerBound,
+            bias: w + l.outputBias.lowerBound, outputs: l.outputs, ones: ones.pointer, into: logits.pointer)
         softmaxRows()
     }
 
@@ -140,30 +143,39 @@ final class Workspace {
             if target >= 0 { dz[target] += c }
         }
         // Output layer, then back through the second and first ReLU layers.
-        weightGradient(hidden2.pointer, outputGradient.pointer, rows: r, inputs: l.secondHidden, outputs: v,
-                       into: dw + l.outputWeights.lowerBound)
+        weightGradient(
+            hidden2.pointer, outputGradient.pointer, rows: r, inputs: l.secondHidden, outputs: v,
+            into: dw + l.outputWeights.lowerBound)
         columnSums(outputGradient.pointer, rows: r, columns: v, ones: ones.pointer, into: dw + l.outputBias.lowerBound)
-        inputGradient(outputGradient.pointer, weights: w + l.outputWeights.lowerBound, rows: r,
-                      inputs: l.secondHidden, outputs: v, into: hidden2Gradient.pointer)
+        inputGradient(
+            outputGradient.pointer, weights: w + l.outputWeights.lowerBound, rows: r,
+            inputs: l.secondHidden, outputs: v, into: hidden2Gradient.pointer)
         reluMask(hidden2Gradient.pointer, activations: hidden2.pointer, count: r * l.secondHidden)
 
-        weightGradient(hidden1.pointer, hidden2Gradient.pointer, rows: r, inputs: l.firstHidden,
-                       outputs: l.secondHidden, into: dw + l.secondWeights.lowerBound)
-        columnSums(hidden2Gradient.pointer, rows: r, columns: l.secondHidden, ones: ones.pointer,
-                   into: dw + l.secondBias.lowerBound)
-        inputGradient(hidden2Gradient.pointer, weights: w + l.secondWeights.lowerBound, rows: r,
-                      inputs: l.firstHidden, outputs: l.secondHidden, into: hidden1Gradient.pointer)
+        weightGradient(
+            hidden1.pointer, hidden2Gradient.pointer, rows: r, inputs: l.firstHidden,
+            outputs: l.secondHidden, into: dw + l.secondWeights.lowerBound)
+        columnSums(
+            hidden2Gradient.pointer, rows: r, columns: l.secondHidden, ones: ones.pointer,
+            into: dw + l.secondBias.lowerBound)
+        inputGradient(
+            hidden2Gradient.pointer, weights: w + l.secondWeights.lowerBound, rows: r,
+            inputs: l.firstHidden, outputs: l.secondHidden, into: hidden1Gradient.pointer)
         reluMask(hidden1Gradient.pointer, activations: hidden1.pointer, count: r * l.firstHidden)
 
-        weightGradient(embedding.pointer, hidden1Gradient.pointer, rows: r, inputs: l.embeddingWidth,
-                       outputs: l.firstHidden, into: dw + l.firstWeights.lowerBound)
-        columnSums(hidden1Gradient.pointer, rows: r, columns: l.firstHidden, ones: ones.pointer,
-                   into: dw + l.firstBias.lowerBound)
-        inputGradient(hidden1Gradient.pointer, weights: w + l.firstWeights.lowerBound, rows: r,
-                      inputs: l.embeddingWidth, outputs: l.firstHidden, into: embeddingGradient.pointer)
+        weightGradient(
+            embedding.pointer, hidden1Gradient.pointer, rows: r, inputs: l.embeddingWidth,
+            outputs: l.firstHidden, into: dw + l.firstWeights.lowerBound)
+        columnSums(
+            hidden1Gradient.pointer, rows: r, columns: l.firstHidden, ones: ones.pointer,
+            into: dw + l.firstBias.lowerBound)
+        inputGradient(
+            hidden1Gradient.pointer, weights: w + l.firstWeights.lowerBound, rows: r,
+            inputs: l.embeddingWidth, outputs: l.firstHidden, into: embeddingGradient.pointer)
 
-        weightGradient(input.pointer, embeddingGradient.pointer, rows: r, inputs: l.inputWidth,
-                       outputs: l.embeddingWidth, into: dw + l.inputWeights.lowerBound)
+        weightGradient(
+            input.pointer, embeddingGradient.pointer, rows: r, inputs: l.inputWidth,
+            outputs: l.embeddingWidth, into: dw + l.inputWeights.lowerBound)
     }
 }
 

@@ -15,8 +15,10 @@ extension PolicyModel {
     public func serialized() -> [UInt8] {
         var bytes = Self.magic + [Self.formatVersion, 0, 0, 0]
         bytes.reserveCapacity(Self.headerByteCount + 4 * parameters.count)
-        for field in [layout.inputWidth, layout.embeddingWidth, layout.firstHidden, layout.secondHidden, layout.outputs,
-                      config.maxPositions, layout.count] {
+        for field in [
+            layout.inputWidth, layout.embeddingWidth, layout.firstHidden, layout.secondHidden, layout.outputs,
+            config.maxPositions, layout.count,
+        ] {
             appendLittleEndian(UInt32(field), to: &bytes)
         }
         for value in parameters { appendLittleEndian(value.bitPattern, to: &bytes) }
@@ -31,7 +33,9 @@ extension PolicyModel {
         let field = { (i: Int) in Int(readLittleEndian(bytes, at: 8 + 4 * i)) }
         let (inputWidth, embedding, first, second, outputs, positions, count) =
             (field(0), field(1), field(2), field(3), field(4), field(5), field(6))
-        for (name, value) in [("embedding width", embedding), ("first hidden", first), ("second hidden", second), ("max positions", positions)]
+        for (name, value) in [
+            ("embedding width", embedding), ("first hidden", first), ("second hidden", second), ("max positions", positions),
+        ]
         where value == 0 || value > Self.maxLayerWidth {
             throw .unsupportedShape("\(name) = \(value)")
         }

@@ -17,7 +17,8 @@ extension Connection {
 
         var writer = BinaryCopyWriter { chunk in
             guard let size = Int32(exactly: chunk.count) else {
-                throw PostgresError(code: .copyFailed, message: "a COPY chunk of \(chunk.count) bytes; it must be under 2 GiB", query: copyStatement)
+                throw PostgresError(
+                    code: .copyFailed, message: "a COPY chunk of \(chunk.count) bytes; it must be under 2 GiB", query: copyStatement)
             }
             let sent = chunk.withMemoryRebound(to: CChar.self) { PQputCopyData(connection, $0.baseAddress, size) }
             guard sent == 1 else {

@@ -1,8 +1,9 @@
 import CLibPQ
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A message delivered by `NOTIFY`.
@@ -50,7 +51,8 @@ extension Connection {
             }
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { return nil }
-            let milliseconds = Int32(min(min(remaining.components.seconds, 60) * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
+            let milliseconds = Int32(
+                min(min(remaining.components.seconds, 60) * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
             var descriptor = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, milliseconds)
             if ready < 0 && errno != EINTR {

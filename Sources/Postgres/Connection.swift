@@ -1,8 +1,9 @@
 import CLibPQ
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One PostgreSQL connection, owned by an actor that runs on its own serial dispatch queue.
@@ -61,7 +62,8 @@ public actor Connection {
             throw PostgresError(code: .connectionFailed, message: "libpq could not allocate a connection")
         }
         guard PQstatus(connection) == CONNECTION_OK else {
-            let message = ConnectionString.redacting(String(cString: PQerrorMessage(connection)).trimmedTrailingNewlines, conninfo: conninfo)
+            let message = ConnectionString.redacting(
+                String(cString: PQerrorMessage(connection)).trimmedTrailingNewlines, conninfo: conninfo)
             PQfinish(connection)
             throw PostgresError(code: .connectionFailed, message: "could not connect to PostgreSQL: \(message)")
         }
@@ -105,7 +107,8 @@ public actor Connection {
         let connection = try liveHandle(for: sql)
         // The protocol carries at most 65535 parameters; a value's length is an int32.
         guard parameters.count <= Int(UInt16.max), let count = Int32(exactly: parameters.count) else {
-            throw PostgresError(code: .invalidParameter, message: "\(parameters.count) parameters; PostgreSQL takes at most 65535", query: sql)
+            throw PostgresError(
+                code: .invalidParameter, message: "\(parameters.count) parameters; PostgreSQL takes at most 65535", query: sql)
         }
         let result = try Self.withBoundParameters(parameters, sql: sql) { types, values, lengths, formats in
             PQexecParams(connection, sql, count, types, values, lengths, formats, 1)
@@ -209,7 +212,8 @@ public actor Connection {
             offsets.append(start)
             guard let length = Int32(exactly: data.count - start) else {
                 throw PostgresError(
-                    code: .invalidParameter, message: "parameter $\(offsets.count) is \(data.count - start) bytes; a value must be under 2 GiB", query: sql)
+                    code: .invalidParameter,
+                    message: "parameter $\(offsets.count) is \(data.count - start) bytes; a value must be under 2 GiB", query: sql)
             }
             lengths.append(length)
             types.append(type(of: parameter).postgresType.oid)

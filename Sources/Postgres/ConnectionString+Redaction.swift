@@ -49,7 +49,8 @@ extension ConnectionString {
             let rest = Substring(conninfo.dropFirst(scheme.count))
             // libpq: user info ends at the first '@' unless a '/' comes first.
             if let end = rest.firstIndex(where: { $0 == "@" || $0 == "/" }), rest[end] == "@",
-               let colon = rest[..<end].firstIndex(of: ":") {
+                let colon = rest[..<end].firstIndex(of: ":")
+            {
                 found.append(String(rest[rest.index(after: colon)..<end]))
             }
             // A malformed URI may put the password anywhere before the last '@'.
@@ -139,7 +140,8 @@ extension String {
         var index = 0
         while index < utf8.count {
             if utf8[index] == UInt8(ascii: "%"), index + 2 < utf8.count,
-               let high = hexValue(utf8[index + 1]), let low = hexValue(utf8[index + 2]) {
+                let high = hexValue(utf8[index + 1]), let low = hexValue(utf8[index + 2])
+            {
                 bytes.append(high << 4 | low)
                 index += 3
             } else {

@@ -64,7 +64,9 @@ struct BoxPlotChart {
                 svg.line(cx - boxWidth / 4, y(box.p90), cx + boxWidth / 4, y(box.p90), stroke: s.color, width: 1.5)
                 svg.line(cx - boxWidth / 4, y(box.p10), cx + boxWidth / 4, y(box.p10), stroke: s.color, width: 1.5)
                 let top = y(box.p75)
-                svg.rect(left, top, boxWidth, Swift.max(1, y(box.p25) - top), fill: s.color, fillOpacity: 0.35, stroke: s.color, strokeWidth: 1.5, tooltip: box.tooltip)
+                svg.rect(
+                    left, top, boxWidth, Swift.max(1, y(box.p25) - top), fill: s.color, fillOpacity: 0.35, stroke: s.color,
+                    strokeWidth: 1.5, tooltip: box.tooltip)
                 svg.line(left, y(box.p50), left + boxWidth, y(box.p50), stroke: s.color, width: 2.5)
                 if box.mean.isFinite {
                     svg.circle(cx, y(box.mean), r: 2.5, fill: "#fff", stroke: s.color, strokeWidth: 1.5, tooltip: box.tooltip)

@@ -35,7 +35,8 @@ enum Format {
     static func compact(_ value: Double) -> String {
         let magnitude = abs(value)
         let (scaled, suffix): (Double, String) =
-            magnitude >= 1e9 ? (value / 1e9, "G") : magnitude >= 1e6 ? (value / 1e6, "M") : magnitude >= 1e3 ? (value / 1e3, "k") : (value, "")
+            magnitude >= 1e9
+            ? (value / 1e9, "G") : magnitude >= 1e6 ? (value / 1e6, "M") : magnitude >= 1e3 ? (value / 1e3, "k") : (value, "")
         return trimmed(scaled, maxDecimals: 2) + suffix
     }
 

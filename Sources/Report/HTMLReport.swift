@@ -15,7 +15,9 @@ public enum HTMLReport {
         if !runs.isEmpty { body += ": " + runs.map { "<b>\(escape($0.name))</b>" }.joined(separator: ", ") }
         body += "</p>\n"
 
-        body += section("Runs", """
+        body += section(
+            "Runs",
+            """
             \(runs.isEmpty ? "<p>No runs were given.</p>\n" : RunTables.summary(runs))\
             <p class="note">Final eval reward: the newest evaluated policy. Train tokens: response tokens generated \
             for training over the run's lineage (a fork counts the shared iterations of the run it forked from; \
@@ -24,7 +26,9 @@ public enum HTMLReport {
 
             """)
 
-        body += section("Eval reward", """
+        body += section(
+            "Eval reward",
+            """
             \(figure(ReportCharts.evalByIteration(runs), caption: """
                 Mean reward of π_t on the held-out eval split, recorded at iteration t (the last point is the \
                 evaluation-only iteration T). Open markers: iterations a fork shares with the run it forked from.
@@ -35,18 +39,26 @@ public enum HTMLReport {
                 """))
             """)
 
-        body += section("Chosen-reward distribution", figure(ReportCharts.rewardDistribution(runs), caption: """
-            Chosen rewards r_w of the pairs of D_t at each iteration, one box per run: the box spans the 25th to \
-            75th percentile, whiskers the 10th to 90th, the thick line is the median and the open dot the mean. \
-            Reused pairs keep the reward they had when they were generated. Hover a box for all quantiles.
-            """))
+        body += section(
+            "Chosen-reward distribution",
+            figure(
+                ReportCharts.rewardDistribution(runs),
+                caption: """
+                    Chosen rewards r_w of the pairs of D_t at each iteration, one box per run: the box spans the 25th to \
+                    75th percentile, whiskers the 10th to 90th, the thick line is the median and the open dot the mean. \
+                    Reused pairs keep the reward they had when they were generated. Hover a box for all quantiles.
+                    """))
 
-        body += section("Where the gain comes from (Fig. 2)", figure(ReportCharts.gainSplit(runs), caption: """
-            Prompts are ranked by r_w in D_{t−1} (as the OPTune selector ranks them; for a fork's first own \
-            iteration, D_{t−1} is its parent's) and split into a bottom and a top half. A prompt's gain is its r_w \
-            in D_t minus its r_w in D_{t−1}; each bar is a half's share of the summed gain (shares add up to 100%; \
-            a half that lost reward has a negative share). Hover a bar for the sums.
-            """))
+        body += section(
+            "Where the gain comes from (Fig. 2)",
+            figure(
+                ReportCharts.gainSplit(runs),
+                caption: """
+                    Prompts are ranked by r_w in D_{t−1} (as the OPTune selector ranks them; for a fork's first own \
+                    iteration, D_{t−1} is its parent's) and split into a bottom and a top half. A prompt's gain is its r_w \
+                    in D_t minus its r_w in D_{t−1}; each bar is a half's share of the summed gain (shares add up to 100%; \
+                    a half that lost reward has a negative share). Hover a bar for the sums.
+                    """))
 
         if !runs.isEmpty {
             var details = ""

@@ -40,11 +40,15 @@ enum ReportCharts {
                     name: run.name, color: Palette.color(index),
                     boxes: Dictionary(
                         run.rewardQuantiles.map { q in
-                            (q.t, Box(
-                                p10: q.p10, p25: q.p25, p50: q.p50, p75: q.p75, p90: q.p90, mean: q.mean,
-                                tooltip: "\(run.name) · D_\(q.t) (\(Format.count(q.count)) pairs): mean \(Format.reward(q.mean)) · "
-                                    + "p10 \(Format.reward(q.p10)) · p25 \(Format.reward(q.p25)) · median \(Format.reward(q.p50)) · "
-                                    + "p75 \(Format.reward(q.p75)) · p90 \(Format.reward(q.p90)) · min \(Format.reward(q.min)) · max \(Format.reward(q.max))"))
+                            (
+                                q.t,
+                                Box(
+                                    p10: q.p10, p25: q.p25, p50: q.p50, p75: q.p75, p90: q.p90, mean: q.mean,
+                                    tooltip: "\(run.name) · D_\(q.t) (\(Format.count(q.count)) pairs): mean \(Format.reward(q.mean)) · "
+                                        + "p10 \(Format.reward(q.p10)) · p25 \(Format.reward(q.p25)) · median \(Format.reward(q.p50)) · "
+                                        + "p75 \(Format.reward(q.p75)) · p90 \(Format.reward(q.p90)) · min \(Format.reward(q.min)) · max \(Format.reward(q.max))"
+                                )
+                            )
                         }, uniquingKeysWith: { first, _ in first }))
             }
         ).render()
@@ -59,11 +63,15 @@ enum ReportCharts {
                     name: run.name, color: Palette.color(index),
                     bars: Dictionary(
                         run.gainSplit.map { split in
-                            (split.t, GainSplitChart.Bar(
-                                bottomShare: split.bottomShare, topShare: split.topShare,
-                                tooltip: "\(run.name) · t = \(split.t): bottom half \(Format.percent(split.bottomShare)) "
-                                    + "(Σ gain \(Format.signed(split.bottomGain)) over \(split.bottomCount) prompts), top half "
-                                    + "\(Format.percent(split.topShare)) (Σ gain \(Format.signed(split.topGain)) over \(split.topCount) prompts)"))
+                            (
+                                split.t,
+                                GainSplitChart.Bar(
+                                    bottomShare: split.bottomShare, topShare: split.topShare,
+                                    tooltip: "\(run.name) · t = \(split.t): bottom half \(Format.percent(split.bottomShare)) "
+                                        + "(Σ gain \(Format.signed(split.bottomGain)) over \(split.bottomCount) prompts), top half "
+                                        + "\(Format.percent(split.topShare)) (Σ gain \(Format.signed(split.topGain)) over \(split.topCount) prompts)"
+                                )
+                            )
                         }, uniquingKeysWith: { first, _ in first }))
             }
         ).render()

@@ -39,7 +39,10 @@ struct SVG {
     /// `<title>` content for a hover tooltip.
     static func tooltip(_ text: String) -> String { "<title>\(escape(text))</title>" }
 
-    mutating func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, stroke: String, width: Double = 1, dash: String? = nil, className: String? = nil) {
+    mutating func line(
+        _ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, stroke: String, width: Double = 1, dash: String? = nil,
+        className: String? = nil
+    ) {
         var attributes = [
             ("x1", f(x1)), ("y1", f(y1)), ("x2", f(x2)), ("y2", f(y2)), ("stroke", stroke), ("stroke-width", f(width)),
         ]
@@ -58,7 +61,9 @@ struct SVG {
         parts.append(Self.markup("rect", attributes, content: tooltip.map(Self.tooltip)))
     }
 
-    mutating func circle(_ cx: Double, _ cy: Double, r: Double, fill: String, stroke: String, strokeWidth: Double = 1.5, tooltip: String? = nil) {
+    mutating func circle(
+        _ cx: Double, _ cy: Double, r: Double, fill: String, stroke: String, strokeWidth: Double = 1.5, tooltip: String? = nil
+    ) {
         let attributes = [("cx", f(cx)), ("cy", f(cy)), ("r", f(r)), ("fill", fill), ("stroke", stroke), ("stroke-width", f(strokeWidth))]
         parts.append(Self.markup("circle", attributes, content: tooltip.map(Self.tooltip)))
     }
@@ -94,7 +99,8 @@ struct SVG {
             "svg",
             [
                 ("class", "chart"), ("width", f(width)), ("height", f(height)), ("viewBox", "0 0 \(f(width)) \(f(height))"),
-                ("role", "img"), ("aria-label", label), ("font-family", "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif"),
+                ("role", "img"), ("aria-label", label),
+                ("font-family", "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif"),
             ])
         return open + ">\n" + Self.tooltip(label) + "\n" + parts.joined(separator: "\n") + "\n</svg>"
     }

@@ -58,11 +58,11 @@ func widenUInt16InPlace(_ buffer: UnsafeMutableRawPointer, count: Int) {
     let lanes = 8
     var i = 0
     #if _endian(little)
-    while i + lanes <= count {
-        let chunk = src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)
-        buffer.storeBytes(of: SIMD8<UInt32>(truncatingIfNeeded: chunk), toByteOffset: 4 * i, as: SIMD8<UInt32>.self)
-        i += lanes
-    }
+        while i + lanes <= count {
+            let chunk = src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)
+            buffer.storeBytes(of: SIMD8<UInt32>(truncatingIfNeeded: chunk), toByteOffset: 4 * i, as: SIMD8<UInt32>.self)
+            i += lanes
+        }
     #endif
     while i < count {
         let value = UInt16(littleEndian: src.load(fromByteOffset: 2 * i, as: UInt16.self))
@@ -75,6 +75,6 @@ func widenUInt16InPlace(_ buffer: UnsafeMutableRawPointer, count: Int) {
 @inline(__always)
 func littleEndianToHost(_ ids: UnsafeMutablePointer<UInt32>, count: Int) {
     #if _endian(big)
-    for i in 0..<count { ids[i] = UInt32(littleEndian: ids[i]) }
+        for i in 0..<count { ids[i] = UInt32(littleEndian: ids[i]) }
     #endif
 }

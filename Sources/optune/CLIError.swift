@@ -38,7 +38,8 @@ enum RuntimeErrorReport {
             return ["error: \(report?.message ?? "\(error)")"] + (report?.hint.map { ["hint: \($0)"] } ?? [])
         case let error as CocoaError:
             let path = (error.userInfo[NSFilePathErrorKey] as? String) ?? error.filePath ?? error.url?.path
-            let reason = (error.underlying as? POSIXError).map { String(cString: strerror($0.code.rawValue)) }
+            let reason =
+                (error.underlying as? POSIXError).map { String(cString: strerror($0.code.rawValue)) }
                 ?? firstLine(error.localizedDescription)
             return ["error: \(path.map { "\($0): " } ?? "")\(reason)"]
         default:

@@ -57,23 +57,32 @@ struct DaemonOptions: ParsableArguments {
 /// Runs one service until SIGTERM or SIGINT, then shuts it down gracefully.
 func runUntilSignalled(_ service: some Service, label: String) async throws {
     let logger = Logger(label: label)
-    let group = ServiceGroup(configuration: .init(
-        services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    let group = ServiceGroup(
+        configuration: .init(
+            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await group.run()
 }
 
 /// Options of the HTTP backends (`generate --backend openai`, `score --backend http`).
 struct HTTPBackendOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "HTTP requests in flight at once (default: 32 for generation, 4 for scoring, 16 for --backend vllm scoring).")
+    @Option(
+        parsing: .unconditional,
+        help: "HTTP requests in flight at once (default: 32 for generation, 4 for scoring, 16 for --backend vllm scoring).")
     var maxConcurrency: Int?
 
-    @Option(parsing: .unconditional, help: "Longest time one HTTP request may take, in seconds (default: 300 for generation, 120 for scoring).")
+    @Option(
+        parsing: .unconditional, help: "Longest time one HTTP request may take, in seconds (default: 300 for generation, 120 for scoring).")
     var timeoutSeconds: Double?
 
-    @Option(parsing: .unconditional, help: "Tries per HTTP request on 429, 5xx, timeouts and connection errors, the first included (default 4).")
+    @Option(
+        parsing: .unconditional, help: "Tries per HTTP request on 429, 5xx, timeouts and connection errors, the first included (default 4)."
+    )
     var maxAttempts: Int?
 
-    @Option(parsing: .unconditional, help: "Consecutive transport / 5xx failures that open the circuit: the daemon stops leasing and probes the server (default 5).")
+    @Option(
+        parsing: .unconditional,
+        help: "Consecutive transport / 5xx failures that open the circuit: the daemon stops leasing and probes the server (default 5).")
     var circuitFailures: Int?
 
     @Option(parsing: .unconditional, help: "Seconds between probes of a server whose circuit is open (default 5).")
@@ -81,8 +90,11 @@ struct HTTPBackendOptions: ParsableArguments {
 
     /// The flags given on the command line, for refusing them with a built-in backend.
     var given: [String] {
-        [("--max-concurrency", maxConcurrency != nil), ("--timeout-seconds", timeoutSeconds != nil), ("--max-attempts", maxAttempts != nil),
-         ("--circuit-failures", circuitFailures != nil), ("--probe-seconds", probeSeconds != nil)].filter(\.1).map(\.0)
+        [
+            ("--max-concurrency", maxConcurrency != nil), ("--timeout-seconds", timeoutSeconds != nil),
+            ("--max-attempts", maxAttempts != nil),
+            ("--circuit-failures", circuitFailures != nil), ("--probe-seconds", probeSeconds != nil),
+        ].filter(\.1).map(\.0)
     }
 
     func validate() throws {
@@ -107,7 +119,7 @@ struct HTTPBackendOptions: ParsableArguments {
 /// An http(s) URL with a host and no credentials in it (keys come from the environment).
 func httpURL(_ text: String, option: String) throws -> URL {
     guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(), ["http", "https"].contains(scheme),
-          let host = components.host, !host.isEmpty, let url = components.url
+        let host = components.host, !host.isEmpty, let url = components.url
     else {
         throw ValidationError("\(option) must be an http:// or https:// URL with a host, e.g. http://gpu1:8000")
     }
@@ -161,13 +173,18 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "A stop sequence (openai; repeat for several).")
     var stop: [String] = []
 
-    @Flag(help: "openai: do not ask for token ids (vLLM's return_token_ids / return_tokens_as_token_ids), for servers that reject unknown fields; responses then store text only.")
+    @Flag(
+        help:
+            "openai: do not ask for token ids (vLLM's return_token_ids / return_tokens_as_token_ids), for servers that reject unknown fields; responses then store text only."
+    )
     var noTokenIds = false
 
     @Flag(help: "openai: do not ask for logprobs (then no logprob sum is recorded).")
     var noLogprobs = false
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Wait this long before submitting each batch (fault-injection for tests).", visibility: .hidden))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Wait this long before submitting each batch (fault-injection for tests).", visibility: .hidden))
     var delayBeforeSubmitMs = 0
 
     func validate() throws {
@@ -210,7 +227,8 @@ struct Generate: AsyncParsableCommand {
             backend = OpenAIGenerationBackend(settings: openAI)
         }
         try await runUntilSignalled(
-            GeneratorService(databaseURL: url, backend: backend, sampling: sampling, settings: settings, logger: Logger(label: "optune.generate")),
+            GeneratorService(
+                databaseURL: url, backend: backend, sampling: sampling, settings: settings, logger: Logger(label: "optune.generate")),
             label: "optune.generate")
     }
 }
@@ -232,7 +250,10 @@ struct Score: AsyncParsableCommand {
     @Option(help: "builtin (the built-in digit reward), http (a reward server) or vllm (a vLLM-served reward model).")
     var backend: RewardBackendKind = .builtin
 
-    @Option(help: "The reward server's endpoint of --backend http, e.g. http://rm1:9000/reward; the vLLM server of --backend vllm, e.g. http://rm1:8000.")
+    @Option(
+        help:
+            "The reward server's endpoint of --backend http, e.g. http://rm1:9000/reward; the vLLM server of --backend vllm, e.g. http://rm1:8000."
+    )
     var url: String?
 
     @Option(help: "What an open circuit probes with GET (default: --url; any answer below 500 counts as up).")
@@ -252,7 +273,9 @@ struct Score: AsyncParsableCommand {
         case .vllm:
             guard let url else { throw ValidationError("--backend vllm needs --url, e.g. --url http://rm1:8000") }
             _ = try httpURL(url, option: "--url")
-            if healthUrl != nil || itemsPerRequest != nil { throw ValidationError("--health-url and --items-per-request apply only to --backend http") }
+            if healthUrl != nil || itemsPerRequest != nil {
+                throw ValidationError("--health-url and --items-per-request apply only to --backend http")
+            }
         case .http:
             guard let url else { throw ValidationError("--backend http needs --url, e.g. --url http://rm1:9000/reward") }
             _ = try httpURL(url, option: "--url")
@@ -339,7 +362,10 @@ struct Train: AsyncParsableCommand {
     @Option(help: "command: π_{t+1}'s URI (the model name generators send), with placeholders.")
     var policyUriTemplate = "{run}-pi{next_t}"
 
-    @Option(help: "command: run after a successful training and before π_{t+1} is registered, e.g. to load it into the generation servers. Split on spaces (no shell); placeholders are replaced in each word.")
+    @Option(
+        help:
+            "command: run after a successful training and before π_{t+1} is registered, e.g. to load it into the generation servers. Split on spaces (no shell); placeholders are replaced in each word."
+    )
     var publishCommand: String?
 
     @Option(help: "command: seconds a command may take to exit after SIGTERM before it gets SIGKILL.")
@@ -370,7 +396,8 @@ struct Train: AsyncParsableCommand {
             if workDir != nil { given.append("--work-dir") }
             if publishCommand != nil { given.append("--publish-command") }
             if !given.isEmpty {
-                throw ValidationError("\(given.joined(separator: ", ")) \(given.count == 1 ? "applies" : "apply") only to --backend command")
+                throw ValidationError(
+                    "\(given.joined(separator: ", ")) \(given.count == 1 ? "applies" : "apply") only to --backend command")
             }
         }
     }
@@ -381,7 +408,8 @@ struct Train: AsyncParsableCommand {
         switch backend {
         case .builtin:
             try await runUntilSignalled(
-                TrainerService(databaseURL: url, trainer: BuiltinPreferenceTrainer(), settings: settings, logger: logger), label: "optune.train")
+                TrainerService(databaseURL: url, trainer: BuiltinPreferenceTrainer(), settings: settings, logger: logger),
+                label: "optune.train")
         case .command:
             let folder = workDir ?? LocalClusterConfiguration().root + "/train"
             var command = CommandTrainerSettings(argv: self.command, workDirectory: URL(fileURLWithPath: folder).standardizedFileURL.path)
@@ -398,7 +426,8 @@ struct Train: AsyncParsableCommand {
 struct Coordinate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the selection service for one run: advance its iterations until it is done.",
-        discussion: "One coordinator leads a run at a time (an advisory lock); a second one stands by. Prints one line per finished iteration.")
+        discussion:
+            "One coordinator leads a run at a time (an advisory lock); a second one stands by. Prints one line per finished iteration.")
 
     @Option(help: "The run to coordinate (by name).")
     var run: String
@@ -417,7 +446,9 @@ struct Coordinate: AsyncParsableCommand {
         guard let id = try await buffer.runID(named: run) else { throw CLIError.noRun(run) }
         await buffer.close()
         try await runUntilSignalled(
-            CoordinatorService(databaseURL: url, run: id, startupPatience: try patience.duration(), logger: Logger(label: "optune.coordinate")) { summary in
+            CoordinatorService(
+                databaseURL: url, run: id, startupPatience: try patience.duration(), logger: Logger(label: "optune.coordinate")
+            ) { summary in
                 print(IterationLine.format(summary))
             },
             label: "optune.coordinate")
@@ -441,7 +472,8 @@ struct DatabasePatienceOption: ParsableArguments {
         if let seconds { return .milliseconds(Int64(seconds * 1000)) }
         guard let text = ProcessInfo.processInfo.environment["OPTUNE_WAIT_FOR_DATABASE"], !text.isEmpty else { return .seconds(300) }
         guard let value = Double(text), value.isFinite, value >= 0, value <= OptionCheck.week else {
-            throw ValidationError("OPTUNE_WAIT_FOR_DATABASE must be a number of seconds between 0 and \(Int(OptionCheck.week)), got \(text)")
+            throw ValidationError(
+                "OPTUNE_WAIT_FOR_DATABASE must be a number of seconds between 0 and \(Int(OptionCheck.week)), got \(text)")
         }
         return .milliseconds(Int64(value * 1000))
     }

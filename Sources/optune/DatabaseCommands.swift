@@ -71,7 +71,9 @@ struct Database: AsyncParsableCommand {
             let applied = migrations.filter { $0.state == .applied }.count
             let pending = migrations.filter { $0.state == .pending }.count
             let drifted = migrations.filter { $0.state == .modified }.map(\.name)
-            print("schema:        \(applied) migration(s) applied, \(pending) pending" + (drifted.isEmpty ? "" : ", EDITED after applying: \(drifted.joined(separator: ", "))"))
+            print(
+                "schema:        \(applied) migration(s) applied, \(pending) pending"
+                    + (drifted.isEmpty ? "" : ", EDITED after applying: \(drifted.joined(separator: ", "))"))
             if pending > 0 { print("               run `optune db migrate` to apply the pending ones") }
         }
     }

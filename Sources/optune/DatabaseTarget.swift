@@ -17,7 +17,8 @@ struct DatabaseTarget {
             cluster = nil
         } else {
             externalURL = nil
-            cluster = LocalCluster(configuration: LocalClusterConfiguration(root: LocalClusterConfiguration.defaultRoot(environment: environment)))
+            cluster = LocalCluster(
+                configuration: LocalClusterConfiguration(root: LocalClusterConfiguration.defaultRoot(environment: environment)))
         }
     }
 
@@ -28,13 +29,16 @@ struct DatabaseTarget {
     /// with the password replaced by `***`.
     func connectionURL(progress: (String) -> Void = { _ in }) async throws -> String {
         if let externalURL {
-            if let problem = ReplayBuffer.connectionStringProblem(externalURL) { throw DatabaseURLError(message: "OPTUNE_DATABASE_URL: \(problem)") }
+            if let problem = ReplayBuffer.connectionStringProblem(externalURL) {
+                throw DatabaseURLError(message: "OPTUNE_DATABASE_URL: \(problem)")
+            }
             return externalURL
         }
         guard let cluster else { throw CLIError("no database configured", hint: "set OPTUNE_DATABASE_URL or OPTUNE_HOME") }
         let root = cluster.configuration.root
         if !homeFromEnvironment && !FileManager.default.fileExists(atPath: root) {
-            progress("""
+            progress(
+                """
                 no .optune in \(FileManager.default.currentDirectoryPath) and OPTUNE_HOME is unset: creating a new embedded database in \(root)
                 (earlier runs live in the .optune folder of the directory they were started from: cd there, or set OPTUNE_HOME=/path/to/.optune, or OPTUNE_DATABASE_URL for a server)
                 """)
@@ -87,7 +91,8 @@ struct DatabaseTarget {
         let states = try await buffer.migrationStatus()
         let pending = states.filter { $0.state == .pending }
         guard pending.isEmpty else {
-            let what = pending.count == states.count
+            let what =
+                pending.count == states.count
                 ? "the database of OPTUNE_DATABASE_URL has no optune schema yet"
                 : "the database of OPTUNE_DATABASE_URL lacks \(pending.count) of \(states.count) migrations (first: \(pending[0].name))"
             throw CLIError(what, hint: "run `optune db migrate` (with the same OPTUNE_DATABASE_URL) first")

@@ -74,7 +74,8 @@ struct ExportCommand: AsyncParsableCommand {
         guard total > 0 else {
             let all = try await buffer.pairCount(run: runID, t: iteration)
             if all > 0 {
-                throw ValidationError("all \(all) pairs of run \(run) at iteration \(iteration) are left out by the gap filter; nothing exported")
+                throw ValidationError(
+                    "all \(all) pairs of run \(run) at iteration \(iteration) are left out by the gap filter; nothing exported")
             }
             throw ValidationError("run \(run) has no pairs at iteration \(iteration) (state \(state.rawValue); D_t is built after scoring)")
         }
@@ -87,7 +88,9 @@ struct ExportCommand: AsyncParsableCommand {
         let elapsed = (ContinuousClock.now - started).components
         let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
         let skipped = summary.skipped > 0 ? ", \(summary.skipped) left out by the gap filter" : ""
-        note("exported \(summary.rows) pairs\(skipped) (\(summary.bytes) bytes, sha256 \(summary.sha256)) in \(String(format: "%.2f", seconds)) s; export id \(summary.exportID)")
+        note(
+            "exported \(summary.rows) pairs\(skipped) (\(summary.bytes) bytes, sha256 \(summary.sha256)) in \(String(format: "%.2f", seconds)) s; export id \(summary.exportID)"
+        )
     }
 }
 
@@ -133,15 +136,16 @@ struct PolicyCommand: AsyncParsableCommand {
             guard let runID = try await buffer.runID(named: run) else { throw CLIError.noRun(run) }
             let record = try await buffer.runRecord(runID)
             guard let iteration = try await buffer.latestIteration(run: runID),
-                  iteration.t == self.iteration, iteration.state == .training
+                iteration.t == self.iteration, iteration.state == .training
             else {
                 throw ValidationError("iteration \(self.iteration) of run \(run) is not waiting for training")
             }
             let pairs = try await buffer.pairCount(run: runID, t: self.iteration)
-            guard let policy = try await buffer.storeTrainingResult(
-                run: runID, t: self.iteration, policyIn: iteration.policy, weightsBlob: nil, uri: uri, sha256: sha256?.lowercased(),
-                configJSON: #"{"kind": "external"}"#, loss: record.config.loss, beta1: record.config.beta1, beta2: record.config.beta2,
-                optimizerJSON: #"{"external": true}"#, pairsUsed: pairs, skippedZeroGap: 0, lossCurve: [], seconds: 0)
+            guard
+                let policy = try await buffer.storeTrainingResult(
+                    run: runID, t: self.iteration, policyIn: iteration.policy, weightsBlob: nil, uri: uri, sha256: sha256?.lowercased(),
+                    configJSON: #"{"kind": "external"}"#, loss: record.config.loss, beta1: record.config.beta1, beta2: record.config.beta2,
+                    optimizerJSON: #"{"external": true}"#, pairsUsed: pairs, skippedZeroGap: 0, lossCurve: [], seconds: 0)
             else { throw ValidationError("iteration \(self.iteration) of run \(run) left the training state") }
             print("registered policy \(policy) as π_\(self.iteration + 1) of run \(run) (\(uri))")
         }

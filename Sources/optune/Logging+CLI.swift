@@ -1,8 +1,8 @@
 import ArgumentParser
 import Buffer
+import CStdio
 import Foundation
 import Logging
-import CStdio
 
 /// How log lines look: human-readable text, or one JSON object per line for log collectors.
 enum LogFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -53,9 +53,12 @@ struct JSONLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        FileHandle.standardError.write(Data(Self.line(
-            level: event.level, label: label, message: "\(event.message)", metadata: merged, source: event.source,
-            file: event.file, line: event.line, date: Date()).utf8))
+        FileHandle.standardError.write(
+            Data(
+                Self.line(
+                    level: event.level, label: label, message: "\(event.message)", metadata: merged, source: event.source,
+                    file: event.file, line: event.line, date: Date()
+                ).utf8))
     }
 
     /// The JSON line (newline included) of one log event.

@@ -4,9 +4,10 @@ import Observability
 
 /// `--metrics-port` and `--log-format`, taken by every daemon and `optune run`.
 struct ObservabilityOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default; 0 picks a free port, logged at start).",
-        valueName: "port"))
+    @Option(
+        help: ArgumentHelp(
+            "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default; 0 picks a free port, logged at start).",
+            valueName: "port"))
     var metricsPort: Int?
 
     @Option(help: "Log lines as text, or as JSON lines (timestamp, level, label, message, metadata) for log collectors.")

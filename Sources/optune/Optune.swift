@@ -13,7 +13,10 @@ struct Optune: AsyncParsableCommand {
             or URI to use another server; keep passwords in PGPASSWORD or ~/.pgpass, never in argv.
             """,
         version: versionText,
-        subcommands: [Database.self, Prompts.self, TaskCommand.self, TasksCommand.self, Run.self, Experiment.self, Coordinate.self, Generate.self, Score.self, Train.self, Status.self, ExportCommand.self, PolicyCommand.self, ReportCommand.self, Bench.self]
+        subcommands: [
+            Database.self, Prompts.self, TaskCommand.self, TasksCommand.self, Run.self, Experiment.self, Coordinate.self, Generate.self,
+            Score.self, Train.self, Status.self, ExportCommand.self, PolicyCommand.self, ReportCommand.self, Bench.self,
+        ]
     )
 
     /// The optune version (also recorded with workers).
@@ -58,7 +61,8 @@ struct Optune: AsyncParsableCommand {
         for argument in arguments {
             if argument == "--" { terminated = true }
             if !terminated, let previous = result.last, previous.hasPrefix("--"), previous.count > 2, !previous.contains("="),
-               argument.count > 1, argument.hasPrefix("-"), Double(argument) != nil {
+                argument.count > 1, argument.hasPrefix("-"), Double(argument) != nil
+            {
                 result[result.count - 1] = previous + "=" + argument
             } else {
                 result.append(argument)

@@ -63,7 +63,9 @@ struct Prompts: AsyncParsableCommand {
         @Option(name: .long, parsing: .unconditional, help: "Rejected lines tolerated before the exit status says failure.")
         var allowErrors = 0
 
-        @Option(name: .long, parsing: .unconditional, help: "Longest line read, in bytes (default 16 MiB); longer lines are reported and skipped.")
+        @Option(
+            name: .long, parsing: .unconditional,
+            help: "Longest line read, in bytes (default 16 MiB); longer lines are reported and skipped.")
         var maxLineBytes = LineReader.defaultMaxLineBytes
 
         @Flag(name: .long, help: "Store nothing if any line is rejected.")
@@ -83,7 +85,9 @@ struct Prompts: AsyncParsableCommand {
             try OptionCheck.integer(maxLineBytes, in: 1...(1 << 30), "--max-line-bytes")
             if let promptKey, promptKey.isEmpty { throw ValidationError("--prompt-key needs a field name") }
             if let messagesKey, messagesKey.isEmpty { throw ValidationError("--messages-key needs a field name") }
-            if strict && allowErrors > 0 { throw ValidationError("--strict stores nothing when a line is rejected; it cannot be combined with --allow-errors") }
+            if strict && allowErrors > 0 {
+                throw ValidationError("--strict stores nothing when a line is rejected; it cannot be combined with --allow-errors")
+            }
             guard files.filter({ $0 == "-" }).count <= 1 else { throw ValidationError("- (standard input) can be given only once") }
         }
 
@@ -118,8 +122,9 @@ struct Prompts: AsyncParsableCommand {
                         if shown { bar.printAbove("rejected \(error)") }
                     },
                     progress: { progress in
-                        bar.update(fraction: progress.bytesTotal.map { $0 > 0 ? Double(progress.bytesRead) / Double($0) : 1 },
-                                   detail: "\((progress.file as NSString).lastPathComponent): \(progress.linesRead) lines")
+                        bar.update(
+                            fraction: progress.bytesTotal.map { $0 > 0 ? Double(progress.bytesRead) / Double($0) : 1 },
+                            detail: "\((progress.file as NSString).lastPathComponent): \(progress.linesRead) lines")
                     })
             } catch let error as LineReaderError {
                 bar.finish()
@@ -132,13 +137,15 @@ struct Prompts: AsyncParsableCommand {
                 print("rolled back (--strict): \(summary.rejected) rejected line(s); nothing was stored")
                 throw ExitCode(2)
             }
-            print("""
+            print(
+                """
                 set \(set): imported \(summary.imported) (\(summary.stored) new, \(summary.linked) already stored elsewhere), \
                 duplicates \(summary.duplicates), rejected \(summary.rejected)
                 """)
             if summary.accepted == 0 {
                 throw ImportFailure(
-                    "nothing imported: no line held a prompt (\(summary.rejected) rejected, \(summary.blank) blank); set \(set) was not created or changed")
+                    "nothing imported: no line held a prompt (\(summary.rejected) rejected, \(summary.blank) blank); set \(set) was not created or changed"
+                )
             }
             if summary.rejected > allowErrors {
                 throw ImportFailure(

@@ -59,7 +59,8 @@ extension Run {
         }
         guard !external else {
             throw RunLookupError(
-                "run \(name) samples an external model: resume it with its daemons (optune coordinate --run \(name), generate --backend openai, score, train)")
+                "run \(name) samples an external model: resume it with its daemons (optune coordinate --run \(name), generate --backend openai, score, train)"
+            )
         }
         note("resuming run \(name) " + (latest.map { "at iteration \($0.t) (\($0.state.rawValue))" } ?? "from its start"))
         try await drive(runID: runID, name: name, url: url)

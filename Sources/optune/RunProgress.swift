@@ -27,8 +27,9 @@ final class RunProgress: Sendable {
                     if stage == nil { stage = (key, .now, now) }
                     stage?.last = now
                     if interactive, let current = stage {
-                        bar.update(fraction: now.total > 0 ? Double(now.finished) / Double(now.total) : nil,
-                                   detail: Self.liveDetail(now, seconds: (ContinuousClock.now - current.started).seconds))
+                        bar.update(
+                            fraction: now.total > 0 ? Double(now.finished) / Double(now.total) : nil,
+                            detail: Self.liveDetail(now, seconds: (ContinuousClock.now - current.started).seconds))
                     }
                 }
                 try? await Task.sleep(for: .milliseconds(interactive ? 200 : 500))

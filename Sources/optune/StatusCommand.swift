@@ -31,7 +31,9 @@ struct Status: AsyncParsableCommand {
     var interval = 2.0
 
     func validate() throws {
-        guard interval.isFinite, interval >= 0.1, interval <= 86_400 else { throw ValidationError("--interval must be in [0.1, 86400] seconds") }
+        guard interval.isFinite, interval >= 0.1, interval <= 86_400 else {
+            throw ValidationError("--interval must be in [0.1, 86400] seconds")
+        }
     }
 
     func run() async throws {
@@ -46,7 +48,8 @@ struct Status: AsyncParsableCommand {
             }
             if json {
                 let encoder = JSONEncoder()
-                encoder.outputFormatting = watch ? [.sortedKeys, .withoutEscapingSlashes] : [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                encoder.outputFormatting =
+                    watch ? [.sortedKeys, .withoutEscapingSlashes] : [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 print(String(decoding: try encoder.encode(snapshot), as: UTF8.self))
             } else {
                 if watch && terminal { print("\u{1B}[2J\u{1B}[H", terminator: "") }
@@ -77,8 +80,9 @@ enum StatusFormatter {
         lines.append("WORKERS (live: heartbeat within \(Int(s.liveThresholdSeconds)) s)")
         if s.workers.isEmpty { lines.append("  (none)") }
         for w in s.workers {
-            lines.append("  \(w.role)  \(w.id)  \(w.liveness), last heartbeat \(duration(w.secondsSinceHeartbeat)) ago  (\(w.host), pid \(w.pid))"
-                + (w.run.map { "  run \($0)" } ?? "  any run"))
+            lines.append(
+                "  \(w.role)  \(w.id)  \(w.liveness), last heartbeat \(duration(w.secondsSinceHeartbeat)) ago  (\(w.host), pid \(w.pid))"
+                    + (w.run.map { "  run \($0)" } ?? "  any run"))
         }
         if !s.unpairedPrompts.isEmpty {
             lines.append("UNPAIRED PROMPTS (no new pair)")

@@ -10,7 +10,10 @@ struct VLLMRewardOptions: ParsableArguments {
     @Option(help: "--backend vllm: which value to use when the model returns several per response (0-based).")
     var scoreIndex: Int?
 
-    @Flag(help: "--backend vllm: let the server apply its pooler activation (a sigmoid for a one-label head) instead of returning the raw reward.")
+    @Flag(
+        help:
+            "--backend vllm: let the server apply its pooler activation (a sigmoid for a one-label head) instead of returning the raw reward."
+    )
     var rewardActivation = false
 
     /// The flags given on the command line, for refusing them with another backend.

@@ -3,6 +3,7 @@ import Foundation
 import Postgres
 import TestSupport
 import Testing
+
 @testable import Backends
 @testable import Daemons
 
@@ -50,7 +51,8 @@ struct CommandTrainerEndToEndTests {
                 let folder = FileManager.default.temporaryDirectory.appendingPathComponent("optune-e2e-\(UUID().uuidString)")
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
                 let prompts = folder.appendingPathComponent("prompts.jsonl")
-                let lines = (0..<8).map { #"{"prompt": "question \#($0)"}"# } + (0..<4).map { #"{"prompt": "held out \#($0)", "split": "eval"}"# }
+                let lines =
+                    (0..<8).map { #"{"prompt": "question \#($0)"}"# } + (0..<4).map { #"{"prompt": "held out \#($0)", "split": "eval"}"# }
                 try lines.joined(separator: "\n").write(to: prompts, atomically: true, encoding: .utf8)
                 let train = folder.appendingPathComponent("train.sh").path
                 try Self.trainScript.write(toFile: train, atomically: true, encoding: .utf8)
@@ -61,7 +63,10 @@ struct CommandTrainerEndToEndTests {
 
                 for arguments in [
                     ["prompts", "import", prompts.path, "--set", "e2e"],
-                    ["run", "--create-only", "--name", "ext", "--prompt-set", "e2e", "--base-uri", "test://pi0", "--iterations", "3", "--rho", "0.5"],
+                    [
+                        "run", "--create-only", "--name", "ext", "--prompt-set", "e2e", "--base-uri", "test://pi0", "--iterations", "3",
+                        "--rho", "0.5",
+                    ],
                 ] {
                     let (code, output) = try await OptuneProcess.run(arguments, databaseURL: database.url)
                     #expect(code == 0, "\(arguments): \(output)")
@@ -69,15 +74,19 @@ struct CommandTrainerEndToEndTests {
                 let worker = ["--log-level", "info", "--poll-milliseconds", "100"]
                 let daemons = try [
                     ["coordinate", "--run", "ext", "--log-level", "warning"],
-                    ["generate", "--backend", "openai", "--base-url", "http://127.0.0.1:\(server.servicePort)", "--probe-seconds", "0.2"] + worker,
+                    ["generate", "--backend", "openai", "--base-url", "http://127.0.0.1:\(server.servicePort)", "--probe-seconds", "0.2"]
+                        + worker,
                     ["score", "--backend", "http", "--url", "http://127.0.0.1:\(server.port)/reward"] + worker,
-                    ["train", "--backend", "command", "--work-dir", work,
-                     "--publish-command", "python3 \(publish) http://127.0.0.1:\(server.port)/control {next_policy_uri} \(publishLog)"]
+                    [
+                        "train", "--backend", "command", "--work-dir", work,
+                        "--publish-command", "python3 \(publish) http://127.0.0.1:\(server.port)/control {next_policy_uri} \(publishLog)",
+                    ]
                         + worker + ["--", "/bin/sh", train, "{export}", "{policy_uri}", "{output_dir}"],
                 ].map { try OptuneProcess($0, databaseURL: database.url) }
                 let connection = try await database.connect()
                 let done = try await eventually(timeout: .seconds(240)) {
-                    try await count("SELECT count(*) FROM optune.runs WHERE name = 'ext' AND status IN ('done', 'failed')", on: connection) == 1
+                    try await count("SELECT count(*) FROM optune.runs WHERE name = 'ext' AND status IN ('done', 'failed')", on: connection)
+                        == 1
                 }
                 let outputs = daemons.map(\.output).joined(separator: "\n----\n")
                 #expect(done, "\(outputs)")
@@ -124,7 +133,9 @@ struct CommandTrainerEndToEndTests {
                 #expect(try await count("SELECT count(*) FROM optune.exports", on: connection) == 3)
 
                 // The generators sampled π_{t+1} only after its publish step had finished.
-                let published = try String(contentsOfFile: publishLog, encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ") }
+                let published = try String(contentsOfFile: publishLog, encoding: .utf8).split(separator: "\n").map {
+                    $0.split(separator: " ")
+                }
                 #expect(published.map { String($0[0]) } == ["ext-pi1", "ext-pi2", "ext-pi3"])
                 for entry in published {
                     let uri = String(entry[0])

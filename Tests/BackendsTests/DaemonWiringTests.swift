@@ -4,6 +4,7 @@ import Logging
 import Postgres
 import TestSupport
 import Testing
+
 @testable import Backends
 @testable import Daemons
 
@@ -19,14 +20,17 @@ struct DaemonWiringTests {
                 settings.leaseSeconds = 30
                 // Generate through the fake OpenAI server first: that enqueues the scoring tasks.
                 let generator = GeneratorService(
-                    databaseURL: database.url, backend: openAIBackend(server), sampling: SamplingParameters(maxTokens: 16), settings: settings,
+                    databaseURL: database.url, backend: openAIBackend(server), sampling: SamplingParameters(maxTokens: 16),
+                    settings: settings,
                     logger: Logger(label: "test.generate"))
                 let generation = try await buffer.lease(.generation, owner: generator.identity.id, limit: 10, leaseSeconds: 30)
                 #expect(try await generator.process(generation, buffer: buffer, cache: RunCache()) == 4)
 
                 var rewardSettings = HTTPRewardSettings(url: server.serviceURL.appendingPathComponent("reward"), http: testHTTPSettings())
                 rewardSettings.itemsPerRequest = 3
-                let scorer = ScorerService(databaseURL: database.url, backend: HTTPRewardBackend(settings: rewardSettings), settings: settings, logger: Logger(label: "test.score"))
+                let scorer = ScorerService(
+                    databaseURL: database.url, backend: HTTPRewardBackend(settings: rewardSettings), settings: settings,
+                    logger: Logger(label: "test.score"))
                 let scoring = try await buffer.lease(.scoring, owner: scorer.identity.id, limit: 10, leaseSeconds: 30)
                 #expect(scoring.count == 2)
                 try await scorer.process(scoring, buffer: buffer, cache: RunCache())
@@ -51,12 +55,15 @@ struct DaemonWiringTests {
             try await TestDatabase.withFresh { database in
                 let scenario = try await BufferScenario.make(in: database, promptCount: 3)
                 let generator = try OptuneProcess(
-                    ["generate", "--backend", "openai", "--base-url", server.serviceURL.absoluteString, "--run", "scenario",
-                     "--max-tokens", "2", "--temperature", "0.5", "--stop", "END", "--max-concurrency", "4", "--timeout-seconds", "10",
-                     "--poll-milliseconds", "100", "--log-level", "warning"],
+                    [
+                        "generate", "--backend", "openai", "--base-url", server.serviceURL.absoluteString, "--run", "scenario",
+                        "--max-tokens", "2", "--temperature", "0.5", "--stop", "END", "--max-concurrency", "4", "--timeout-seconds", "10",
+                        "--poll-milliseconds", "100", "--log-level", "warning",
+                    ],
                     databaseURL: database.url)
                 let done = try await eventually(timeout: .seconds(20)) {
-                    try await count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'done'", on: scenario.buffer.connection) == 3
+                    try await count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'done'", on: scenario.buffer.connection)
+                        == 3
                 }
                 generator.send(SIGTERM)
                 #expect(done, "generator output:\n\(generator.output)")

@@ -3,6 +3,7 @@ import Foundation
 import Postgres
 import TestSupport
 import Testing
+
 @testable import Backends
 @testable import Daemons
 
@@ -16,12 +17,15 @@ struct DeadWorkToleranceTests {
     /// default tolerance of 1%.
     static func prepare(_ database: TestDatabase, run: String, extra: [String], folder: URL) async throws {
         let prompts = folder.appendingPathComponent("prompts.jsonl")
-        let lines = (0..<150).map { #"{"prompt": "question \#($0)"}"# } + (0..<30).map { #"{"prompt": "held out \#($0)", "split": "eval"}"# }
+        let lines =
+            (0..<150).map { #"{"prompt": "question \#($0)"}"# } + (0..<30).map { #"{"prompt": "held out \#($0)", "split": "eval"}"# }
         try lines.joined(separator: "\n").write(to: prompts, atomically: true, encoding: .utf8)
         for arguments in [
             ["prompts", "import", prompts.path, "--set", "poison"],
-            ["run", "--create-only", "--name", run, "--prompt-set", "poison", "--base-uri", "test://pi0", "--iterations", "2",
-             "--strategy", "full", "--rho", "1"] + extra,
+            [
+                "run", "--create-only", "--name", run, "--prompt-set", "poison", "--base-uri", "test://pi0", "--iterations", "2",
+                "--strategy", "full", "--rho", "1",
+            ] + extra,
         ] {
             let (code, output) = try await OptuneProcess.run(arguments, databaseURL: database.url)
             #expect(code == 0, "\(arguments): \(output)")
@@ -39,15 +43,19 @@ struct DeadWorkToleranceTests {
         return try [
             ["generate", "--backend", "openai", "--base-url", "http://127.0.0.1:\(server.servicePort)", "--probe-seconds", "0.2"] + worker,
             ["score", "--backend", "http", "--url", "http://127.0.0.1:\(server.port)/reward"] + worker,
-            ["train", "--backend", "command", "--work-dir", folder.appendingPathComponent("work").path,
-             "--publish-command", "python3 \(publish) http://127.0.0.1:\(server.port)/control {next_policy_uri} \(log)"]
+            [
+                "train", "--backend", "command", "--work-dir", folder.appendingPathComponent("work").path,
+                "--publish-command", "python3 \(publish) http://127.0.0.1:\(server.port)/control {next_policy_uri} \(log)",
+            ]
                 + worker + ["--", "/bin/sh", train, "{export}", "{policy_uri}", "{output_dir}"],
         ].map { try OptuneProcess($0, databaseURL: database.url) }
     }
 
     /// The server refuses prompt "question 7" when sampled with π_1 (so D_0 has its pair).
     static func poison(_ server: FakeServer, run: String) async throws {
-        try await server.control(#"{"faults": [{"fault": "400", "count": -1, "message": "prompt too long for the context", "match": ["question 7\"", "\#(run)-pi1"]}]}"#)
+        try await server.control(
+            #"{"faults": [{"fault": "400", "count": -1, "message": "prompt too long for the context", "match": ["question 7\"", "\#(run)-pi1"]}]}"#
+        )
     }
 
     static func runStatus(_ name: String, on connection: Connection) async throws -> (String, String) {
@@ -122,7 +130,8 @@ struct DeadWorkToleranceTests {
                 try await server.control(#"{"faults": [], "reset": false}"#)
                 try await server.control(#"{"reset": true}"#)
                 try await server.control(#"{"models": ["test://pi0", "strict-pi1"]}"#)
-                let (retryCode, retryOutput) = try await OptuneProcess.run(["tasks", "retry", "--run", "strict"], databaseURL: database.url)
+                let (retryCode, retryOutput) = try await OptuneProcess.run(
+                    ["tasks", "retry", "--run", "strict"], databaseURL: database.url)
                 #expect(retryCode == 0, "\(retryOutput)")
                 #expect(retryOutput.contains("1 dead task(s) requeued; iteration reopened in generating"), "\(retryOutput)")
                 let second = try OptuneProcess(["coordinate", "--run", "strict", "--log-level", "warning"], databaseURL: database.url)

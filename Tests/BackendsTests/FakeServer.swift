@@ -1,10 +1,12 @@
 import Foundation
 import Postgres
 import TestSupport
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+
 @testable import Backends
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// `tools/fake_openai_server.py` as a child process: a fake OpenAI-compatible server and reward
 /// endpoint with fault injection. Stopped by `withFakeServer` at the end of a test.
@@ -132,7 +134,9 @@ func testHTTPSettings(attempts: Int = 3, timeout: Duration = .seconds(5), breake
     return http
 }
 
-func openAIBackend(_ server: FakeServer, _ http: HTTPClientSettings = testHTTPSettings(), configure: (inout OpenAIGenerationSettings) -> Void = { _ in }) -> OpenAIGenerationBackend {
+func openAIBackend(
+    _ server: FakeServer, _ http: HTTPClientSettings = testHTTPSettings(), configure: (inout OpenAIGenerationSettings) -> Void = { _ in }
+) -> OpenAIGenerationBackend {
     var settings = OpenAIGenerationSettings(baseURL: server.serviceURL, http: http)
     configure(&settings)
     return OpenAIGenerationBackend(settings: settings)

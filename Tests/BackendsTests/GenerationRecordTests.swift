@@ -4,6 +4,7 @@ import Logging
 import Postgres
 import TestSupport
 import Testing
+
 @testable import Backends
 @testable import Daemons
 
@@ -44,13 +45,18 @@ struct GenerationRecordTests {
     @Test func usageIsIgnoredWhenIdsArePresentAndWhenItIsNotACount() throws {
         let withIDs = Data(#"{"usage": {"completion_tokens": 99}, "choices": [{"text": "a", "token_ids": [1, 2]}]}"#.utf8)
         #expect(try OpenAIGenerationBackend.parseSample(withIDs, chat: false).tokenCount == 2)
-        for usage in [#"{"completion_tokens": -1}"#, #"{"completion_tokens": 4294967296}"#, #"{"completion_tokens": 1.5}"#, #"{"completion_tokens": "7"}"#, #"null"#, #"[]"#] {
+        for usage in [
+            #"{"completion_tokens": -1}"#, #"{"completion_tokens": 4294967296}"#, #"{"completion_tokens": 1.5}"#,
+            #"{"completion_tokens": "7"}"#, #"null"#, #"[]"#,
+        ] {
             let body = Data(#"{"usage": \#(usage), "choices": [{"text": "a"}]}"#.utf8)
             let sample = try OpenAIGenerationBackend.parseSample(body, chat: false)
             #expect(sample.reportedTokenCount == nil)
             #expect(sample.tokenCount == 0)
         }
-        let chat = Data(#"{"usage": {"prompt_tokens": 5, "completion_tokens": 7}, "choices": [{"message": {"role": "assistant", "content": "hi"}}]}"#.utf8)
+        let chat = Data(
+            #"{"usage": {"prompt_tokens": 5, "completion_tokens": 7}, "choices": [{"message": {"role": "assistant", "content": "hi"}}]}"#
+                .utf8)
         #expect(try OpenAIGenerationBackend.parseSample(chat, chat: true).tokenCount == 7)
     }
 
@@ -61,7 +67,9 @@ struct GenerationRecordTests {
                 let service = generator(database, openAIBackend(server), maxTokens: 8)
                 let tasks = try await scenario.buffer.lease(.generation, owner: service.identity.id, limit: 100, leaseSeconds: 30)
                 #expect(try await service.process(tasks, buffer: scenario.buffer, cache: RunCache()) == 16)
-                let stored = try await scenario.buffer.connection.query("SELECT seed FROM optune.responses").map { try $0.decode(0, as: Int64.self) }
+                let stored = try await scenario.buffer.connection.query("SELECT seed FROM optune.responses").map {
+                    try $0.decode(0, as: Int64.self)
+                }
                 let sent = try await server.requests().compactMap { request -> Int64? in
                     if case .int(let seed)? = request["seed"] { return seed }
                     return nil

@@ -5,6 +5,7 @@ import Postgres
 import TestSupport
 import Testing
 import TokenCodec
+
 @testable import Backends
 @testable import Daemons
 
@@ -13,12 +14,15 @@ import TokenCodec
 struct GeneratorThroughHTTPTests {
     static let chatMessages = #"[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Nommez un fruit 🍐"}]"#
 
-    func generator(_ database: TestDatabase, _ backend: any GenerationBackend, sampling: SamplingParameters = SamplingParameters(maxTokens: 16)) -> GeneratorService {
+    func generator(
+        _ database: TestDatabase, _ backend: any GenerationBackend, sampling: SamplingParameters = SamplingParameters(maxTokens: 16)
+    ) -> GeneratorService {
         var settings = DaemonSettings()
         settings.pollInterval = .milliseconds(100)
         settings.unavailablePause = .milliseconds(100)
         settings.leaseSeconds = 30
-        return GeneratorService(databaseURL: database.url, backend: backend, sampling: sampling, settings: settings, logger: Logger(label: "test.generate"))
+        return GeneratorService(
+            databaseURL: database.url, backend: backend, sampling: sampling, settings: settings, logger: Logger(label: "test.generate"))
     }
 
     /// Leases every pending task as `service` and processes them as its loop would.
@@ -40,9 +44,12 @@ struct GeneratorThroughHTTPTests {
                 let scenario = try await BufferScenario.make(in: database, promptCount: 2)
                 let buffer = scenario.buffer
                 // A chat prompt too: it must go to /v1/chat/completions.
-                _ = try await buffer.storePrompts([PromptRecord(messagesJSON: Self.chatMessages)], inSet: scenario.setID, defaultSplit: .train, source: "test")
-                let chatPrompt = try #require(try await buffer.promptIDs(inSet: scenario.setID, split: .train).first { !scenario.prompts.contains($0) })
-                _ = try await buffer.enqueueGeneration(run: scenario.run, t: 0, policy: scenario.policy, purpose: .train, promptIDs: [chatPrompt])
+                _ = try await buffer.storePrompts(
+                    [PromptRecord(messagesJSON: Self.chatMessages)], inSet: scenario.setID, defaultSplit: .train, source: "test")
+                let chatPrompt = try #require(
+                    try await buffer.promptIDs(inSet: scenario.setID, split: .train).first { !scenario.prompts.contains($0) })
+                _ = try await buffer.enqueueGeneration(
+                    run: scenario.run, t: 0, policy: scenario.policy, purpose: .train, promptIDs: [chatPrompt])
 
                 let sampling = SamplingParameters(temperature: 0.7, topP: 0.9, maxTokens: 16, stop: ["\n\n"])
                 let service = generator(database, openAIBackend(server), sampling: sampling)
@@ -63,12 +70,16 @@ struct GeneratorThroughHTTPTests {
                 // The recorded seeds are the daemon's, one per sample, all distinct.
                 #expect(Set(responses.compactMap(\.seed)).count == 6)
                 for response in responses {
-                    #expect(response.seed == Int64(bitPattern: GeneratorService.seed(run: 0, t: 0, prompt: response.prompt, sample: response.sampleIndex)))
+                    #expect(
+                        response.seed
+                            == Int64(bitPattern: GeneratorService.seed(run: 0, t: 0, prompt: response.prompt, sample: response.sampleIndex))
+                    )
                 }
 
                 // Prompt token ids, logprob sums, latency and the sampling record.
                 let rows = try await buffer.connection.query(
-                    "SELECT prompt_id, prompt_tokens, logprob_sum, latency_ms, sampling::text FROM optune.responses ORDER BY prompt_id, sample_index")
+                    "SELECT prompt_id, prompt_tokens, logprob_sum, latency_ms, sampling::text FROM optune.responses ORDER BY prompt_id, sample_index"
+                )
                 for row in rows {
                     let prompt = try row.decode(0, as: Int64.self)
                     let blob = try #require(row.withRawBytes(1) { $0.map { Array($0) } })
@@ -83,11 +94,13 @@ struct GeneratorThroughHTTPTests {
                 let sent = try await server.requests()
                 #expect(sent.count == 6)
                 #expect(sent.filter { $0["path"]?.stringValue == "/v1/chat/completions" }.count == 2)
-                let recordedSeeds = Set(responses.compactMap { $0.seed.map { Int64(bitPattern: UInt64(bitPattern: $0) & 0x7FFF_FFFF_FFFF_FFFF) } })
-                let sentSeeds = Set(sent.compactMap { request -> Int64? in
-                    if case .int(let seed)? = request["seed"] { return seed }
-                    return nil
-                })
+                let recordedSeeds = Set(
+                    responses.compactMap { $0.seed.map { Int64(bitPattern: UInt64(bitPattern: $0) & 0x7FFF_FFFF_FFFF_FFFF) } })
+                let sentSeeds = Set(
+                    sent.compactMap { request -> Int64? in
+                        if case .int(let seed)? = request["seed"] { return seed }
+                        return nil
+                    })
                 #expect(sentSeeds == recordedSeeds)
                 for request in sent {
                     #expect(request["model"]?.stringValue == "test://pi0")
@@ -112,29 +125,39 @@ struct GeneratorThroughHTTPTests {
         try await withFakeServer { server in
             let policy = PolicyHandle(id: 1, weights: nil, uri: "test://pi0")
             let prompt = PromptContent(id: 9, text: "abc", messagesJSON: nil)
-            let body = Data(#"{"choices": [{"index": 0, "text": "hi", "finish_reason": "length", "logprobs": {"tokens": ["token_id:5", "token_id:70000"], "token_logprobs": [-1.5, -0.5]}}]}"#.utf8)
+            let body = Data(
+                #"{"choices": [{"index": 0, "text": "hi", "finish_reason": "length", "logprobs": {"tokens": ["token_id:5", "token_id:70000"], "token_logprobs": [-1.5, -0.5]}}]}"#
+                    .utf8)
             let sample = try OpenAIGenerationBackend.parseSample(body, chat: false)
             #expect(sample.tokens == [5, 70000])
             #expect(sample.logprobSum == -2.0)
             #expect(sample.promptTokens == nil)
             // Text tokens are never turned into ids.
-            let textTokens = Data(#"{"choices": [{"text": "hi", "logprobs": {"tokens": ["h", "i"], "token_logprobs": [-1.0, -0.25]}}]}"#.utf8)
+            let textTokens = Data(
+                #"{"choices": [{"text": "hi", "logprobs": {"tokens": ["h", "i"], "token_logprobs": [-1.0, -0.25]}}]}"#.utf8)
             let textOnly = try OpenAIGenerationBackend.parseSample(textTokens, chat: false)
             #expect(textOnly.tokens == nil && textOnly.text == "hi" && textOnly.logprobSum == -1.25)
             // Against the server, logprobs-as-ids only (return_token_ids off).
             let withoutReturnIDs = openAIBackend(server) { $0.requestTokenIDs = false }
-            let plain = try await withoutReturnIDs.generate([GenerationRequest(prompt: prompt, seeds: [42])], policy: policy, sampling: SamplingParameters(maxTokens: 8))
+            let plain = try await withoutReturnIDs.generate(
+                [GenerationRequest(prompt: prompt, seeds: [42])], policy: policy, sampling: SamplingParameters(maxTokens: 8))
             #expect(plain[0][0].tokens == nil)  // without return_tokens_as_token_ids the tokens are text
             #expect(plain[0][0].logprobSum == -0.875)
             #expect(plain[0][0].text == "réponse ✓ 42")
             // Chat logprobs with `token_id:N` tokens, prompt ids at the top level.
-            let chatBody = Data(#"{"prompt_token_ids": [1, 2], "choices": [{"index": 0, "message": {"role": "assistant", "content": null}, "finish_reason": "stop", "logprobs": {"content": [{"token": "token_id:3", "logprob": -0.5}]}}]}"#.utf8)
+            let chatBody = Data(
+                #"{"prompt_token_ids": [1, 2], "choices": [{"index": 0, "message": {"role": "assistant", "content": null}, "finish_reason": "stop", "logprobs": {"content": [{"token": "token_id:3", "logprob": -0.5}]}}]}"#
+                    .utf8)
             let chat = try OpenAIGenerationBackend.parseSample(chatBody, chat: true)
             #expect(chat.tokens == [3] && chat.text == nil && chat.promptTokens == [1, 2] && chat.logprobSum == -0.5)
             // Shapes that are not a sample are errors, not crashes.
-            for bad in [#"[]"#, #"{"choices": []}"#, #"{"choices": [{"text": 5}]}"#, #"{"choices": [{"text": "a", "token_ids": [-1]}]}"#,
-                        #"{"choices": [{"text": null}]}"#, #"{"choices": [{"text": "a", "token_ids": [1.5]}]}"#] {
-                #expect(throws: OpenAIGenerationBackend.MalformedBody.self) { try OpenAIGenerationBackend.parseSample(Data(bad.utf8), chat: false) }
+            for bad in [
+                #"[]"#, #"{"choices": []}"#, #"{"choices": [{"text": 5}]}"#, #"{"choices": [{"text": "a", "token_ids": [-1]}]}"#,
+                #"{"choices": [{"text": null}]}"#, #"{"choices": [{"text": "a", "token_ids": [1.5]}]}"#,
+            ] {
+                #expect(throws: OpenAIGenerationBackend.MalformedBody.self) {
+                    try OpenAIGenerationBackend.parseSample(Data(bad.utf8), chat: false)
+                }
             }
         }
     }
@@ -153,9 +176,10 @@ struct GeneratorThroughHTTPTests {
                     #expect(response.tokenCount == 3)  // the server's usage.completion_tokens
                     #expect(response.text == FakeAnswer.text(seed: try #require(response.seed)))
                 }
-                #expect(try await count(
-                    "SELECT count(*) FROM optune.responses WHERE tokens IS NULL AND prompt_tokens IS NULL AND logprob_sum IS NULL AND text IS NOT NULL",
-                    on: scenario.buffer.connection) == 4)
+                #expect(
+                    try await count(
+                        "SELECT count(*) FROM optune.responses WHERE tokens IS NULL AND prompt_tokens IS NULL AND logprob_sum IS NULL AND text IS NOT NULL",
+                        on: scenario.buffer.connection) == 4)
             }
         }
     }
@@ -177,7 +201,10 @@ struct GeneratorThroughHTTPTests {
                 #expect(rows[1].state == "done")
                 // No retry of a 400: two refused requests, two that succeeded.
                 #expect(try await server.count("POST /v1/completions") == 4)
-                #expect(try await scenario.buffer.responses(run: scenario.run, t: 0).map(\.prompt) == [scenario.prompts[1], scenario.prompts[1]])
+                #expect(
+                    try await scenario.buffer.responses(run: scenario.run, t: 0).map(\.prompt) == [
+                        scenario.prompts[1], scenario.prompts[1],
+                    ])
             }
         }
     }
@@ -255,11 +282,12 @@ struct GeneratorThroughHTTPTests {
 
                 // The first batch meets a refused connection: the circuit opens and the batch goes back
                 // uncounted (pending, attempts 0 again, but with the lease token it was leased under).
-                #expect(try await eventually(timeout: .seconds(60)) {
-                    try await count(
-                        "SELECT count(*) FROM optune.generation_tasks WHERE state = 'pending' AND attempts = 0 AND lease_token IS NOT NULL",
-                        on: connection) == 3
-                })
+                #expect(
+                    try await eventually(timeout: .seconds(60)) {
+                        try await count(
+                            "SELECT count(*) FROM optune.generation_tasks WHERE state = 'pending' AND attempts = 0 AND lease_token IS NOT NULL",
+                            on: connection) == 3
+                    })
                 // While the server is down the daemon leases nothing: every task stays pending, attempts unchanged.
                 for _ in 0..<10 {
                     #expect(try await taskRows(connection).allSatisfy { $0.state == "pending" && $0.attempts == 0 })
@@ -269,9 +297,10 @@ struct GeneratorThroughHTTPTests {
 
                 // The server comes back: a probe closes the circuit and the work gets done, each task on its first attempt.
                 try await server.control(#"{"down": false}"#)
-                #expect(try await eventually(timeout: .seconds(60)) {
-                    try await count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'done'", on: connection) == 3
-                })
+                #expect(
+                    try await eventually(timeout: .seconds(60)) {
+                        try await count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'done'", on: connection) == 3
+                    })
                 #expect(try await taskRows(connection).allSatisfy { $0.attempts == 1 && $0.error == nil })
                 #expect(try await count("SELECT count(*) FROM optune.responses", on: connection) == 6)
                 daemon.cancel()

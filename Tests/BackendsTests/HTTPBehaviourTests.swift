@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Backends
 
 /// Retries, timeouts, the circuit breaker and the reward contract, against the fake server.
@@ -26,12 +27,15 @@ struct HTTPBehaviourTests {
             try await server.control(#"{"reset": true, "faults": [{"fault": "500", "count": -1, "message": "CUDA out of memory"}]}"#)
             let failed = try #require(failure(try await backend.generateEach([request], policy: policy, sampling: SamplingParameters())))
             #expect(failed.retryable && !failed.unavailable)
-            #expect(failed.message.contains("after 4 attempts") && failed.message.contains("HTTP 500") && failed.message.contains("CUDA out of memory"))
+            #expect(
+                failed.message.contains("after 4 attempts") && failed.message.contains("HTTP 500")
+                    && failed.message.contains("CUDA out of memory"))
             #expect(try await server.count("POST /v1/completions") == 4)
 
             // 503 for ever: the same bound, reported as the endpoint being unavailable.
             try await server.control(#"{"reset": true, "faults": [{"fault": "503", "count": -1}]}"#)
-            let unavailable = try #require(failure(try await backend.generateEach([request], policy: policy, sampling: SamplingParameters())))
+            let unavailable = try #require(
+                failure(try await backend.generateEach([request], policy: policy, sampling: SamplingParameters())))
             #expect(unavailable.retryable && unavailable.unavailable)
             #expect(try await server.count("POST /v1/completions") == 4)
 
@@ -99,7 +103,10 @@ struct HTTPBehaviourTests {
             // Each request takes 0.3 s, so requests overlap; the server counts how many at once.
             try await server.control(#"{"hang_seconds": 0.3, "faults": [{"fault": "hang", "count": -1}]}"#)
             let backend = openAIBackend(server)  // at most 8 in flight
-            let requests = (0..<8).map { GenerationRequest(prompt: PromptContent(id: Int64($0), text: "p\($0)", messagesJSON: nil), seeds: [UInt64($0), UInt64($0 + 100)]) }
+            let requests = (0..<8).map {
+                GenerationRequest(
+                    prompt: PromptContent(id: Int64($0), text: "p\($0)", messagesJSON: nil), seeds: [UInt64($0), UInt64($0 + 100)])
+            }
             let results = try await backend.generate(requests, policy: policy, sampling: SamplingParameters())
             #expect(results.map(\.count) == Array(repeating: 2, count: 8))
             #expect(results[3][1].tokens?.first == 103)
@@ -111,7 +118,9 @@ struct HTTPBehaviourTests {
 
     // MARK: - Reward
 
-    func rewardBackend(_ server: FakeServer, _ http: HTTPClientSettings = testHTTPSettings(), itemsPerRequest: Int = 64) -> HTTPRewardBackend {
+    func rewardBackend(_ server: FakeServer, _ http: HTTPClientSettings = testHTTPSettings(), itemsPerRequest: Int = 64)
+        -> HTTPRewardBackend
+    {
         var settings = HTTPRewardSettings(url: server.serviceURL.appendingPathComponent("reward"), http: http)
         settings.itemsPerRequest = itemsPerRequest
         return HTTPRewardBackend(settings: settings)
@@ -119,8 +128,10 @@ struct HTTPBehaviourTests {
 
     let items = [
         ScoringItem(prompt: PromptContent(id: 1, text: "2+2?", messagesJSON: nil), tokens: [1, 2, 3], text: "four"),
-        ScoringItem(prompt: PromptContent(id: 2, text: nil, messagesJSON: #"[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]"#),
-                    tokens: nil, text: "hello!"),
+        ScoringItem(
+            prompt: PromptContent(
+                id: 2, text: nil, messagesJSON: #"[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]"#),
+            tokens: nil, text: "hello!"),
         ScoringItem(prompt: PromptContent(id: 3, text: "x", messagesJSON: nil), tokens: [9], text: nil),
     ]
     let expected = [0.4 + 0.03, 0.6, 0.0 + 0.01]
@@ -135,7 +146,11 @@ struct HTTPBehaviourTests {
             }
             let sent = try #require(try await server.requests().last)
             let entries = try #require(sent["items"]?.arrayValue)
-            #expect(entries[0] == .object(["prompt": .string("2+2?"), "response": .string("four"), "response_token_ids": .array([.int(1), .int(2), .int(3)])]))
+            #expect(
+                entries[0]
+                    == .object([
+                        "prompt": .string("2+2?"), "response": .string("four"), "response_token_ids": .array([.int(1), .int(2), .int(3)]),
+                    ]))
             #expect(entries[1]["prompt"] == .string("hi"))
             #expect(entries[1]["messages"]?.arrayValue?.count == 2)
             #expect(entries[1]["response_token_ids"] == nil)
@@ -153,7 +168,8 @@ struct HTTPBehaviourTests {
         try await withFakeServer { server in
             let backend = rewardBackend(server)
             for (fault, phrase) in [("wrong_count", "returned 2 scores for 3 responses"), ("nan", "non-finite"), ("400", "HTTP 400")] {
-                try await server.control(#"{"reset": true, "faults": [{"fault": "\#(fault)", "count": 1, "message": "no such reward head"}]}"#)
+                try await server.control(
+                    #"{"reset": true, "faults": [{"fault": "\#(fault)", "count": 1, "message": "no such reward head"}]}"#)
                 let error = try await #require(throws: BackendError.self) { try await backend.score(items) }
                 #expect(!error.retryable, "\(fault)")
                 #expect(error.message.contains(phrase), "\(fault): \(error.message)")

@@ -4,13 +4,16 @@ import Logging
 import Postgres
 import TestSupport
 import Testing
+
 @testable import Backends
 @testable import Daemons
 
 /// `VLLMRewardBackend` against the fake server's recorded vLLM `/pooling` shapes.
 @Suite("Reward models served by vLLM's pooling API")
 struct VLLMRewardBackendTests {
-    func backend(_ server: FakeServer, _ http: HTTPClientSettings = testHTTPSettings(), configure: (inout VLLMRewardSettings) -> Void = { _ in })
+    func backend(
+        _ server: FakeServer, _ http: HTTPClientSettings = testHTTPSettings(), configure: (inout VLLMRewardSettings) -> Void = { _ in }
+    )
         -> VLLMRewardBackend
     {
         var settings = VLLMRewardSettings(baseURL: server.serviceURL, http: http)
@@ -31,7 +34,8 @@ struct VLLMRewardBackendTests {
     static let items = [
         ScoringItem(prompt: PromptContent(id: 1, text: "Name a fruit.", messagesJSON: nil), tokens: [1, 2], text: "Pear"),
         ScoringItem(
-            prompt: PromptContent(id: 2, text: nil, messagesJSON: #"[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]"#),
+            prompt: PromptContent(
+                id: 2, text: nil, messagesJSON: #"[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]"#),
             tokens: nil, text: "Hello there, friend"),
         ScoringItem(prompt: PromptContent(id: 3, text: "Count to three.", messagesJSON: nil), tokens: nil, text: "1 2 3"),
     ]
@@ -47,11 +51,13 @@ struct VLLMRewardBackendTests {
             #expect(sent.allSatisfy { $0["model"]?.stringValue == "test://rm" && $0["use_activation"] == .bool(false) })
             #expect(sent.allSatisfy { $0["authorization"]?.stringValue == "Bearer test-key" })
             let chat = try #require(sent.first { $0["messages"]?.arrayValue?.count == 3 })
-            #expect(chat["messages"] == .array([
-                .object(["role": .string("system"), "content": .string("Be brief.")]),
-                .object(["role": .string("user"), "content": .string("Hi")]),
-                .object(["role": .string("assistant"), "content": .string("Hello there, friend")]),
-            ]))
+            #expect(
+                chat["messages"]
+                    == .array([
+                        .object(["role": .string("system"), "content": .string("Be brief.")]),
+                        .object(["role": .string("user"), "content": .string("Hi")]),
+                        .object(["role": .string("assistant"), "content": .string("Hello there, friend")]),
+                    ]))
             let text = try #require(sent.first { $0["messages"]?.arrayValue?.first?["content"]?.stringValue == "Name a fruit." })
             #expect(text["messages"]?.arrayValue?.map { $0["role"]?.stringValue } == ["user", "assistant"])
             #expect(text["input"] == nil && text["prompt"] == nil)
@@ -82,21 +88,29 @@ struct VLLMRewardBackendTests {
             let ambiguous = try await #require(throws: BackendError.self) { try await backend(server).score(Self.items) }
             #expect(!ambiguous.retryable && ambiguous.message.contains("--score-index"))
             #expect(close(try await backend(server) { $0.scoreIndex = 1 }.score(Self.items), Self.items.map { 2 * raw($0.text ?? "") }))
-            let outOfRange = try await #require(throws: BackendError.self) { try await backend(server) { $0.scoreIndex = 2 }.score(Self.items) }
+            let outOfRange = try await #require(throws: BackendError.self) {
+                try await backend(server) { $0.scoreIndex = 2 }.score(Self.items)
+            }
             #expect(!outOfRange.retryable)
             try await server.control(#"{"pooling_shape": "base64"}"#)
             let base64 = try await #require(throws: BackendError.self) { try await backend(server).score(Self.items) }
             #expect(!base64.retryable && base64.message.contains("base64"))
         }
-        for body in [#"{"data": []}"#, #"{"data": [{"data": []}]}"#, #"{"data": [{"data": ["x"]}]}"#, #"[1.0]"#, #"{"data": [{"data": [1e400]}]}"#] {
+        for body in [
+            #"{"data": []}"#, #"{"data": [{"data": []}]}"#, #"{"data": [{"data": ["x"]}]}"#, #"[1.0]"#, #"{"data": [{"data": [1e400]}]}"#,
+        ] {
             #expect(throws: BackendError.self) { try VLLMRewardBackend.parseScore(Data(body.utf8), scoreIndex: nil, server: "s") }
         }
-        #expect(try VLLMRewardBackend.parseScore(Data(#"{"data": [{"index": 0, "object": "pooling", "data": [-3.25]}]}"#.utf8), scoreIndex: nil, server: "s") == -3.25)
+        #expect(
+            try VLLMRewardBackend.parseScore(
+                Data(#"{"data": [{"index": 0, "object": "pooling", "data": [-3.25]}]}"#.utf8), scoreIndex: nil, server: "s") == -3.25)
     }
 
     @Test func clientErrorsFailForGoodAndAWrongModelStopsLeasing() async throws {
         try await withFakeServer { server in
-            try await server.control(#"{"models": ["test://rm"], "faults": [{"fault": "400", "count": 1, "message": "This model's maximum context length is 4096 tokens"}]}"#)
+            try await server.control(
+                #"{"models": ["test://rm"], "faults": [{"fault": "400", "count": 1, "message": "This model's maximum context length is 4096 tokens"}]}"#
+            )
             let refused = try await #require(throws: BackendError.self) { try await backend(server).score([Self.items[0]]) }
             #expect(!refused.retryable && refused.message.contains("maximum context length"))
             let wrongModel = backend(server) { $0.model = "not-served" }
@@ -115,7 +129,10 @@ struct VLLMRewardBackendTests {
     @Test func theCLIRefusesVLLMOptionsThatDoNotFit() async throws {
         for (arguments, phrase) in [
             (["score", "--backend", "vllm"], "--backend vllm needs --url"),
-            (["score", "--backend", "http", "--url", "http://rm1:9000/reward", "--score-index", "1"], "--score-index applies only to --backend vllm"),
+            (
+                ["score", "--backend", "http", "--url", "http://rm1:9000/reward", "--score-index", "1"],
+                "--score-index applies only to --backend vllm"
+            ),
             (["score", "--reward-model", "rm"], "--reward-model applies only to --backend vllm"),
             (["score", "--backend", "vllm", "--url", "http://rm1:8000", "--score-index=-1"], "--score-index must be 0 or more"),
             (["score", "--backend", "vllm", "--url", "http://rm1:8000", "--items-per-request", "3"], "apply only to --backend http"),
@@ -146,13 +163,17 @@ struct VLLMRewardBackendTests {
                 var settings = DaemonSettings()
                 settings.leaseSeconds = 30
                 let generator = GeneratorService(
-                    databaseURL: database.url, backend: openAIBackend(server), sampling: SamplingParameters(maxTokens: 16), settings: settings,
+                    databaseURL: database.url, backend: openAIBackend(server), sampling: SamplingParameters(maxTokens: 16),
+                    settings: settings,
                     logger: Logger(label: "test.generate"))
                 let generation = try await buffer.lease(.generation, owner: generator.identity.id, limit: 10, leaseSeconds: 30)
                 #expect(try await generator.process(generation, buffer: buffer, cache: RunCache()) == 4)
                 let scorer = try OptuneProcess(
-                    ["score", "--backend", "vllm", "--url", server.serviceURL.absoluteString, "--reward-model", "test://rm", "--run", "scenario",
-                     "--timeout-seconds", "10", "--poll-milliseconds", "100", "--log-level", "warning"],
+                    [
+                        "score", "--backend", "vllm", "--url", server.serviceURL.absoluteString, "--reward-model", "test://rm", "--run",
+                        "scenario",
+                        "--timeout-seconds", "10", "--poll-milliseconds", "100", "--log-level", "warning",
+                    ],
                     databaseURL: database.url)
                 let done = try await eventually(timeout: .seconds(20)) {
                     try await count("SELECT count(*) FROM optune.scoring_tasks WHERE state = 'done'", on: buffer.connection) == 2

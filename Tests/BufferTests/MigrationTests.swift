@@ -26,8 +26,10 @@ struct MigrationTests {
                 MigrationFile(name: "0002_second", sql: "CREATE TABLE public.second (id int)"),
             ]
             try await Migrator(connection: connection, files: files).migrate()
-            let edited = [MigrationFile(name: "0001_first", sql: "CREATE TABLE public.first (id bigint)"), files[1],
-                          MigrationFile(name: "0003_third", sql: "CREATE TABLE public.third (id int)")]
+            let edited = [
+                MigrationFile(name: "0001_first", sql: "CREATE TABLE public.first (id bigint)"), files[1],
+                MigrationFile(name: "0003_third", sql: "CREATE TABLE public.third (id int)"),
+            ]
             let migrator = Migrator(connection: connection, files: edited)
             let error = await #expect(throws: MigrationError.self) { try await migrator.migrate() }
             #expect(error?.description.contains("0001_first") == true)

@@ -1,9 +1,10 @@
-@testable import Buffer
 import Foundation
 import Postgres
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import Buffer
 
 /// Fixtures in the shapes of the datasets people have, written for these tests.
 enum PromptFixtures {
@@ -85,7 +86,8 @@ struct PromptFormatTests {
                 .map { try $0.decode(0, as: String.self) }
             #expect(texts == ["Name three primes.", "Write a haiku about rain."])
             let conversation = try await buffer.connection.query(
-                "SELECT jsonb_array_length(messages), messages->-1->>'role', messages->-1->>'content' FROM optune.prompts WHERE messages IS NOT NULL")
+                "SELECT jsonb_array_length(messages), messages->-1->>'role', messages->-1->>'content' FROM optune.prompts WHERE messages IS NOT NULL"
+            )
             #expect(conversation.count == 1)
             #expect(try conversation[0].decode(0, as: Int.self) == 2)
             #expect(try conversation[0].decode(1, as: String.self) == "user")
@@ -99,12 +101,16 @@ struct PromptFormatTests {
             let (summary, errors) = try await importing(try PromptFixtures.write(PromptFixtures.hhRLHF), buffer)
             #expect(errors.isEmpty)
             #expect(summary.imported == 3)
-            #expect(try await count("SELECT count(*) FROM optune.prompts WHERE text IS NULL AND messages->-1->>'role' = 'user'", buffer) == 3)
+            #expect(
+                try await count("SELECT count(*) FROM optune.prompts WHERE text IS NULL AND messages->-1->>'role' = 'user'", buffer) == 3)
             let multiTurn = try await buffer.connection.query(
                 "SELECT messages::text FROM optune.prompts WHERE jsonb_array_length(messages) = 3")
             #expect(multiTurn.count == 1)
             let json = try multiTurn[0].decode(0, as: String.self)
-            #expect(json == #"[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How can I help?"}, {"role": "user", "content": "Tell me a joke."}]"#)
+            #expect(
+                json
+                    == #"[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How can I help?"}, {"role": "user", "content": "Tell me a joke."}]"#
+            )
         }
     }
 
@@ -124,7 +130,9 @@ struct PromptFormatTests {
             #expect(summary.imported == 4)
             #expect(try await count("SELECT count(*) FROM optune.prompts WHERE messages IS NOT NULL AND text IS NULL", buffer) == 4)
             // The implicit-prompt line keeps the user turn only.
-            #expect(try await count(#"SELECT count(*) FROM optune.prompts WHERE messages = '[{"role": "user", "content": "2+2?"}]'"#, buffer) == 1)
+            #expect(
+                try await count(#"SELECT count(*) FROM optune.prompts WHERE messages = '[{"role": "user", "content": "2+2?"}]'"#, buffer)
+                    == 1)
         }
     }
 
@@ -164,17 +172,19 @@ struct PromptFormatTests {
             let buffer = ReplayBuffer(connection: try await database.connect())
             let long = String(repeating: "x", count: 300)
             let path = try PromptFixtures.write([
-                #"{"prompt": "first"}"#,                                   // 1
-                #"{"prompt": null}"#,                                      // 2
-                #"{"prompt": "nul \u0000 inside"}"#,                       // 3
-                #"{"messages": [{"role": "user", "content": "a\u0000"}]}"#, // 4
-                #"{"prompt": "ok", "metadata": {"k": "v\u0000"}}"#,        // 5
-                #"{"prompt": "\#(long)"}"#,                                // 6 over the limit
-                #"{"prompt": "after"}"#,                                   // 7
-                #"{"messages": [{"role": "assistant", "content": "only an answer"}]}"#, // 8
-                #"{"prompt": "last"}"#,                                    // 9
+                #"{"prompt": "first"}"#,  // 1
+                #"{"prompt": null}"#,  // 2
+                #"{"prompt": "nul \u0000 inside"}"#,  // 3
+                #"{"messages": [{"role": "user", "content": "a\u0000"}]}"#,  // 4
+                #"{"prompt": "ok", "metadata": {"k": "v\u0000"}}"#,  // 5
+                #"{"prompt": "\#(long)"}"#,  // 6 over the limit
+                #"{"prompt": "after"}"#,  // 7
+                #"{"messages": [{"role": "assistant", "content": "only an answer"}]}"#,  // 8
+                #"{"prompt": "last"}"#,  // 9
             ])
-            let (summary, errors) = try await importing(path, buffer) { $0.maxLineBytes = 200; $0.batchSize = 2 }
+            let (summary, errors) = try await importing(path, buffer) {
+                $0.maxLineBytes = 200; $0.batchSize = 2
+            }
             #expect(errors.map(\.line) == [2, 3, 4, 5, 6, 8])
             #expect(errors.allSatisfy { $0.description.hasPrefix("\(path):\($0.line): ") })
             #expect(errors[0].reason.contains("null"))
@@ -185,7 +195,9 @@ struct PromptFormatTests {
             #expect(errors[5].reason.contains("empty list"))
             #expect(summary.imported == 3)
             #expect(summary.rejected == 6)
-            let texts = try await buffer.connection.query("SELECT text FROM optune.prompts ORDER BY id").map { try $0.decode(0, as: String.self) }
+            let texts = try await buffer.connection.query("SELECT text FROM optune.prompts ORDER BY id").map {
+                try $0.decode(0, as: String.self)
+            }
             #expect(texts == ["first", "after", "last"])
         }
     }
@@ -204,11 +216,19 @@ struct PromptFormatTests {
             #expect(summary.imported == 2)
             #expect(errors.map(\.line) == [3])
             #expect(errors.first?.reason.contains(#"missing field "instruction""#) == true)
-            #expect(try await count(#"SELECT count(*) FROM optune.prompts WHERE text IS NULL AND messages = '[{"role": "user", "content": "Translate: chat"}]'"#, buffer) == 1)
-            let convo = try PromptFixtures.write([#"{"dialog": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "messages": "not read"}"#])
-            let (second, secondErrors) = try await importing(convo, buffer, set: "d") { $0.options = PromptLineOptions(messagesKey: "dialog") }
+            #expect(
+                try await count(
+                    #"SELECT count(*) FROM optune.prompts WHERE text IS NULL AND messages = '[{"role": "user", "content": "Translate: chat"}]'"#,
+                    buffer) == 1)
+            let convo = try PromptFixtures.write([
+                #"{"dialog": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "messages": "not read"}"#
+            ])
+            let (second, secondErrors) = try await importing(convo, buffer, set: "d") {
+                $0.options = PromptLineOptions(messagesKey: "dialog")
+            }
             #expect(secondErrors.isEmpty && second.imported == 1)
-            #expect(try await count(#"SELECT count(*) FROM optune.prompts WHERE messages = '[{"role": "user", "content": "q"}]'"#, buffer) == 1)
+            #expect(
+                try await count(#"SELECT count(*) FROM optune.prompts WHERE messages = '[{"role": "user", "content": "q"}]'"#, buffer) == 1)
         }
     }
 

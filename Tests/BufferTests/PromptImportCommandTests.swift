@@ -14,14 +14,19 @@ struct PromptImportCommandTests {
     @Test func standardInputPlainAndGzipImports() async throws {
         try await TestDatabase.withFresh { database in
             let plain = try PromptFixtures.write(PromptFixtures.hhRLHF)
-            let (status, output) = try await OptuneProcess.run(["prompts", "import", "-", "--set", "hh"], databaseURL: database.url, standardInput: plain)
+            let (status, output) = try await OptuneProcess.run(
+                ["prompts", "import", "-", "--set", "hh"], databaseURL: database.url, standardInput: plain)
             #expect(status == 0, "\(output)")
             #expect(output.contains("imported 3"))
             let gz = try PromptFixtures.writeGzip(PromptFixtures.ultraFeedback)
-            let (gzStatus, gzOutput) = try await OptuneProcess.run(["prompts", "import", "-", "--set", "uf"], databaseURL: database.url, standardInput: gz)
+            let (gzStatus, gzOutput) = try await OptuneProcess.run(
+                ["prompts", "import", "-", "--set", "uf"], databaseURL: database.url, standardInput: gz)
             #expect(gzStatus == 0, "\(gzOutput)")
             let connection = try await database.connect()
-            #expect(try await count("SELECT count(*) FROM optune.prompt_set_members m JOIN optune.prompt_sets s ON s.id = m.set_id WHERE s.name = 'uf'", connection) == 3)
+            #expect(
+                try await count(
+                    "SELECT count(*) FROM optune.prompt_set_members m JOIN optune.prompt_sets s ON s.id = m.set_id WHERE s.name = 'uf'",
+                    connection) == 3)
             #expect(try await count("SELECT count(*) FROM optune.prompts WHERE source = '<stdin>'", connection) == 6)
         }
     }

@@ -21,20 +21,21 @@ struct PromptImportTests {
         try await TestDatabase.withFresh { database in
             let buffer = ReplayBuffer(connection: try await database.connect())
             let path = try write([
-                #"{"prompt": "fine"}"#,                                  // 1
-                #"{"prompt": 42}"#,                                      // 2 wrong type
-                #"not json"#,                                            // 3
-                #"{"messages": [{"role": "user"}]}"#,                    // 4 message without content
-                #"{"text": "wrong key"}"#,                               // 5 no prompt
-                #"{"prompt": "ok", "split": "test"}"#,                   // 6 bad split
-                #"[1, 2]"#,                                              // 7 not an object
-                "",                                                      // 8 blank
-                #"{"prompt": "x", "metadata": "nope"}"#,                 // 9 metadata not object
-                #"{"prompt": "", "chosen": "a", "rejected": "b"}"#,      // 10 empty prompt
-                #"{"prompt": "kept too", "chosen": "a", "rejected": "b"}"#, // 11 preference line, kept
+                #"{"prompt": "fine"}"#,  // 1
+                #"{"prompt": 42}"#,  // 2 wrong type
+                #"not json"#,  // 3
+                #"{"messages": [{"role": "user"}]}"#,  // 4 message without content
+                #"{"text": "wrong key"}"#,  // 5 no prompt
+                #"{"prompt": "ok", "split": "test"}"#,  // 6 bad split
+                #"[1, 2]"#,  // 7 not an object
+                "",  // 8 blank
+                #"{"prompt": "x", "metadata": "nope"}"#,  // 9 metadata not object
+                #"{"prompt": "", "chosen": "a", "rejected": "b"}"#,  // 10 empty prompt
+                #"{"prompt": "kept too", "chosen": "a", "rejected": "b"}"#,  // 11 preference line, kept
             ])
             let errors = Mutex<[PromptLineError]>([])
-            let summary = try await PromptImporter(setName: "s").run(files: [path], buffer: buffer, rejected: { e in errors.withLock { $0.append(e) } })
+            let summary = try await PromptImporter(setName: "s").run(
+                files: [path], buffer: buffer, rejected: { e in errors.withLock { $0.append(e) } })
             let reported = errors.withLock { $0 }
             #expect(reported.map(\.line) == [2, 3, 4, 5, 6, 7, 9, 10])
             #expect(reported.allSatisfy { $0.file == path })

@@ -81,7 +81,8 @@ struct ResponseWriteTests {
             let scenario = try await BufferScenario.make(in: database, promptCount: 2)
             try await scenario.buffer.insertResponses(scenario.responses())
             let ids = try await scenario.buffer.responses(run: scenario.run, t: 0).map(\.id)
-            let rewards = ids.map { NewReward(response: $0, rewardModel: scenario.rewardModel, score: 0.5) }
+            let rewards =
+                ids.map { NewReward(response: $0, rewardModel: scenario.rewardModel, score: 0.5) }
                 + [NewReward(response: 424_242, rewardModel: scenario.rewardModel, score: 0.1)]
             let error = await #expect(throws: BufferError.self) { try await scenario.buffer.recordRewards(rewards) }
             #expect(error?.row == ids.count)
@@ -96,7 +97,10 @@ struct ResponseWriteTests {
         try await TestDatabase.withFresh { database in
             let scenario = try await BufferScenario.make(in: database, promptCount: 400)
             // Four writers, overlapping halves: every response is submitted twice, by two writers.
-            let slices = [scenario.prompts[0..<200], scenario.prompts[100..<300], scenario.prompts[200..<400], scenario.prompts[0..<100] + scenario.prompts[300..<400]]
+            let slices = [
+                scenario.prompts[0..<200], scenario.prompts[100..<300], scenario.prompts[200..<400],
+                scenario.prompts[0..<100] + scenario.prompts[300..<400],
+            ]
             let inserted = try await withThrowingTaskGroup(of: Int.self) { group in
                 for slice in slices {
                     group.addTask {

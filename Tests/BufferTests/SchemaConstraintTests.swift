@@ -6,7 +6,9 @@ import Testing
 @Suite("The schema's constraints reject bad rows")
 struct SchemaConstraintTests {
     /// Runs `sql` and returns the constraint it broke (nil if it succeeded).
-    func brokenConstraint(_ sql: String, _ parameters: [(any PostgresEncodable)?] = [], on connection: Connection) async throws -> PostgresError? {
+    func brokenConstraint(_ sql: String, _ parameters: [(any PostgresEncodable)?] = [], on connection: Connection) async throws
+        -> PostgresError?
+    {
         do {
             try await connection.execute(sql, parameters)
             return nil
@@ -38,7 +40,9 @@ struct SchemaConstraintTests {
                                          beta1, beta2, seed, iterations_planned)
                 VALUES ($1, $2, $3, $4, 'reward', $5, 'wdpo', 2, 5, 0, 3)
                 """
-            for (rho, samples, constraint) in [(0.0, 2, "runs_rho_range"), (1.5, 2, "runs_rho_range"), (0.5, 1, "runs_samples_per_prompt_min")] {
+            for (rho, samples, constraint) in [
+                (0.0, 2, "runs_rho_range"), (1.5, 2, "runs_rho_range"), (0.5, 1, "runs_samples_per_prompt_min"),
+            ] {
                 let error = try await brokenConstraint(
                     insert, ["bad-\(rho)-\(samples)", scenario.setID, scenario.rewardModel, rho, Int32(samples)],
                     on: scenario.buffer.connection)
@@ -81,13 +85,17 @@ struct SchemaConstraintTests {
                 VALUES ($1, 0, $2, 'regenerated', $1, 0, $3, $4, 0.9, 0.1, 0.98)
                 """
             // Sample 5 exists only for no prompt; the pair for prompt 0 may only name prompt 0's samples.
-            let error = try await brokenConstraint(pair, [scenario.run, scenario.prompts[0], Int32(5), Int32(0)], on: scenario.buffer.connection)
+            let error = try await brokenConstraint(
+                pair, [scenario.run, scenario.prompts[0], Int32(5), Int32(0)], on: scenario.buffer.connection)
             #expect(error?.sqlState == SQLState.foreignKeyViolation)
             #expect(error?.constraint == "pairs_chosen_fk")
             // Pointing the pair at another prompt's response is impossible to express: the
             // response key includes the pair's prompt. A well-formed pair is accepted.
-            #expect(try await brokenConstraint(pair, [scenario.run, scenario.prompts[0], Int32(1), Int32(0)], on: scenario.buffer.connection) == nil)
-            let same = try await brokenConstraint(pair, [scenario.run, scenario.prompts[1], Int32(0), Int32(0)], on: scenario.buffer.connection)
+            #expect(
+                try await brokenConstraint(pair, [scenario.run, scenario.prompts[0], Int32(1), Int32(0)], on: scenario.buffer.connection)
+                    == nil)
+            let same = try await brokenConstraint(
+                pair, [scenario.run, scenario.prompts[1], Int32(0), Int32(0)], on: scenario.buffer.connection)
             #expect(same?.constraint == "pairs_chosen_ne_rejected")
         }
     }

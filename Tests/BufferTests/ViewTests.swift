@@ -7,7 +7,9 @@ import Testing
 /// read-only role `optune_reader`.
 @Suite("Views answer the questions users ask of the reward history")
 struct ViewTests {
-    static let views = ["run_lineage", "reward_trajectory", "iteration_summary", "fig2_gain_split", "reused_pair_staleness", "run_comparison"]
+    static let views = [
+        "run_lineage", "reward_trajectory", "iteration_summary", "fig2_gain_split", "reused_pair_staleness", "run_comparison",
+    ]
 
     /// SQLSTATE 42501 insufficient_privilege.
     static let insufficientPrivilege = "42501"
@@ -59,59 +61,71 @@ struct ViewTests {
                    OR (s.trains AND s.selected > 0) IS DISTINCT FROM (s.token_saving IS NOT NULL)
                 """)
             #expect(summaryMismatches == 0)
-            #expect(try await count(
-                """
-                SELECT count(*) FROM optune.iteration_summary s JOIN optune.iterations z ON z.run_id = \(v) AND z.t = 0
-                WHERE s.run_name = 'v' AND s.t = 1 AND abs(s.token_saving - (1 - s.train_tokens::float8 / z.tokens_generated)) < 1e-12
-                """) == 1)
+            #expect(
+                try await count(
+                    """
+                    SELECT count(*) FROM optune.iteration_summary s JOIN optune.iterations z ON z.run_id = \(v) AND z.t = 0
+                    WHERE s.run_name = 'v' AND s.t = 1 AND abs(s.token_saving - (1 - s.train_tokens::float8 / z.tokens_generated)) < 1e-12
+                    """) == 1)
 
             // reward_trajectory: a fork sees its parent's D_0 (inherited) and its own D_1.
-            #expect(try await count("SELECT count(*) FROM optune.reward_trajectory WHERE run_id = \(vf) AND t = 0 AND inherited AND owner_run_id = \(v)") == 60)
+            #expect(
+                try await count(
+                    "SELECT count(*) FROM optune.reward_trajectory WHERE run_id = \(vf) AND t = 0 AND inherited AND owner_run_id = \(v)")
+                    == 60)
             #expect(try await count("SELECT count(*) FROM optune.reward_trajectory WHERE run_id = \(vf) AND t = 1 AND NOT inherited") == 60)
-            #expect(try await count(
-                """
-                SELECT count(*) FROM optune.reward_trajectory rt
-                JOIN optune.selections s ON (s.run_id, s.t, s.prompt_id) = (rt.owner_run_id, rt.t, rt.prompt_id)
-                WHERE rt.selected AND rt.selection_rank = s.rank AND rt.ranking_reward IS NOT DISTINCT FROM s.ranking_reward
-                """) == (try await count("SELECT count(*) FROM optune.reward_trajectory WHERE selected")))
+            #expect(
+                try await count(
+                    """
+                    SELECT count(*) FROM optune.reward_trajectory rt
+                    JOIN optune.selections s ON (s.run_id, s.t, s.prompt_id) = (rt.owner_run_id, rt.t, rt.prompt_id)
+                    WHERE rt.selected AND rt.selection_rank = s.rank AND rt.ranking_reward IS NOT DISTINCT FROM s.ranking_reward
+                    """) == (try await count("SELECT count(*) FROM optune.reward_trajectory WHERE selected")))
 
             // fig2_gain_split: the fork's first step reads D_0 from its parent; the gain is
             // Σ r_w(D_1) − Σ r_w(D_0), the halves split it, and with ρ = 0.5 by reward the bottom
             // half is exactly the selected set.
             #expect(try await count("SELECT prev_owner_run_id FROM optune.fig2_gain_split WHERE run_id = \(vf) AND t = 1") == v)
-            #expect(try await count(
-                """
-                SELECT count(*) FROM optune.fig2_gain_split g
-                WHERE g.prompts = 60 AND g.bottom_prompts = 30 AND g.top_prompts = 30
-                  AND g.bottom_regenerated = 30 AND g.top_regenerated = 0 AND g.top_gain = 0
-                  AND abs(g.total_gain - ((SELECT sum(r_w) FROM optune.pairs WHERE run_id = g.run_id AND t = 1)
-                                          - (SELECT sum(r_w) FROM optune.pairs WHERE run_id = \(v) AND t = 0))) < 1e-9
-                  AND abs(g.bottom_gain + g.top_gain - g.total_gain) < 1e-9
-                  AND (g.total_gain = 0 OR abs(g.bottom_share + g.top_share - 1) < 1e-9)
-                """) == 2)
+            #expect(
+                try await count(
+                    """
+                    SELECT count(*) FROM optune.fig2_gain_split g
+                    WHERE g.prompts = 60 AND g.bottom_prompts = 30 AND g.top_prompts = 30
+                      AND g.bottom_regenerated = 30 AND g.top_regenerated = 0 AND g.top_gain = 0
+                      AND abs(g.total_gain - ((SELECT sum(r_w) FROM optune.pairs WHERE run_id = g.run_id AND t = 1)
+                                              - (SELECT sum(r_w) FROM optune.pairs WHERE run_id = \(v) AND t = 0))) < 1e-9
+                      AND abs(g.bottom_gain + g.top_gain - g.total_gain) < 1e-9
+                      AND (g.total_gain = 0 OR abs(g.bottom_share + g.top_share - 1) < 1e-9)
+                    """) == 2)
 
             // reused_pair_staleness: reused counts equal the iteration's, and a fork's reused
             // pairs were generated by its parent.
-            #expect(try await count(
-                """
-                SELECT count(*) FROM optune.reused_pair_staleness s JOIN optune.iterations i USING (run_id, t)
-                WHERE s.reused <> i.reused OR s.regenerated <> i.regenerated
-                """) == 0)
-            #expect(try await count(
-                "SELECT count(*) FROM optune.reused_pair_staleness WHERE run_id = \(vf) AND t = 1 AND reused = 30 AND reused_from_other_run = 30 AND max_age = 1")
-                == 1)
+            #expect(
+                try await count(
+                    """
+                    SELECT count(*) FROM optune.reused_pair_staleness s JOIN optune.iterations i USING (run_id, t)
+                    WHERE s.reused <> i.reused OR s.regenerated <> i.regenerated
+                    """) == 0)
+            #expect(
+                try await count(
+                    "SELECT count(*) FROM optune.reused_pair_staleness WHERE run_id = \(vf) AND t = 1 AND reused = 30 AND reused_from_other_run = 30 AND max_age = 1"
+                )
+                    == 1)
 
             // run_comparison: the fork's own work only, measured from the policy it started with.
-            #expect(try await count(
-                """
-                SELECT count(*) FROM optune.run_comparison c
-                WHERE c.run_name = 'vf' AND c.forked_from = 'v@0' AND c.iterations_done = 1 AND c.start_t = 1 AND c.last_eval_t = 2
-                  AND c.train_tokens = (SELECT sum(tokens_generated) FROM optune.iterations WHERE run_id = \(vf))
-                  AND c.base_eval_reward = (SELECT mean_reward FROM optune.evaluations WHERE run_id = \(v) AND t = 0)
-                """) == 1)
-            #expect(try await count(
-                "SELECT count(*) FROM optune.run_comparison WHERE run_name = 'v' AND forked_from IS NULL AND iterations_done = 2 AND start_t = 0 AND last_eval_t = 2")
-                == 1)
+            #expect(
+                try await count(
+                    """
+                    SELECT count(*) FROM optune.run_comparison c
+                    WHERE c.run_name = 'vf' AND c.forked_from = 'v@0' AND c.iterations_done = 1 AND c.start_t = 1 AND c.last_eval_t = 2
+                      AND c.train_tokens = (SELECT sum(tokens_generated) FROM optune.iterations WHERE run_id = \(vf))
+                      AND c.base_eval_reward = (SELECT mean_reward FROM optune.evaluations WHERE run_id = \(v) AND t = 0)
+                    """) == 1)
+            #expect(
+                try await count(
+                    "SELECT count(*) FROM optune.run_comparison WHERE run_name = 'v' AND forked_from IS NULL AND iterations_done = 2 AND start_t = 0 AND last_eval_t = 2"
+                )
+                    == 1)
             await connection.close()
         }
     }
@@ -166,7 +180,9 @@ struct ViewTests {
             try await connection.execute("CREATE TABLE optune.added_later (id int)")
             try await connection.execute("SET ROLE optune_reader")
             _ = try await connection.query("SELECT * FROM optune.added_later")
-            #expect(try await Self.failure(of: "INSERT INTO optune.added_later VALUES (1)", on: connection)?.sqlState == Self.insufficientPrivilege)
+            #expect(
+                try await Self.failure(of: "INSERT INTO optune.added_later VALUES (1)", on: connection)?.sqlState
+                    == Self.insufficientPrivilege)
             await connection.close()
         }
     }
@@ -194,7 +210,8 @@ struct ViewTests {
     }
 
     /// Runs `psql -X -v ON_ERROR_STOP=1 -A -t URL ARGUMENTS` and returns (status, stdout, stderr).
-    static func psql(_ arguments: [String], databaseURL: String, timeout: Duration = .seconds(120)) async throws -> (Int32, String, String) {
+    static func psql(_ arguments: [String], databaseURL: String, timeout: Duration = .seconds(120)) async throws -> (Int32, String, String)
+    {
         let directory = FileManager.default.temporaryDirectory
         let outputURL = directory.appendingPathComponent("psql-\(UUID().uuidString).out")
         let errorURL = directory.appendingPathComponent("psql-\(UUID().uuidString).err")

@@ -47,7 +47,10 @@ struct BasePolicyOnceTests {
             let other = ReplayBuffer(connection: try await database.connect())
             let (policy, created) = try await other.ensureBasePolicy(configJSON: config) { [1, 2, 3] }
             #expect(created)
-            #expect(try await buffer.ensureBasePolicy(configJSON: config) { Issue.record("built twice"); return [] } == (policy, false))
+            #expect(
+                try await buffer.ensureBasePolicy(configJSON: config) {
+                    Issue.record("built twice"); return []
+                } == (policy, false))
         }
     }
 

@@ -153,11 +153,13 @@ struct CommandLineFuzzTests {
                     let label = "optune \(arguments.joined(separator: " "))"
                     #expect(!child.terminatedBySignal && !(128...159).contains(status), "\(label) crashed: \(status)\n\(child.output)")
                     if status == 0 {
-                        let stored = try await database.connect().query("SELECT count(*) FROM optune.runs WHERE name = $1", ["fuzz-\(count)"])
+                        let stored = try await database.connect().query(
+                            "SELECT count(*) FROM optune.runs WHERE name = $1", ["fuzz-\(count)"])
                         #expect(try stored[0].decode(0, as: Int64.self) == 1, "\(label)")
                     } else {
                         #expect(status == 64, "\(label): \(child.output)")
-                        #expect(child.output.hasPrefix("Error: --\(option.name)") || child.output.contains("is invalid for '--\(option.name)")
+                        #expect(
+                            child.output.hasPrefix("Error: --\(option.name)") || child.output.contains("is invalid for '--\(option.name)")
                                 || child.output.hasPrefix("Error: Missing value for '--\(option.name)"), "\(label): \(child.output)")
                     }
                 }

@@ -15,7 +15,9 @@ struct DatabaseRestartTests {
             try await createRun("restarts", url: url, iterations: 3)
             let coordinator = try OptuneProcess(["coordinate", "--run", "restarts", "--log-level", "warning"], databaseURL: url)
             let workers = try [["generate"], ["generate"], ["score"], ["train"]].map {
-                try OptuneProcess($0 + ["--log-level", "warning", "--poll-milliseconds", "100", "--batch-size", "16", "--lease-seconds", "10"], databaseURL: url)
+                try OptuneProcess(
+                    $0 + ["--log-level", "warning", "--poll-milliseconds", "100", "--batch-size", "16", "--lease-seconds", "10"],
+                    databaseURL: url)
             }
             for restart in 1...3 {
                 try await Task.sleep(for: .seconds(restart == 1 ? 3 : 4))
@@ -33,7 +35,9 @@ struct DatabaseRestartTests {
                 worker.send(SIGTERM)
                 #expect(await worker.waitForExit(timeout: .seconds(30)) == 0, "worker output:\n\(worker.output)")
             }
-            #expect(coordinator.output.contains("database connection restored") || workers.contains { $0.output.contains("database connection restored") })
+            #expect(
+                coordinator.output.contains("database connection restored")
+                    || workers.contains { $0.output.contains("database connection restored") })
             try await expectCompleteAndUnduplicated(url: url, iterations: 3, trainPrompts: 80)
         }
     }
@@ -41,8 +45,10 @@ struct DatabaseRestartTests {
     @Test func anInProcessRunCompletesThroughThreeDatabaseRestarts() async throws {
         try await withPrivateCluster { cluster, url in
             let run = try OptuneProcess(
-                ["run", "--name", "inproc", "--iterations", "4", "--train-prompts", "1000", "--eval-prompts", "200", "--epochs", "2",
-                 "--rho", "0.5", "--log-level", "warning"], databaseURL: url)
+                [
+                    "run", "--name", "inproc", "--iterations", "4", "--train-prompts", "1000", "--eval-prompts", "200", "--epochs", "2",
+                    "--rho", "0.5", "--log-level", "warning",
+                ], databaseURL: url)
             // Restarts hit the iterations, not the one-off setup (task creation, π_0's SFT).
             let started = try await Probe.eventually(timeout: .seconds(120)) { run.output.contains("run inproc (id") }
             #expect(started, "optune run output:\n\(run.output)")
@@ -71,12 +77,14 @@ func expectCompleteAndUnduplicated(url: String, iterations: Int, trainPrompts: I
     #expect(try await Probe.count("SELECT count(*) FROM optune.iterations WHERE state = 'done'", on: connection) == iterations + 1)
     #expect(try await Probe.count("SELECT count(*) FROM optune.policies WHERE run_id IS NOT NULL", on: connection) == iterations)
     #expect(try await Probe.count("SELECT count(*) FROM optune.unpaired_prompts", on: connection) == 0)
-    #expect(try await Probe.count(
-        "SELECT count(*) FROM (SELECT DISTINCT run_id, t, prompt_id, sample_index FROM optune.responses) d", on: connection) ==
-            Probe.count("SELECT count(*) FROM optune.responses", on: connection))
-    #expect(try await Probe.count(
-        "SELECT count(*) FROM (SELECT response_id, reward_model_id, count(*) FROM optune.rewards GROUP BY 1, 2 HAVING count(*) > 1) d",
-        on: connection) == 0)
+    #expect(
+        try await Probe.count(
+            "SELECT count(*) FROM (SELECT DISTINCT run_id, t, prompt_id, sample_index FROM optune.responses) d", on: connection)
+            == Probe.count("SELECT count(*) FROM optune.responses", on: connection))
+    #expect(
+        try await Probe.count(
+            "SELECT count(*) FROM (SELECT response_id, reward_model_id, count(*) FROM optune.rewards GROUP BY 1, 2 HAVING count(*) > 1) d",
+            on: connection) == 0)
     // Every iteration's D_t holds one pair per train prompt.
     #expect(try await Probe.count("SELECT count(*) FROM optune.pairs", on: connection) == trainPrompts * iterations)
     let gaps = try await Probe.count(
@@ -96,8 +104,10 @@ func expectCompleteAndUnduplicated(url: String, iterations: Int, trainPrompts: I
 /// A small built-in run created through the CLI against `url`.
 func createRun(_ name: String, url: String, iterations: Int) async throws {
     let (status, output) = try await OptuneProcess.run(
-        ["run", "--create-only", "--name", name, "--rho", "0.5", "--iterations", "\(iterations)",
-         "--train-prompts", "80", "--eval-prompts", "40", "--epochs", "1"],
+        [
+            "run", "--create-only", "--name", name, "--rho", "0.5", "--iterations", "\(iterations)",
+            "--train-prompts", "80", "--eval-prompts", "40", "--epochs", "1",
+        ],
         databaseURL: url)
     guard status == 0 else { throw TestDatabaseError(message: "optune run --create-only failed:\n\(output)") }
 }

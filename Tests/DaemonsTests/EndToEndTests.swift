@@ -12,7 +12,8 @@ struct EndToEndTests {
             let connection = try await database.connect()
             let coordinator = try OptuneProcess(["coordinate", "--run", "e2e", "--log-level", "warning"], databaseURL: database.url)
             let workers = try [["generate"], ["generate"], ["score"], ["train"]].map {
-                try OptuneProcess($0 + ["--log-level", "warning", "--poll-milliseconds", "100", "--batch-size", "16"], databaseURL: database.url)
+                try OptuneProcess(
+                    $0 + ["--log-level", "warning", "--poll-milliseconds", "100", "--batch-size", "16"], databaseURL: database.url)
             }
             let status = await coordinator.waitForExit(timeout: .seconds(300))
             for worker in workers { worker.send(SIGTERM) }
@@ -24,7 +25,9 @@ struct EndToEndTests {
             // Both generators did work.
             #expect(try await Probe.count("SELECT count(DISTINCT worker_id) FROM optune.responses", on: connection) == 2)
             // ρ = 0.5 after the fully-online iteration 0: 40 of 80 prompts regenerated, 40 reused.
-            #expect(try await Probe.count("SELECT count(*) FROM optune.iterations WHERE t IN (1, 2) AND selected = 40 AND reused = 40", on: connection) == 2)
+            #expect(
+                try await Probe.count(
+                    "SELECT count(*) FROM optune.iterations WHERE t IN (1, 2) AND selected = 40 AND reused = 40", on: connection) == 2)
             #expect(try await Probe.count("SELECT count(*) FROM optune.evaluations", on: connection) == 4)
             #expect(try await Probe.count("SELECT count(*) FROM optune.policies WHERE run_id IS NOT NULL", on: connection) == 3)
 

@@ -27,14 +27,16 @@ struct ExternalTrainingTests {
             #expect(status.contains("generator"))
 
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("ext-\(UUID().uuidString).jsonl").path
-            let (exportCode, exportOutput) = try await OptuneProcess.run(["export", "--run", "ext", "--iteration", "0", "-o", path], databaseURL: database.url)
+            let (exportCode, exportOutput) = try await OptuneProcess.run(
+                ["export", "--run", "ext", "--iteration", "0", "-o", path], databaseURL: database.url)
             #expect(exportCode == 0, "\(exportOutput)")
             let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
             #expect(lines.count == 60)
 
             let sha = String(repeating: "ab", count: 32)
             let (registerCode, registerOutput) = try await OptuneProcess.run(
-                ["policy", "register", "--run", "ext", "--iteration", "0", "--uri", "my-model-step1", "--sha256", sha], databaseURL: database.url)
+                ["policy", "register", "--run", "ext", "--iteration", "0", "--uri", "my-model-step1", "--sha256", sha],
+                databaseURL: database.url)
             #expect(registerCode == 0, "\(registerOutput)")
             let policy = try await connection.query(
                 """

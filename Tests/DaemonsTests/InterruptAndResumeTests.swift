@@ -13,8 +13,10 @@ struct InterruptAndResumeTests {
         try await TestDatabase.withFresh { database in
             let connection = try await database.connect()
             let run = try OptuneProcess(
-                ["run", "--name", "stopped", "--iterations", "3", "--train-prompts", "600", "--eval-prompts", "100", "--epochs", "2",
-                 "--log-level", "warning"], databaseURL: database.url)
+                [
+                    "run", "--name", "stopped", "--iterations", "3", "--train-prompts", "600", "--eval-prompts", "100", "--epochs", "2",
+                    "--log-level", "warning",
+                ], databaseURL: database.url)
             let iterating = try await Probe.eventually(timeout: .seconds(120)) {
                 try await Probe.count("SELECT count(*) FROM optune.iterations", on: connection) > 0
             }
@@ -24,20 +26,23 @@ struct InterruptAndResumeTests {
             #expect(status == exitCode, "\(run.output)")
             #expect(!run.output.contains("run stopped finished"), "\(run.output)")
             #expect(run.output.contains("resume with: optune run --resume stopped"), "\(run.output)")
-            #expect(try await Probe.count(
-                "SELECT count(*) FROM optune.generation_tasks WHERE state = 'leased'", on: connection) == 0, "leases were not returned")
+            #expect(
+                try await Probe.count(
+                    "SELECT count(*) FROM optune.generation_tasks WHERE state = 'leased'", on: connection) == 0, "leases were not returned")
             #expect(try await Probe.count("SELECT count(*) FROM optune.iterations WHERE state = 'done'", on: connection) < 4)
 
-            let (code, output) = try await OptuneProcess.run(["run", "--resume", "stopped", "--log-level", "warning"], databaseURL: database.url)
+            let (code, output) = try await OptuneProcess.run(
+                ["run", "--resume", "stopped", "--log-level", "warning"], databaseURL: database.url)
             #expect(code == 0, "\(output)")
             #expect(output.contains("resuming run stopped"))
             #expect(output.contains("run stopped finished"))
             #expect(try await Probe.count("SELECT count(*) FROM optune.iterations WHERE state = 'done'", on: connection) == 4)
             #expect(try await Probe.count("SELECT count(*) FROM optune.runs WHERE status = 'done'", on: connection) == 1)
             #expect(try await Probe.count("SELECT count(*) FROM optune.pairs", on: connection) == 600 * 3)
-            #expect(try await Probe.count(
-                "SELECT count(*) FROM (SELECT DISTINCT run_id, t, prompt_id, sample_index FROM optune.responses) d", on: connection) ==
-                    Probe.count("SELECT count(*) FROM optune.responses", on: connection))
+            #expect(
+                try await Probe.count(
+                    "SELECT count(*) FROM (SELECT DISTINCT run_id, t, prompt_id, sample_index FROM optune.responses) d", on: connection)
+                    == Probe.count("SELECT count(*) FROM optune.responses", on: connection))
             // A finished run resumes to nothing; an unknown one is named.
             let again = try await OptuneProcess.run(["run", "--resume", "stopped"], databaseURL: database.url)
             #expect(again.0 == 0 && again.1.contains("already done"))

@@ -17,13 +17,17 @@ struct PoisonBatchTests {
             for kill in 1...4 {
                 // A generator that leases up to 16 tasks and would sit on them for a minute.
                 let holder = try OptuneProcess(
-                    ["generate", "--batch-size", "16", "--lease-seconds", "1", "--delay-before-submit-ms", "60000", "--poll-milliseconds", "100",
-                     "--log-level", "warning"], databaseURL: database.url)
+                    [
+                        "generate", "--batch-size", "16", "--lease-seconds", "1", "--delay-before-submit-ms", "60000",
+                        "--poll-milliseconds", "100",
+                        "--log-level", "warning",
+                    ], databaseURL: database.url)
                 let holding = try await Probe.eventually(timeout: .seconds(60)) {
                     try await Probe.count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'leased'", on: connection) > 0
                 }
                 #expect(holding, "kill \(kill): the generator leased nothing\n\(holder.output)")
-                batchSizes.append(try await Probe.count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'leased'", on: connection))
+                batchSizes.append(
+                    try await Probe.count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'leased'", on: connection))
                 holder.send(SIGKILL)
                 _ = await holder.waitForExit(timeout: .seconds(10))
                 // Let the lease run out before the next holder looks for work.
@@ -44,9 +48,10 @@ struct PoisonBatchTests {
             #expect(try await Probe.count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'dead'", on: connection) == 0)
             #expect(try await Probe.count("SELECT count(*) FROM optune.unpaired_prompts", on: connection) == 0)
             #expect(try await Probe.count("SELECT count(*) FROM optune.responses WHERE t = 0", on: connection) == 10 * 2 + 2)
-            #expect(try await Probe.count(
-                "SELECT count(*) FROM (SELECT DISTINCT run_id, t, prompt_id, sample_index FROM optune.responses) d", on: connection) ==
-                    Probe.count("SELECT count(*) FROM optune.responses", on: connection))
+            #expect(
+                try await Probe.count(
+                    "SELECT count(*) FROM (SELECT DISTINCT run_id, t, prompt_id, sample_index FROM optune.responses) d", on: connection)
+                    == Probe.count("SELECT count(*) FROM optune.responses", on: connection))
             // Expiries are counted apart from attempts: four kills, at most two of them solo.
             #expect(try await Probe.count("SELECT max(expiries)::int8 FROM optune.generation_tasks WHERE t = 0", on: connection) >= 3)
             #expect(try await Probe.count("SELECT max(attempts)::int8 FROM optune.generation_tasks WHERE t = 0", on: connection) <= 3)

@@ -20,10 +20,14 @@ enum Probe {
 }
 
 /// A small built-in run, created through the CLI.
-func createRun(_ name: String, in database: TestDatabase, rho: Double = 0.5, iterations: Int = 1, train: Int = 60, eval: Int = 20) async throws {
+func createRun(_ name: String, in database: TestDatabase, rho: Double = 0.5, iterations: Int = 1, train: Int = 60, eval: Int = 20)
+    async throws
+{
     let (status, output) = try await OptuneProcess.run(
-        ["run", "--create-only", "--name", name, "--rho", "\(rho)", "--iterations", "\(iterations)",
-         "--train-prompts", "\(train)", "--eval-prompts", "\(eval)", "--epochs", "1"],
+        [
+            "run", "--create-only", "--name", name, "--rho", "\(rho)", "--iterations", "\(iterations)",
+            "--train-prompts", "\(train)", "--eval-prompts", "\(eval)", "--epochs", "1",
+        ],
         databaseURL: database.url)
     guard status == 0 else { throw TestDatabaseError(message: "optune run --create-only failed:\n\(output)") }
 }

@@ -12,7 +12,8 @@ struct RoleTests {
     static func withLogin(in group: String, _ body: (String) async throws -> Void) async throws {
         let admin = try await Connection.connect(to: try TestDatabase.serverURL(), applicationName: "optune-tests")
         let name = "optune_test_login_" + UUID().uuidString.prefix(8).lowercased()
-        try await admin.execute("CREATE ROLE \(try await admin.quoteIdentifier(name)) LOGIN IN ROLE \(try await admin.quoteIdentifier(group))")
+        try await admin.execute(
+            "CREATE ROLE \(try await admin.quoteIdentifier(name)) LOGIN IN ROLE \(try await admin.quoteIdentifier(group))")
         do {
             try await body(name)
         } catch {
@@ -39,10 +40,13 @@ struct RoleTests {
                 try await Self.withLogin(in: "optune_reader") { reader in
                     // The reader holds what used to be the run's leadership lock, and cannot write a leadership row.
                     let readerConnection = try await Connection.connect(to: try Self.url(database.url, as: reader))
-                    #expect(try await readerConnection.query("SELECT pg_try_advisory_lock($1)", [0x636F_6F72_0000_0000 ^ run])[0].decode(0, as: Bool.self))
+                    #expect(
+                        try await readerConnection.query("SELECT pg_try_advisory_lock($1)", [0x636F_6F72_0000_0000 ^ run])[0].decode(
+                            0, as: Bool.self))
                     let refused = await #expect(throws: PostgresError.self) {
                         try await readerConnection.execute(
-                            "INSERT INTO optune.run_leaders (run_id, holder, expires_at) VALUES ($1, 'reader', now() + interval '1 hour')", [run])
+                            "INSERT INTO optune.run_leaders (run_id, holder, expires_at) VALUES ($1, 'reader', now() + interval '1 hour')",
+                            [run])
                     }
                     #expect(refused?.sqlState == "42501")
 
@@ -60,7 +64,9 @@ struct RoleTests {
                     #expect(try await Probe.count("SELECT count(*) FROM optune.iterations WHERE state = 'done'", on: owner) == 3)
                     // The worker role cannot change the schema.
                     let workerConnection = try await Connection.connect(to: workerURL)
-                    let ddl = await #expect(throws: PostgresError.self) { try await workerConnection.execute("DROP TABLE optune.pairs CASCADE") }
+                    let ddl = await #expect(throws: PostgresError.self) {
+                        try await workerConnection.execute("DROP TABLE optune.pairs CASCADE")
+                    }
                     #expect(ddl?.sqlState == "42501")
                     await workerConnection.close()
                     await readerConnection.close()

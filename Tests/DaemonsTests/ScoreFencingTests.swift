@@ -22,12 +22,14 @@ struct ScoreFencingTests {
 
             let generation = try await buffer.lease(.generation, owner: "generator", limit: 10, leaseSeconds: 60)
             #expect(generation.count == 2)
-            let responses = scenario.responses() + scenario.responses().map { response in
-                var copy = response
-                copy.run = other
-                copy.policy = otherPolicy
-                return copy
-            }
+            let responses =
+                scenario.responses()
+                + scenario.responses().map { response in
+                    var copy = response
+                    copy.run = other
+                    copy.policy = otherPolicy
+                    return copy
+                }
             #expect(try await buffer.submitGenerations(generation, responses: responses).accepted == 2)
 
             // Scorer A leases both scoring tasks; its lease on the other run's task expires and B takes it.
@@ -53,8 +55,10 @@ struct ScoreFencingTests {
             let stored = try await buffer.connection.query(
                 "SELECT r.run_id FROM optune.rewards w JOIN optune.responses r ON r.id = w.response_id ORDER BY r.run_id")
             #expect(try stored.map { try $0.decode(0, as: Int64.self) } == [scenario.run, scenario.run])
-            #expect(try await Probe.count("SELECT count(*) FROM optune.scoring_tasks WHERE run_id = $1 AND state = 'leased'", [other],
-                                          on: buffer.connection) == 1)
+            #expect(
+                try await Probe.count(
+                    "SELECT count(*) FROM optune.scoring_tasks WHERE run_id = $1 AND state = 'leased'", [other],
+                    on: buffer.connection) == 1)
         }
     }
 }

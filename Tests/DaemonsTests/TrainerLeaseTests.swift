@@ -6,6 +6,7 @@ import Postgres
 import Selection
 import TestSupport
 import Testing
+
 @testable import Daemons
 
 /// Iteration 0 of a run named `name` in state `training`, with D_0 built over 6 prompts; π_0 is
@@ -25,9 +26,10 @@ func trainingScenario(_ name: String, in database: TestDatabase, policyURI: Stri
     let scenario = BufferScenario(buffer: buffer, setID: set, rewardModel: model, run: run, policy: policy, prompts: prompts)
     _ = try await buffer.insertResponses(scenario.responses())
     let stored = try await buffer.responses(run: run, t: 0)
-    _ = try await buffer.recordRewards(stored.map {
-        NewReward(response: $0.id, rewardModel: model, score: Double($0.sampleIndex) * 0.5 + Double($0.prompt % 3) * 0.1)
-    })
+    _ = try await buffer.recordRewards(
+        stored.map {
+            NewReward(response: $0.id, rewardModel: model, score: Double($0.sampleIndex) * 0.5 + Double($0.prompt % 3) * 0.1)
+        })
     _ = try await buffer.connection.transaction { c in
         _ = try PairBuilder.build(run: run, t: 0, rewardModel: model, beta2: 5, previousPairsRun: nil, on: c)
         try ReplayBuffer.transition(run: run, t: 0, from: .generating, to: .training, on: c)
@@ -65,7 +67,8 @@ struct TrainerLeaseTests {
 
             // An unscoped built-in trainer finds only the built-in iteration; it never takes the
             // external one (no lease, no failure), whatever its π_0 holds.
-            let builtinTrainer = TrainerService(databaseURL: database.url, trainer: BuiltinPreferenceTrainer(), settings: quickSettings(), logger: logger)
+            let builtinTrainer = TrainerService(
+                databaseURL: database.url, trainer: BuiltinPreferenceTrainer(), settings: quickSettings(), logger: logger)
             let candidates = try await buffer.trainingCandidates()
             #expect(Set(candidates.map(\.iteration.run)) == [external.run, builtin.run])
             #expect(candidates.first { $0.iteration.run == external.run }?.policyIsExternal == true)
@@ -78,15 +81,19 @@ struct TrainerLeaseTests {
             let held = try #require(try await buffer.acquireTrainingLease(run: external.run, t: 0, holder: "someone-else", seconds: 60))
             #expect(try await commandTrainer.trainNext(buffer: buffer, cache: RunCache()) == false)
             try await buffer.releaseTrainingLease(held)
-            #expect(try await Probe.count("SELECT count(*) FROM optune.training_leases WHERE run_id = $1", [builtin.run], on: buffer.connection) == 0)
+            #expect(
+                try await Probe.count("SELECT count(*) FROM optune.training_leases WHERE run_id = $1", [builtin.run], on: buffer.connection)
+                    == 0)
 
             // The built-in trainer over a database where only the external iteration waits:
             // it must leave it alone. (Fail the built-in one first, as if done.)
             _ = try await buffer.connection.transaction { c in
-                try ReplayBuffer.transition(run: builtin.run, t: 0, from: .training, to: .failed, failureReason: "not part of this test", on: c)
+                try ReplayBuffer.transition(
+                    run: builtin.run, t: 0, from: .training, to: .failed, failureReason: "not part of this test", on: c)
             }
             #expect(try await builtinTrainer.trainNext(buffer: buffer, cache: RunCache()) == false)
-            let state = try await buffer.connection.query("SELECT state, failure_reason FROM optune.iterations WHERE run_id = $1", [external.run])[0]
+            let state = try await buffer.connection.query(
+                "SELECT state, failure_reason FROM optune.iterations WHERE run_id = $1", [external.run])[0]
             #expect(try state.decode(0, as: String.self) == "training")
             #expect(try state.decode(1, as: String?.self) == nil)
 
@@ -117,7 +124,8 @@ struct TrainerLeaseTests {
                 databaseURL: database.url, command: CommandTrainerSettings(argv: [path, "{t}"], workDirectory: temporaryFolder()),
                 settings: quickSettings(), logger: Logger(label: "test.train"))
             #expect(try await trainer.trainNext(buffer: buffer, cache: RunCache()))
-            let row = try await buffer.connection.query("SELECT state, failure_reason FROM optune.iterations WHERE run_id = $1", [scenario.run])[0]
+            let row = try await buffer.connection.query(
+                "SELECT state, failure_reason FROM optune.iterations WHERE run_id = $1", [scenario.run])[0]
             #expect(try row.decode(0, as: String.self) == "failed")
             let reason = try row.decode(1, as: String.self)
             #expect(reason.contains("run boom t=0"))
@@ -169,10 +177,13 @@ struct TrainerLeaseTests {
                 if [ ! -e "\(mark)" ]; then touch "\(mark)"; sleep 10; fi
                 echo "weights of $OPTUNE_RUN t=$OPTUNE_T" > "$OPTUNE_OUTPUT_DIR/model.bin"
                 """)
-            let arguments = ["train", "--backend", "command", "--lease-seconds", "2", "--poll-milliseconds", "100", "--work-dir", work, "--", path]
+            let arguments = [
+                "train", "--backend", "command", "--lease-seconds", "2", "--poll-milliseconds", "100", "--work-dir", work, "--", path,
+            ]
             let first = try OptuneProcess(arguments, databaseURL: database.url)
             let leased = try await Probe.eventually(timeout: .seconds(60)) {
-                try await Probe.count("SELECT count(*) FROM optune.training_leases WHERE holder LIKE $1", ["%-\(first.pid)-%"], on: connection) == 1
+                try await Probe.count(
+                    "SELECT count(*) FROM optune.training_leases WHERE holder LIKE $1", ["%-\(first.pid)-%"], on: connection) == 1
             }
             #expect(leased, "\(first.output)")
             first.send(SIGSTOP)
@@ -182,7 +193,8 @@ struct TrainerLeaseTests {
             }
             #expect(trained, "\(second.output)")
             let row = try await connection.query(
-                "SELECT tr.trainer->>'trained_by', l.holder, l.takeovers, p.uri FROM optune.training_runs tr JOIN optune.training_leases l USING (run_id, t) JOIN optune.policies p ON p.id = tr.policy_out")[0]
+                "SELECT tr.trainer->>'trained_by', l.holder, l.takeovers, p.uri FROM optune.training_runs tr JOIN optune.training_leases l USING (run_id, t) JOIN optune.policies p ON p.id = tr.policy_out"
+            )[0]
             #expect(try row.decode(0, as: String.self).contains("-\(second.pid)-"))
             #expect(try row.decode(1, as: String.self).contains("-\(second.pid)-"))
             #expect(try row.decode(2, as: Int.self) == 1)
@@ -213,7 +225,8 @@ struct TrainerLeaseTests {
                 wait
                 """)
             let trainer = try OptuneProcess(
-                ["train", "--backend", "command", "--lease-seconds", "60", "--work-dir", temporaryFolder(), "--", path, marker], databaseURL: database.url)
+                ["train", "--backend", "command", "--lease-seconds", "60", "--work-dir", temporaryFolder(), "--", path, marker],
+                databaseURL: database.url)
             let running = try await Probe.eventually(timeout: .seconds(60)) { trainer.output.contains("the command is running") }
             #expect(running, "\(trainer.output)")
             trainer.send(SIGTERM)
@@ -232,7 +245,9 @@ struct TrainerLeaseTests {
             try await createRun("healthy", in: database, iterations: 1, train: 30, eval: 10)
             let connection = try await database.connect()
             let daemons = try [["coordinate", "--run", "corrupt"], ["coordinate", "--run", "healthy"], ["generate"], ["score"]].map {
-                try OptuneProcess($0 + ["--log-level", "warning"] + ($0[0] == "coordinate" ? [] : ["--poll-milliseconds", "100"]), databaseURL: database.url)
+                try OptuneProcess(
+                    $0 + ["--log-level", "warning"] + ($0[0] == "coordinate" ? [] : ["--poll-milliseconds", "100"]),
+                    databaseURL: database.url)
             }
             let waiting = try await Probe.eventually(timeout: .seconds(120)) {
                 try await Probe.count("SELECT count(*) FROM optune.iterations WHERE t = 0 AND state = 'training'", on: connection) == 2
@@ -246,7 +261,8 @@ struct TrainerLeaseTests {
                 ORDER BY p.prompt_id LIMIT 1
                 """)[0].decode(0, as: Int64.self)
             try await connection.execute(
-                #"UPDATE optune.responses SET tokens = substring(tokens FROM 1 FOR 8) || '\xffffffffffffffffffff'::bytea WHERE id = $1"#, [response])
+                #"UPDATE optune.responses SET tokens = substring(tokens FROM 1 FOR 8) || '\xffffffffffffffffffff'::bytea WHERE id = $1"#,
+                [response])
 
             let trainer = try OptuneProcess(["train", "--poll-milliseconds", "100"], databaseURL: database.url)
             let finished = try await Probe.eventually(timeout: .seconds(120)) {
@@ -254,14 +270,18 @@ struct TrainerLeaseTests {
             }
             #expect(finished, "\(trainer.output)")
             let failed = try await connection.query(
-                "SELECT i.state, i.failure_reason, r.status FROM optune.iterations i JOIN optune.runs r ON r.id = i.run_id WHERE r.name = 'corrupt' AND i.t = 0")[0]
+                "SELECT i.state, i.failure_reason, r.status FROM optune.iterations i JOIN optune.runs r ON r.id = i.run_id WHERE r.name = 'corrupt' AND i.t = 0"
+            )[0]
             #expect(try failed.decode(0, as: String.self) == "failed")
             let reason = try failed.decode(1, as: String?.self) ?? ""
             #expect(reason.contains("response \(response)"), "\(reason)")
             #expect(reason.contains("run corrupt t=0"), "\(reason)")
             // The trainer is still up, and did not take the failed iteration again.
             #expect(await trainer.waitForExit(timeout: .milliseconds(500)) == nil)
-            #expect(try await Probe.count("SELECT count(*) FROM optune.training_leases l JOIN optune.runs r ON r.id = l.run_id WHERE r.name = 'corrupt'", on: connection) == 1)
+            #expect(
+                try await Probe.count(
+                    "SELECT count(*) FROM optune.training_leases l JOIN optune.runs r ON r.id = l.run_id WHERE r.name = 'corrupt'",
+                    on: connection) == 1)
             trainer.send(SIGTERM)
             for daemon in daemons { daemon.send(SIGTERM) }
             #expect(await trainer.waitForExit(timeout: .seconds(30)) == 0)
@@ -271,7 +291,9 @@ struct TrainerLeaseTests {
     }
 
     @Test func theCheckpointDigestFollowsItsDocumentedFormatAndIgnoresWriteOrder() async throws {
-        let files: [(String, String)] = [("model.safetensors", "weights ✓"), ("config.json", #"{"a": 1}"#), ("tokenizer/vocab.txt", "a\nb\n")]
+        let files: [(String, String)] = [
+            ("model.safetensors", "weights ✓"), ("config.json", #"{"a": 1}"#), ("tokenizer/vocab.txt", "a\nb\n"),
+        ]
         var digests: [String] = []
         for order in [files, files.reversed()] {
             let folder = temporaryFolder()
@@ -302,7 +324,8 @@ struct TrainerLeaseTests {
         sum.standardOutput = pipe
         try sum.run()
         sum.waitUntilExit()
-        let expected = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ").first.map(String.init)
+        let expected = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ").first.map(
+            String.init)
         #expect(digests[0] == expected)
         #expect(throws: CheckpointDigest.Failure.self) { try CheckpointDigest.digest(of: temporaryFolder()) }
     }

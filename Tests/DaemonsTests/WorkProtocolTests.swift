@@ -55,7 +55,10 @@ struct WorkProtocolTests {
             let connection = try await database.connect()
             let coordinator = try OptuneProcess(["coordinate", "--run", "killed", "--log-level", "warning"], databaseURL: database.url)
             let slow = try OptuneProcess(
-                ["generate", "--batch-size", "1000", "--lease-seconds", "2", "--delay-before-submit-ms", "60000", "--log-level", "warning"],
+                [
+                    "generate", "--batch-size", "1000", "--lease-seconds", "2", "--delay-before-submit-ms", "60000", "--log-level",
+                    "warning",
+                ],
                 databaseURL: database.url)
             // Wait until the slow generator holds every task of iteration 0, then kill it.
             let leasedAll = try await Probe.eventually(timeout: .seconds(60)) {
@@ -73,13 +76,16 @@ struct WorkProtocolTests {
             #expect(status == 0, "coordinator output:\n\(coordinator.output)")
             // Every task of iteration 0 was redone once, by another worker: one expiry of a
             // 1000-task batch, which does not count as an attempt.
-            #expect(try await Probe.count(
-                "SELECT count(*) FROM optune.generation_tasks WHERE t = 0 AND attempts = 1 AND expiries = 1 AND state = 'done'", on: connection) == 80)
+            #expect(
+                try await Probe.count(
+                    "SELECT count(*) FROM optune.generation_tasks WHERE t = 0 AND attempts = 1 AND expiries = 1 AND state = 'done'",
+                    on: connection) == 80)
             // 60 train prompts × 2 samples + 20 eval prompts × 1, per iteration: nothing lost, nothing twice.
             #expect(try await Probe.count("SELECT count(*) FROM optune.responses WHERE t = 0", on: connection) == 140)
-            #expect(try await Probe.count(
-                "SELECT count(*) FROM (SELECT DISTINCT run_id, t, prompt_id, sample_index FROM optune.responses) d", on: connection) ==
-                    Probe.count("SELECT count(*) FROM optune.responses", on: connection))
+            #expect(
+                try await Probe.count(
+                    "SELECT count(*) FROM (SELECT DISTINCT run_id, t, prompt_id, sample_index FROM optune.responses) d", on: connection)
+                    == Probe.count("SELECT count(*) FROM optune.responses", on: connection))
             #expect(try await Probe.count("SELECT count(*) FROM optune.iterations WHERE state = 'done'", on: connection) == 2)
             for worker in workers { _ = await worker.waitForExit(timeout: .seconds(30)) }
         }
@@ -104,7 +110,9 @@ struct WorkProtocolTests {
             // The batch in hand was finished and submitted; nothing is left leased by it.
             #expect(try await Probe.count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'leased'", on: connection) == 0)
             #expect(try await Probe.count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'done'", on: connection) == 30)
-            #expect(try await Probe.count("SELECT count(*) FROM optune.workers WHERE role = 'generator' AND stopped_at IS NOT NULL", on: connection) == 1)
+            #expect(
+                try await Probe.count(
+                    "SELECT count(*) FROM optune.workers WHERE role = 'generator' AND stopped_at IS NOT NULL", on: connection) == 1)
             coordinator.send(SIGTERM)
             #expect(await coordinator.waitForExit(timeout: .seconds(30)) == 0)
         }

@@ -1,6 +1,7 @@
+import Testing
+
 @testable import Buffer
 @testable import Experiments
-import Testing
 
 @Suite("Experiment table")
 struct ExperimentTableTests {
@@ -11,7 +12,8 @@ struct ExperimentTableTests {
         var result = ExperimentResult(cells: cells, seeds: [1, 2])
         for (index, cell) in cells.enumerated() {
             for seed: Int64 in [1, 2] {
-                result.outcomes[.init(cell: cell, seed: seed)] = .init(finalEval: 0.5 + Double(index) * 0.1 + Double(seed) * 0.01, tokensAfterShared: 100 * Int(seed))
+                result.outcomes[.init(cell: cell, seed: seed)] = .init(
+                    finalEval: 0.5 + Double(index) * 0.1 + Double(seed) * 0.01, tokensAfterShared: 100 * Int(seed))
             }
         }
         result.initialEval = [1: 0.4, 2: 0.41]

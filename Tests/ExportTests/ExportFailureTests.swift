@@ -8,7 +8,9 @@ import Testing
 /// `optune.exports` row, and never a damaged or partial file.
 @Suite("Export failures through the CLI")
 struct ExportFailureTests {
-    func export(_ scenario: GapScenario, _ database: TestDatabase, output: String, format: String = "trl", extra: [String] = []) async throws -> (Int32, String) {
+    func export(_ scenario: GapScenario, _ database: TestDatabase, output: String, format: String = "trl", extra: [String] = [])
+        async throws -> (Int32, String)
+    {
         try await OptuneProcess.run(
             ["export", "--run", scenario.name, "--iteration", "0", "--format", format, "-o", output] + extra, databaseURL: database.url)
     }
@@ -70,8 +72,10 @@ struct ExportFailureTests {
             for output in [directory + "/new.jsonl", existing] {
                 let child = Process()
                 child.executableURL = URL(fileURLWithPath: "/bin/sh")
-                child.arguments = ["-c", "ulimit -f 2; exec \"$0\" \"$@\"", try optuneExecutable(),
-                                   "export", "--run", scenario.name, "--iteration", "0", "--format", "tokens", "-o", output]
+                child.arguments = [
+                    "-c", "ulimit -f 2; exec \"$0\" \"$@\"", try optuneExecutable(),
+                    "export", "--run", scenario.name, "--iteration", "0", "--format", "tokens", "-o", output,
+                ]
                 let (status, signaled, text) = try await runToEnd(child, databaseURL: database.url)
                 #expect(!signaled && status != 0, "\(text)")
                 #expect(text.contains("File too large"), "\(text)")
@@ -120,17 +124,32 @@ struct ExportFailureTests {
             let scenario = try await GapScenario.make(in: database, gaps: [0.5, 0.5])
             let path = try scratchDirectory() + "/d.jsonl"
             let cases: [([String], String)] = [
-                (["export", "--run", scenario.name, "--iteration", "99999999999", "-o", path], "--iteration must be between 0 and 2147483647"),
-                (["export", "--run", scenario.name, "--iteration", "2147483648", "-o", path], "--iteration must be between 0 and 2147483647"),
+                (
+                    ["export", "--run", scenario.name, "--iteration", "99999999999", "-o", path],
+                    "--iteration must be between 0 and 2147483647"
+                ),
+                (
+                    ["export", "--run", scenario.name, "--iteration", "2147483648", "-o", path],
+                    "--iteration must be between 0 and 2147483647"
+                ),
                 (["export", "--run", scenario.name, "--iteration=-1", "-o", path], "--iteration must be between 0 and 2147483647"),
                 (["export", "--run", scenario.name, "--iteration", "99999999999999999999", "-o", path], "--iteration"),
                 (["export", "--run", scenario.name, "--iteration", "7", "-o", path], "run \(scenario.name) has no iteration 7"),
-                (["export", "--run", scenario.name, "--iteration", "0", "--min-gap", "nan", "-o", path], "--min-gap must be a finite number"),
+                (
+                    ["export", "--run", scenario.name, "--iteration", "0", "--min-gap", "nan", "-o", path],
+                    "--min-gap must be a finite number"
+                ),
                 (["export", "--run", scenario.name, "--iteration", "0", "--min-gap=-1", "-o", path], "--min-gap must be a finite number"),
                 (["export", "--run", scenario.name, "--iteration", "0", "--min-gap", "5", "-o", path], "left out by the gap filter"),
                 (["export", "--run", scenario.name, "--iteration", "0", "--skip-zero-gap", "--keep-zero-gap", "-o", path], "contradict"),
-                (["policy", "register", "--run", scenario.name, "--iteration", "99999999999", "--uri", "m"], "--iteration must be between 0 and 2147483647"),
-                (["policy", "register", "--run", scenario.name, "--iteration=-5", "--uri", "m"], "--iteration must be between 0 and 2147483647"),
+                (
+                    ["policy", "register", "--run", scenario.name, "--iteration", "99999999999", "--uri", "m"],
+                    "--iteration must be between 0 and 2147483647"
+                ),
+                (
+                    ["policy", "register", "--run", scenario.name, "--iteration=-5", "--uri", "m"],
+                    "--iteration must be between 0 and 2147483647"
+                ),
             ]
             for (arguments, message) in cases {
                 let child = try OptuneProcess(arguments, databaseURL: database.url)

@@ -7,9 +7,12 @@ import Testing
 
 @Suite("Export options: schema, gap filters, prompt ids, corrupt blobs")
 struct ExportOptionsTests {
-    func export(_ scenario: GapScenario, format: ExportFormat, options: ExportOptions = ExportOptions()) async throws -> (lines: [[String: Any]], summary: ExportSummary) {
+    func export(_ scenario: GapScenario, format: ExportFormat, options: ExportOptions = ExportOptions()) async throws -> (
+        lines: [[String: Any]], summary: ExportSummary
+    ) {
         let path = try scratchDirectory() + "/d0.jsonl"
-        let summary = try await Exporter.export(buffer: scenario.buffer, run: scenario.run, t: 0, format: format, to: path, options: options)
+        let summary = try await Exporter.export(
+            buffer: scenario.buffer, run: scenario.run, t: 0, format: format, to: path, options: options)
         #expect(summary.path == path)
         return (try jsonLines(try Data(contentsOf: URL(fileURLWithPath: path))), summary)
     }

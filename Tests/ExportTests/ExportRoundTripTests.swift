@@ -27,7 +27,8 @@ func exportScenario(in database: TestDatabase, conversational: Bool) async throw
     let scenario = BufferScenario(buffer: buffer, setID: set, rewardModel: model, run: run, policy: policy, prompts: prompts)
     try await buffer.insertResponses(scenario.responses())
     let stored = try await buffer.responses(run: run, t: 0)
-    try await buffer.recordRewards(stored.map { NewReward(response: $0.id, rewardModel: model, score: Double($0.sampleIndex) * 0.25 + Double($0.prompt % 3) * 0.1) })
+    try await buffer.recordRewards(
+        stored.map { NewReward(response: $0.id, rewardModel: model, score: Double($0.sampleIndex) * 0.25 + Double($0.prompt % 3) * 0.1) })
     _ = try await buffer.connection.run { c in
         try PairBuilder.build(run: run, t: 0, rewardModel: model, beta2: 5, previousPairsRun: nil, on: c)
     }
@@ -36,7 +37,9 @@ func exportScenario(in database: TestDatabase, conversational: Bool) async throw
 
 @Suite("Exporting training sets")
 struct ExportRoundTripTests {
-    func exportLines(_ scenario: BufferScenario, format: ExportFormat, suffix: String = ".jsonl") async throws -> (lines: [[String: Any]], summary: Exporter.Summary, path: String) {
+    func exportLines(_ scenario: BufferScenario, format: ExportFormat, suffix: String = ".jsonl") async throws -> (
+        lines: [[String: Any]], summary: Exporter.Summary, path: String
+    ) {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID().uuidString)\(suffix)").path
         let summary = try await Exporter(format: format).export(buffer: scenario.buffer, run: scenario.run, t: 0, path: path)
         var data = try Data(contentsOf: URL(fileURLWithPath: path))

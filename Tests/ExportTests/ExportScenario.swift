@@ -49,9 +49,11 @@ struct GapScenario {
             gapByPrompt[prompt] = gaps[i]
             if isChat(i) { chat.insert(prompt) }
         }
-        _ = try await buffer.recordRewards(stored.map { response in
-            NewReward(response: response.id, rewardModel: model, score: response.sampleIndex == 0 ? 0 : gapByPrompt[response.prompt] ?? 0)
-        })
+        _ = try await buffer.recordRewards(
+            stored.map { response in
+                NewReward(
+                    response: response.id, rewardModel: model, score: response.sampleIndex == 0 ? 0 : gapByPrompt[response.prompt] ?? 0)
+            })
         _ = try await buffer.connection.run { c in
             try PairBuilder.build(run: run, t: 0, rewardModel: model, beta2: 5, previousPairsRun: nil, on: c)
         }

@@ -1,7 +1,8 @@
-@testable import Export
 import Foundation
 import Postgres
 import Testing
+
+@testable import Export
 
 @Suite("JSON line builder")
 struct JSONLineBuilderTests {

@@ -15,7 +15,8 @@ struct EmbeddedDatabaseTests {
             #expect(!applied.isEmpty)
             let buffer = ReplayBuffer(connection: connection)
             let set = try await buffer.promptSet(named: "kept")
-            try await buffer.storePrompts([PromptRecord(text: "still here after a restart")], inSet: set, defaultSplit: .train, source: "test")
+            try await buffer.storePrompts(
+                [PromptRecord(text: "still here after a restart")], inSet: set, defaultSplit: .train, source: "test")
             await connection.close()
 
             #expect(try await cluster.stop() == .stopped)

@@ -1,8 +1,9 @@
 import Foundation
 import TestSupport
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Common mistakes and what they print: runtime errors exit 1 with one `error: …` line (and a
@@ -22,47 +23,80 @@ struct CommonMistakesTests {
         try await TestDatabase.withFresh { database in
             let env = ["OPTUNE_DATABASE_URL": database.url]
             let created = try await runOptune(
-                ["run", "--create-only", "--name", "exists", "--iterations", "1", "--train-prompts", "20", "--eval-prompts", "10"], environment: env,
+                ["run", "--create-only", "--name", "exists", "--iterations", "1", "--train-prompts", "20", "--eval-prompts", "10"],
+                environment: env,
                 timeout: .seconds(300))
             #expect(created.status == 0, "\(created.stderr)")
             let busy = try ListeningSocket()
             let mistakes: [Mistake] = [
-                .init(arguments: ["bogus"], status: 64, firstLine: "Error: Unexpected argument 'bogus'", also: "Usage: optune <subcommand>"),
-                .init(arguments: ["db", "bogus"], status: 64, firstLine: "Error: Unexpected argument 'bogus'", also: "Usage: optune db <subcommand>"),
-                .init(arguments: ["status", "--run", "nope"], status: 1, firstLine: "error: no run named nope", also: "hint: `optune status` lists"),
-                .init(arguments: ["export", "--run", "nope", "--iteration", "0", "-o", "x.jsonl"], status: 1, firstLine: "error: no run named nope"),
-                .init(arguments: ["policy", "register", "--run", "nope", "--iteration", "0", "--uri", "m"], status: 1, firstLine: "error: no run named nope"),
+                .init(
+                    arguments: ["bogus"], status: 64, firstLine: "Error: Unexpected argument 'bogus'", also: "Usage: optune <subcommand>"),
+                .init(
+                    arguments: ["db", "bogus"], status: 64, firstLine: "Error: Unexpected argument 'bogus'",
+                    also: "Usage: optune db <subcommand>"),
+                .init(
+                    arguments: ["status", "--run", "nope"], status: 1, firstLine: "error: no run named nope",
+                    also: "hint: `optune status` lists"),
+                .init(
+                    arguments: ["export", "--run", "nope", "--iteration", "0", "-o", "x.jsonl"], status: 1,
+                    firstLine: "error: no run named nope"),
+                .init(
+                    arguments: ["policy", "register", "--run", "nope", "--iteration", "0", "--uri", "m"], status: 1,
+                    firstLine: "error: no run named nope"),
                 .init(arguments: ["coordinate", "--run", "nope"], status: 1, firstLine: "error: no run named nope"),
                 .init(arguments: ["generate", "--run", "nope"], status: 1, firstLine: "error: no run named nope"),
-                .init(arguments: ["run", "--create-only", "--name", "exists"], status: 1, firstLine: "error: a run named exists already exists",
-                      also: "hint: pick another --name"),
-                .init(arguments: ["export", "--run", "exists", "--iteration", "9", "-o", "x.jsonl"], status: 1, firstLine: "error: run exists has no iteration 9"),
-                .init(arguments: ["policy", "register", "--run", "exists", "--iteration", "0", "--uri", "m"], status: 1,
-                      firstLine: "error: iteration 0 of run exists is not waiting for training"),
-                .init(arguments: ["report", "--run", "exists", "-o", "/nonexistent/dir/r.html"], status: 1,
-                      firstLine: "error: /nonexistent/dir/r.html: No such file or directory"),
-                .init(arguments: ["prompts", "import", "/nonexistent/p.jsonl", "--set", "s"], status: 1,
-                      firstLine: "error: cannot read /nonexistent/p.jsonl: No such file or directory"),
-                .init(arguments: ["generate", "--metrics-port", "\(busy.port)"], status: 1,
-                      firstLine: "error: cannot serve metrics on port \(busy.port): Address already in use", also: "hint: pick another --metrics-port"),
-                .init(arguments: ["run", "--fork", "bad"], status: 64, firstLine: "Error: --fork must look like NAME@t with 0 ≤ t < 1000000, e.g. baseline@0",
-                      also: "Usage: optune run"),
-                .init(arguments: ["generate", "--backend", "openai"], status: 64, firstLine: "Error: --backend openai needs --base-url, e.g. --base-url http://gpu1:8000",
-                      also: "Usage: optune generate"),
-                .init(arguments: ["generate", "--metrics-port", "70000"], status: 64, firstLine: "Error: --metrics-port must be in 0…65535, got 70000"),
-                .init(arguments: ["coordinate", "--run", "exists", "--log-format", "xml"], status: 64,
-                      firstLine: "Error: The value 'xml' is invalid for '--log-format <log-format>'. Please provide one of 'text' and 'json'."),
-                .init(arguments: ["export"], status: 64, firstLine: "Error: Missing expected argument '--run <run>'", also: "Usage: optune export"),
-                .init(arguments: ["status", "--interval", "0"], status: 64, firstLine: "Error: --interval must be in [0.1, 86400] seconds",
-                      also: "Usage: optune status"),
-                .init(arguments: ["status", "--interval", "-2"], status: 64, firstLine: "Error: --interval must be in [0.1, 86400] seconds"),
+                .init(
+                    arguments: ["run", "--create-only", "--name", "exists"], status: 1,
+                    firstLine: "error: a run named exists already exists",
+                    also: "hint: pick another --name"),
+                .init(
+                    arguments: ["export", "--run", "exists", "--iteration", "9", "-o", "x.jsonl"], status: 1,
+                    firstLine: "error: run exists has no iteration 9"),
+                .init(
+                    arguments: ["policy", "register", "--run", "exists", "--iteration", "0", "--uri", "m"], status: 1,
+                    firstLine: "error: iteration 0 of run exists is not waiting for training"),
+                .init(
+                    arguments: ["report", "--run", "exists", "-o", "/nonexistent/dir/r.html"], status: 1,
+                    firstLine: "error: /nonexistent/dir/r.html: No such file or directory"),
+                .init(
+                    arguments: ["prompts", "import", "/nonexistent/p.jsonl", "--set", "s"], status: 1,
+                    firstLine: "error: cannot read /nonexistent/p.jsonl: No such file or directory"),
+                .init(
+                    arguments: ["generate", "--metrics-port", "\(busy.port)"], status: 1,
+                    firstLine: "error: cannot serve metrics on port \(busy.port): Address already in use",
+                    also: "hint: pick another --metrics-port"),
+                .init(
+                    arguments: ["run", "--fork", "bad"], status: 64,
+                    firstLine: "Error: --fork must look like NAME@t with 0 ≤ t < 1000000, e.g. baseline@0",
+                    also: "Usage: optune run"),
+                .init(
+                    arguments: ["generate", "--backend", "openai"], status: 64,
+                    firstLine: "Error: --backend openai needs --base-url, e.g. --base-url http://gpu1:8000",
+                    also: "Usage: optune generate"),
+                .init(
+                    arguments: ["generate", "--metrics-port", "70000"], status: 64,
+                    firstLine: "Error: --metrics-port must be in 0…65535, got 70000"),
+                .init(
+                    arguments: ["coordinate", "--run", "exists", "--log-format", "xml"], status: 64,
+                    firstLine: "Error: The value 'xml' is invalid for '--log-format <log-format>'. Please provide one of 'text' and 'json'."
+                ),
+                .init(
+                    arguments: ["export"], status: 64, firstLine: "Error: Missing expected argument '--run <run>'",
+                    also: "Usage: optune export"),
+                .init(
+                    arguments: ["status", "--interval", "0"], status: 64, firstLine: "Error: --interval must be in [0.1, 86400] seconds",
+                    also: "Usage: optune status"),
+                .init(
+                    arguments: ["status", "--interval", "-2"], status: 64, firstLine: "Error: --interval must be in [0.1, 86400] seconds"),
             ]
             for mistake in mistakes {
                 let finished = try await runOptune(mistake.arguments, environment: env)
                 #expect(finished.status == mistake.status, "\(mistake): \(finished.stderr)")
                 #expect(finished.firstErrorLine == mistake.firstLine, "\(mistake)")
                 if let also = mistake.also { #expect(finished.stderr.contains(also), "\(mistake): \(finished.stderr)") }
-                #expect(!finished.stderr.contains("NSCocoaErrorDomain") && !finished.stderr.contains("QUERY:"), "\(mistake): \(finished.stderr)")
+                #expect(
+                    !finished.stderr.contains("NSCocoaErrorDomain") && !finished.stderr.contains("QUERY:"), "\(mistake): \(finished.stderr)"
+                )
             }
         }
     }

@@ -1,10 +1,12 @@
-@testable import Backends
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Observability
 import Testing
+
+@testable import Backends
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// In-process: the endpoint serves what the recording helpers and the HTTP backend record.
 /// (This is the only test that bootstraps swift-metrics in the test process.)

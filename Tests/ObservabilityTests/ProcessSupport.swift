@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import TestSupport
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// The built `optune` executable: `OPTUNE_BINARY`, else `optune` beside the test bundle.
 func optuneExecutable() throws -> String { try OptuneProcess.executablePath() }
@@ -57,7 +58,8 @@ func metricsPort(of child: OptuneProcess, timeout: Duration = .seconds(30)) asyn
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if let range = child.output.range(of: #"serving metrics on port (\d+)"#, options: .regularExpression),
-           let port = Int(child.output[range].split(separator: " ").last ?? "") {
+            let port = Int(child.output[range].split(separator: " ").last ?? "")
+        {
             return port
         }
         try await Task.sleep(for: .milliseconds(50))

@@ -34,12 +34,16 @@ struct PrometheusText {
                 let parts = line.split(separator: " ", maxSplits: 3).map(String.init)
                 guard parts.count >= 2 else { continue }
                 if parts[1] == "TYPE" {
-                    guard parts.count == 4, Self.isMetricName(parts[2]) else { throw ParseError(line: number, message: "malformed TYPE line: \(line)") }
+                    guard parts.count == 4, Self.isMetricName(parts[2]) else {
+                        throw ParseError(line: number, message: "malformed TYPE line: \(line)")
+                    }
                     guard ["counter", "gauge", "histogram", "summary", "untyped"].contains(parts[3]) else {
                         throw ParseError(line: number, message: "unknown type \(parts[3])")
                     }
                     guard types[parts[2]] == nil else { throw ParseError(line: number, message: "second TYPE line for \(parts[2])") }
-                    guard !seenSamplesOf.contains(parts[2]) else { throw ParseError(line: number, message: "TYPE of \(parts[2]) after its samples") }
+                    guard !seenSamplesOf.contains(parts[2]) else {
+                        throw ParseError(line: number, message: "TYPE of \(parts[2]) after its samples")
+                    }
                     types[parts[2]] = parts[3]
                 }
                 continue
@@ -61,7 +65,9 @@ struct PrometheusText {
 
     static func isMetricName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
-        return name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == ":" }
+        return name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == ":"
+        }
     }
 
     static func isLabelName(_ name: String) -> Bool {
@@ -104,7 +110,9 @@ struct PrometheusText {
                 }
                 guard labels[labelName] == nil else { throw ParseError(line: number, message: "label \(labelName) twice") }
                 labels[labelName] = value
-                if rest.first == "," { rest = rest.dropFirst() } else if rest.first != "}" {
+                if rest.first == "," {
+                    rest = rest.dropFirst()
+                } else if rest.first != "}" {
                     throw ParseError(line: number, message: "expected , or } after a label")
                 }
             }
@@ -112,7 +120,9 @@ struct PrometheusText {
         }
         guard rest.first == " " else { throw ParseError(line: number, message: "no space before the value") }
         let fields = rest.split(separator: " ")
-        guard fields.count == 1 || fields.count == 2 else { throw ParseError(line: number, message: "expected a value and an optional timestamp") }
+        guard fields.count == 1 || fields.count == 2 else {
+            throw ParseError(line: number, message: "expected a value and an optional timestamp")
+        }
         let text = String(fields[0])
         let value: Double
         switch text {

@@ -24,15 +24,21 @@ struct WatchingARunTests {
         try await TestDatabase.withFresh { database in
             let env = ["OPTUNE_DATABASE_URL": database.url]
             let created = try await runOptune(
-                ["run", "--create-only", "--name", "watch", "--rho", "0.5", "--iterations", "1", "--train-prompts", "200", "--eval-prompts", "40",
-                 "--epochs", "1"], environment: env, timeout: .seconds(300))
+                [
+                    "run", "--create-only", "--name", "watch", "--rho", "0.5", "--iterations", "1", "--train-prompts", "200",
+                    "--eval-prompts", "40",
+                    "--epochs", "1",
+                ], environment: env, timeout: .seconds(300))
             #expect(created.status == 0, "\(created.stderr)")
             let connection = try await database.connect()
             // Everything but a trainer: iteration 0 stops in state training, waiting for a policy.
-            let coordinator = try OptuneProcess(["coordinate", "--run", "watch", "--metrics-port", "0", "--log-level", "warning"], databaseURL: database.url)
+            let coordinator = try OptuneProcess(
+                ["coordinate", "--run", "watch", "--metrics-port", "0", "--log-level", "warning"], databaseURL: database.url)
             let generator = try OptuneProcess(
-                ["generate", "--run", "watch", "--metrics-port", "0", "--batch-size", "8", "--delay-before-submit-ms", "100",
-                 "--poll-milliseconds", "100", "--log-level", "warning"], databaseURL: database.url)
+                [
+                    "generate", "--run", "watch", "--metrics-port", "0", "--batch-size", "8", "--delay-before-submit-ms", "100",
+                    "--poll-milliseconds", "100", "--log-level", "warning",
+                ], databaseURL: database.url)
             let scorer = try OptuneProcess(["score", "--poll-milliseconds", "100", "--log-level", "warning"], databaseURL: database.url)
             defer { for child in [coordinator, generator, scorer] { child.send(SIGKILL) } }
             let generatorPort = try await metricsPort(of: generator)
@@ -67,7 +73,8 @@ struct WatchingARunTests {
             let agrees = try await eventually(timeout: .seconds(10)) {
                 let metrics = try await scrape(port: coordinatorPort)
                 let row = try await connection.query(
-                    "SELECT t, state FROM optune.iterations i JOIN optune.runs r ON r.id = i.run_id WHERE r.name = 'watch' ORDER BY t DESC LIMIT 1")[0]
+                    "SELECT t, state FROM optune.iterations i JOIN optune.runs r ON r.id = i.run_id WHERE r.name = 'watch' ORDER BY t DESC LIMIT 1"
+                )[0]
                 let t = try row.decode(0, as: Int.self), state = try row.decode(1, as: String.self)
                 let states = metrics.samples.filter { $0.name == "optune_iteration_state" && $0.labels["run"] == "watch" }
                 return metrics.value("optune_run_iteration", ["run": "watch"]) == Double(t)
@@ -108,7 +115,9 @@ struct WatchingARunTests {
         try await TestDatabase.withFresh { database in
             let process = Process()
             process.executableURL = URL(fileURLWithPath: try optuneExecutable())
-            process.arguments = ["run", "--name", "piped", "--iterations", "4", "--train-prompts", "200", "--eval-prompts", "40", "--epochs", "1"]
+            process.arguments = [
+                "run", "--name", "piped", "--iterations", "4", "--train-prompts", "200", "--eval-prompts", "40", "--epochs", "1",
+            ]
             var environment = ProcessInfo.processInfo.environment
             environment["OPTUNE_DATABASE_URL"] = database.url
             process.environment = environment
@@ -144,7 +153,8 @@ struct WatchingARunTests {
 struct JSONLogTests {
     @Test func everyLogLineIsAJSONObjectWithTheCollectorFields() async throws {
         try await TestDatabase.withFresh { database in
-            let generator = try OptuneProcess(["generate", "--log-format", "json", "--log-level", "info", "--poll-milliseconds", "100"], databaseURL: database.url)
+            let generator = try OptuneProcess(
+                ["generate", "--log-format", "json", "--log-level", "info", "--poll-milliseconds", "100"], databaseURL: database.url)
             let started = await {
                 let deadline = ContinuousClock.now + .seconds(30)
                 while ContinuousClock.now < deadline {
@@ -160,7 +170,8 @@ struct JSONLogTests {
             #expect(lines.count >= 2)
             for line in lines {
                 let object = try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(line)")
-                #expect(object["timestamp"] is String && object["level"] is String && object["label"] is String && object["message"] is String)
+                #expect(
+                    object["timestamp"] is String && object["level"] is String && object["label"] is String && object["message"] is String)
                 #expect(object["metadata"] is [String: Any])
             }
             let startLine = try #require(lines.first { $0.contains("generator started") })

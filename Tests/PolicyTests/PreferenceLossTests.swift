@@ -53,8 +53,10 @@ struct PreferenceLossTests {
         #expect(PreferenceLoss.weights(.wdpo, of: pairs) == PreferenceLoss.weights(.dpo, of: pairs))
         let margins = [-1.0, 0, 0.3, 2, 5]
         let ones = PreferenceLoss.weights(.wdpo, of: pairs)
-        #expect(PreferenceLoss.value(margins: margins, weights: ones, beta: 2) == PreferenceLoss.value(
-            margins: margins, weights: PreferenceLoss.weights(.dpo, of: pairs), beta: 2))
+        #expect(
+            PreferenceLoss.value(margins: margins, weights: ones, beta: 2)
+                == PreferenceLoss.value(
+                    margins: margins, weights: PreferenceLoss.weights(.dpo, of: pairs), beta: 2))
     }
 
     @Test("extreme margins give finite losses and gradients")

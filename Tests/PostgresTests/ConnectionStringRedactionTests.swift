@@ -19,7 +19,8 @@ struct ConnectionStringRedactionTests {
         let conninfo = Self.malformed[index]
         let error = try #require(throws: PostgresError.self) { try ConnectionString.validate(conninfo) }
         #expect(error.message.hasPrefix("invalid URI: ") || error.message.hasPrefix("invalid connection string: "), "\(error.message)")
-        #expect(!error.description.contains("hunter2") && !error.description.contains("hun%zzter2") && !error.description.contains("hun ter2"))
+        #expect(
+            !error.description.contains("hunter2") && !error.description.contains("hun%zzter2") && !error.description.contains("hun ter2"))
         #expect(!error.description.contains("\n"))
     }
 

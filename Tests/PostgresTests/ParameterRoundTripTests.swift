@@ -6,7 +6,8 @@ import Testing
 @Suite("Typed parameters round-trip through the server")
 struct ParameterRoundTripTests {
     /// Sends `value` as a parameter, has the server cast it to `sqlType`, and reads it back.
-    func roundTrip<T: PostgresEncodable & PostgresDecodable>(_ value: T?, as sqlType: String, on connection: Connection) async throws -> T? {
+    func roundTrip<T: PostgresEncodable & PostgresDecodable>(_ value: T?, as sqlType: String, on connection: Connection) async throws -> T?
+    {
         let result = try await connection.query("SELECT $1::\(sqlType)", [value])
         #expect(result.columns[0].type == T.postgresType)
         return try result[0].decode(0, as: T?.self)

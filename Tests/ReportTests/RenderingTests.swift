@@ -1,6 +1,7 @@
 import Buffer
 import Foundation
 import Testing
+
 @testable import Report
 
 @Suite("HTML report rendering (no database)")

@@ -3,6 +3,7 @@ import Foundation
 import Postgres
 import TestSupport
 import Testing
+
 @testable import Report
 
 @Suite("Report data from a real run")

@@ -1,7 +1,8 @@
 import Buffer
 import Foundation
+
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 
 /// Hand-made report data: an OPTune run, a hostile name, and a fork sharing iteration 0.
@@ -20,7 +21,9 @@ enum Fixtures {
         }
         let quantiles = (0..<3).map { t in
             let base = 0.6 + gain * Double(t)
-            return RewardQuantiles(t: t, count: 60, mean: base + 0.1, min: base - 0.3, p10: base - 0.2, p25: base, p50: base + 0.12, p75: base + 0.2, p90: base + 0.25, max: 1)
+            return RewardQuantiles(
+                t: t, count: 60, mean: base + 0.1, min: base - 0.3, p10: base - 0.2, p25: base, p50: base + 0.12, p75: base + 0.2,
+                p90: base + 0.25, max: 1)
         }
         let splits = [
             GainSplit(t: 1, bottomCount: 30, topCount: 30, bottomGain: 3.1, topGain: strategy == "full" ? -0.4 : 0),
@@ -28,7 +31,8 @@ enum Fixtures {
         ]
         return RunReportData(
             id: id, name: name, status: "done",
-            config: RunReportConfig(rho: rho, strategy: strategy, loss: "wdpo", iterationsPlanned: 3, learningRate: 2e-4, epochs: 4, batchSize: 64),
+            config: RunReportConfig(
+                rho: rho, strategy: strategy, loss: "wdpo", iterationsPlanned: 3, learningRate: 2e-4, epochs: 4, batchSize: 64),
             forkedFrom: fork, promptSet: "builtin-digits", rewardModel: "digit-reward 1", points: points,
             rewardQuantiles: quantiles, gainSplit: splits)
     }
@@ -75,7 +79,9 @@ enum Offline {
     /// The first thing in `html` that would reach outside the file, if any.
     static func violation(in html: String) -> String? {
         let lower = html.lowercased()
-        for needle in ["http://", "https://", "<script", "src=", "href=", "url(", "@import", "<link", "<iframe", "<object", "<embed", "<img"]
+        for needle in [
+            "http://", "https://", "<script", "src=", "href=", "url(", "@import", "<link", "<iframe", "<object", "<embed", "<img",
+        ]
         where lower.contains(needle) {
             return needle
         }

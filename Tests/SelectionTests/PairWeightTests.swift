@@ -71,12 +71,16 @@ struct PairWeightTests {
     @Test func aBuiltInRunWithBeta2Of1000Completes() async throws {
         try await TestDatabase.withFresh { database in
             let (status, output) = try await OptuneProcess.run(
-                ["run", "--name", "sharp", "--beta2", "1000", "--iterations", "2", "--train-prompts", "60", "--eval-prompts", "20", "--epochs", "1"],
+                [
+                    "run", "--name", "sharp", "--beta2", "1000", "--iterations", "2", "--train-prompts", "60", "--eval-prompts", "20",
+                    "--epochs", "1",
+                ],
                 databaseURL: database.url)
             #expect(status == 0, "\(output)")
             let connection = try await database.connect()
             let row = try await connection.query(
-                "SELECT count(DISTINCT t), min(weight), max(weight) FROM optune.pairs p JOIN optune.runs r ON r.id = p.run_id WHERE r.name = 'sharp'")[0]
+                "SELECT count(DISTINCT t), min(weight), max(weight) FROM optune.pairs p JOIN optune.runs r ON r.id = p.run_id WHERE r.name = 'sharp'"
+            )[0]
             #expect(try row.decode(0, as: Int64.self) == 2)
             #expect(try row.decode(1, as: Double.self) >= 0.5)
             #expect(try row.decode(2, as: Double.self) == 1)
@@ -91,17 +95,21 @@ struct PairWeightTests {
             let buffer = scenario.buffer
             let scores: [Double] = [1.7e308, -1.7e308, 1e308, .leastNonzeroMagnitude, 1e-300]
             _ = try await buffer.storePrompts(
-                scores.indices.map { PromptRecord(text: "eval prompt \($0)", split: .eval) }, inSet: scenario.setID, defaultSplit: .eval, source: "test")
+                scores.indices.map { PromptRecord(text: "eval prompt \($0)", split: .eval) }, inSet: scenario.setID, defaultSplit: .eval,
+                source: "test")
             let evalPrompts = try await buffer.promptIDs(inSet: scenario.setID, split: .eval)
             try await buffer.enqueueGeneration(run: scenario.run, t: 0, policy: scenario.policy, purpose: .eval, promptIDs: evalPrompts)
-            _ = try await buffer.insertResponses(evalPrompts.map { prompt in
-                NewResponse(run: scenario.run, t: 0, prompt: prompt, sampleIndex: 0, purpose: .eval, policy: scenario.policy, tokens: [1, 2])
-            })
+            _ = try await buffer.insertResponses(
+                evalPrompts.map { prompt in
+                    NewResponse(
+                        run: scenario.run, t: 0, prompt: prompt, sampleIndex: 0, purpose: .eval, policy: scenario.policy, tokens: [1, 2])
+                })
             let stored = try await buffer.responses(run: scenario.run, t: 0).filter { $0.purpose == .eval }
             #expect(stored.count == scores.count)
-            _ = try await buffer.recordRewards(stored.enumerated().map { index, response in
-                NewReward(response: response.id, rewardModel: scenario.rewardModel, score: scores[index])
-            })
+            _ = try await buffer.recordRewards(
+                stored.enumerated().map { index, response in
+                    NewReward(response: response.id, rewardModel: scenario.rewardModel, score: scores[index])
+                })
             let (run, policy, model) = (scenario.run, scenario.policy, scenario.rewardModel)
             let mean = try await buffer.connection.run { c in
                 try ReplayBuffer.recordEvaluation(run: run, t: 0, policy: policy, rewardModel: model, on: c)
@@ -118,7 +126,9 @@ struct PairWeightTests {
     @Test func theWeightFunctionIsTheSigmoidForAnyFiniteInputs() async throws {
         try await TestDatabase.withFresh { database in
             let connection = try await database.connect()
-            let values: [Double] = [0, .leastNonzeroMagnitude, 1e-300, 1e-17, 0.01, 1, 37, 160, 700, 1e6, 1e154, 1e308, .greatestFiniteMagnitude]
+            let values: [Double] = [
+                0, .leastNonzeroMagnitude, 1e-300, 1e-17, 0.01, 1, 37, 160, 700, 1e6, 1e154, 1e308, .greatestFiniteMagnitude,
+            ]
             for beta2 in values.filter({ $0 > 0 }) + [-5] {
                 for magnitude in values {
                     for gap in [magnitude, -magnitude] {

@@ -21,7 +21,9 @@ public struct BufferScenario: Sendable {
     }
 
     /// Builds the scenario with `promptCount` train prompts in `database`.
-    public static func make(in database: TestDatabase, promptCount: Int = 10, config: RunConfig = RunConfig()) async throws -> BufferScenario {
+    public static func make(in database: TestDatabase, promptCount: Int = 10, config: RunConfig = RunConfig()) async throws
+        -> BufferScenario
+    {
         let buffer = ReplayBuffer(connection: try await database.connect())
         let set = try await buffer.promptSet(named: "scenario")
         let records = (0..<promptCount).map { PromptRecord(text: "scenario prompt \($0)") }

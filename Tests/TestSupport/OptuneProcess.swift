@@ -9,7 +9,8 @@ public final class OptuneProcess {
 
     /// Starts `optune ARGUMENTS` with `OPTUNE_DATABASE_URL` set to `databaseURL` (and any
     /// `environment` added), reading standard input from the file `standardInput` (default: nothing).
-    public init(_ arguments: [String], databaseURL: String, standardInput: String? = nil, environment extra: [String: String] = [:]) throws {
+    public init(_ arguments: [String], databaseURL: String, standardInput: String? = nil, environment extra: [String: String] = [:]) throws
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.executablePath())
         process.arguments = arguments
@@ -79,6 +80,7 @@ public final class OptuneProcess {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             directory.deleteLastPathComponent()
         }
-        throw TestDatabaseError(message: "cannot find the optune executable next to \(CommandLine.arguments[0]); build it (swift build) or set OPTUNE_BINARY")
+        throw TestDatabaseError(
+            message: "cannot find the optune executable next to \(CommandLine.arguments[0]); build it (swift build) or set OPTUNE_BINARY")
     }
 }

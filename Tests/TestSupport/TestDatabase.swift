@@ -16,10 +16,11 @@ public struct TestDatabase: Sendable {
     /// The server every test database is created on.
     public static func serverURL() throws -> String {
         guard let url = ProcessInfo.processInfo.environment["OPTUNE_TEST_DATABASE_URL"], !url.isEmpty else {
-            throw TestDatabaseError(message: """
-                OPTUNE_TEST_DATABASE_URL is not set: run the tests with tools/test.sh, which starts a \
-                throwaway PostgreSQL, or point the variable at a server where you may create databases
-                """)
+            throw TestDatabaseError(
+                message: """
+                    OPTUNE_TEST_DATABASE_URL is not set: run the tests with tools/test.sh, which starts a \
+                    throwaway PostgreSQL, or point the variable at a server where you may create databases
+                    """)
         }
         return url
     }
