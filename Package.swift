@@ -78,7 +78,8 @@ let package = Package(
         .executableTarget(
             name: "optune",
             dependencies: [
-                "Backends", "Benchmarks", "Buffer", "CStdio", "Daemons", "Experiments", "Export", "Migrations", "Observability", "Report", "LocalCluster", "Policy", "Postgres", "TokenCodec",
+                "Backends", "Benchmarks", "Buffer", "CStdio", "Daemons", "Experiments", "Export", "Migrations", "Observability", "Report",
+                "LocalCluster", "Policy", "Postgres", "TokenCodec",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
