@@ -12,20 +12,22 @@ struct RoundTripTests {
         #expect(try TokenCodec.decode(TokenCodec.encode(ids)) == ids)
     }
 
-    @Test("small-vocabulary ids are stored at width 2 and decode to themselves", arguments: lengths.filter { $0 > 0 })
+    @Test("small-vocabulary ids are stored at width 2 or as v2 and decode to themselves", arguments: lengths.filter { $0 > 0 })
     func smallVocabularyPicksWidthTwo(count: Int) throws {
         var rng = SeededGenerator(seed: 1000 + UInt64(count))
         let ids = Vocabulary.tiny.ids(count: count, using: &rng)
         let blob = TokenCodec.encode(ids)
-        #expect(try TokenCodec.header(of: blob).width == .two)
+        let header = try TokenCodec.header(of: blob)
+        #expect(header.isPrefixCoded || header.width == .two)
         #expect(try TokenCodec.decode(blob) == ids)
     }
 
-    @Test("one id above 65535 makes the encoder use width 4")
+    @Test("one id above 65535 rules out width 2")
     func oneLargeIdForcesWidthFour() throws {
         let ids: [UInt32] = [1, 2, 3, 65_536, 4]
         let blob = TokenCodec.encode(ids)
-        #expect(try TokenCodec.header(of: blob).width == .four)
+        let header = try TokenCodec.header(of: blob)
+        #expect(header.isPrefixCoded || header.width == .four)
         #expect(try TokenCodec.decode(blob) == ids)
     }
 
@@ -39,6 +41,23 @@ struct RoundTripTests {
             #expect(try TokenCodec.header(of: blob) == expected)
             #expect(try TokenCodec.decode(blob) == ids, "\(layout.testDescription)")
         }
+    }
+
+    @Test("v2 blobs decode to the same ids", arguments: Vocabulary.allCases, [0, 1, 2, 5, 16, 513, 20_000])
+    func prefixCodeRoundTrips(vocabulary: Vocabulary, count: Int) throws {
+        var rng = SeededGenerator(seed: 11 &* UInt64(count) &+ UInt64(vocabulary.rawValue.count))
+        let ids = vocabulary.ids(count: count, using: &rng)
+        let blob = TokenCodec.encodePrefixCoded(ids)
+        #expect(try TokenCodec.header(of: blob) == .prefixCoded(count: count))
+        #expect(Array(blob.prefix(4)) == [0x54, 2, 1, 0])
+        #expect(try TokenCodec.decode(blob) == ids)
+    }
+
+    @Test("ids at every v2 code-length boundary round trip", arguments: [1, 2, 3, 7, 64])
+    func prefixCodeBoundariesRoundTrip(repeats: Int) throws {
+        let edges: [UInt32] = [0, 127, 128, 129, 255, 256, 32_639, 32_640, 32_641, 65_535, 65_536, .max - 1, .max]
+        let ids = (0..<repeats).flatMap { r in edges.map { $0 ^ UInt32(r & 1) } }
+        #expect(try TokenCodec.decode(TokenCodec.encodePrefixCoded(ids)) == ids)
     }
 
     @Test("random lengths up to 100k with mixed vocabularies round trip")
@@ -63,8 +82,11 @@ struct RoundTripTests {
             let expected = Vocabulary.allCases.randomElement(using: &rng)!.ids(count: count, using: &rng)
             let layout = Layout.valid(for: expected).randomElement(using: &rng)!
             let blob =
-                round.isMultiple(of: 2)
-                ? encoder.encode(expected) : encoder.encode(expected, width: layout.width, shuffle: layout.shuffled)
+                switch round % 3 {
+                case 0: encoder.encode(expected)
+                case 1: encoder.encode(expected, width: layout.width, shuffle: layout.shuffled)
+                default: encoder.encodePrefixCoded(expected)
+                }
             try decoder.decode(blob, into: &ids)
             #expect(ids == expected)
         }
@@ -75,8 +97,7 @@ struct RoundTripTests {
         var rng = SeededGenerator(seed: 5)
         let ids = Vocabulary.small.ids(count: 300, using: &rng)
         var decoder = TokenBlobDecoder()
-        for layout in Layout.all {
-            let blob = layout.encode(ids)
+        for blob in Layout.all.map({ $0.encode(ids) }) + [TokenCodec.encodePrefixCoded(ids)] {
             var buffer = [UInt32](repeating: 0xDEAD_BEEF, count: 310)
             let written = try buffer.withUnsafeMutableBufferPointer { out in
                 try blob.withUnsafeBytes { raw in try decoder.decode(raw, into: out) }
