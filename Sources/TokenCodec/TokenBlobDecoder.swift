@@ -86,8 +86,9 @@ public struct TokenBlobDecoder: Sendable {
         let block = UnsafeRawBufferPointer(rebasing: blob[TokenCodec.headerByteCount...])
         let byteCount = header.decodedByteCount
         if header.isPrefixCoded {
-            if scratch.count < byteCount {
-                scratch = [UInt8](repeating: 0, count: byteCount)
+            // 16 bytes of slack past the codes' bound for the reader's 8-byte loads.
+            if scratch.count < byteCount + 16 {
+                scratch = [UInt8](repeating: 0, count: byteCount + 16)
             }
             try scratch.withUnsafeMutableBufferPointer { (codes) throws(TokenBlobError) in
                 let codes = UnsafeMutableRawPointer(codes.baseAddress!)

@@ -60,6 +60,25 @@ struct RoundTripTests {
         #expect(try TokenCodec.decode(TokenCodec.encodePrefixCoded(ids)) == ids)
     }
 
+    @Test("random mixes of 1-, 2- and 5-byte codes, 0xFF low bytes among them, round trip as v2")
+    func prefixCodeMixesRoundTrip() throws {
+        var rng = SeededGenerator(seed: 77)
+        var decoder = TokenBlobDecoder()
+        var decoded: [UInt32] = []
+        // 383 and 32_639 have the low byte 0xFF in their two-byte code: the chunked reader takes
+        // the one-code path whenever a 0xFF byte is in its 8-byte window.
+        let pool: [ClosedRange<UInt32>] = [0...127, 128...32_639, 383...383, 32_639...32_639, 32_640...UInt32.max]
+        for _ in 0..<300 {
+            let count = Int.random(in: 0...300, using: &rng)
+            let weights = (0..<pool.count).map { _ in Int.random(in: 0...4, using: &rng) }
+            let ranges = pool.indices.flatMap { Array(repeating: pool[$0], count: weights[$0]) }
+            guard !ranges.isEmpty else { continue }
+            let ids = (0..<count).map { _ in UInt32.random(in: ranges.randomElement(using: &rng)!, using: &rng) }
+            try decoder.decode(TokenCodec.encodePrefixCoded(ids), into: &decoded)
+            #expect(decoded == ids)
+        }
+    }
+
     @Test("random lengths up to 100k with mixed vocabularies round trip")
     func randomLengthsRoundTrip() throws {
         var rng = SeededGenerator(seed: 42)
