@@ -17,7 +17,6 @@ struct SelectionBenchmark {
         let c = buffer.connection
         try await c.run { c in
             try ReplayBuffer.createIteration(run: fixture.run, t: 1, policy: fixture.policies[1], rho: rho, strategy: .reward, on: c)
-            try ReplayBuffer.refreshStatistics(on: c)
         }
         let started = ContinuousClock.now
         let enqueued = try await c.transaction { c in

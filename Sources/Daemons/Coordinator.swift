@@ -129,9 +129,8 @@ public struct Coordinator: Sendable {
     /// Creates iteration t, selects its prompts and enqueues its work, in one transaction.
     func open(t: Int, policy: Int64, record: RunRecord, finalT: Int) async throws {
         let config = record.config
-        // Fresh statistics for the tables the last iteration filled, so selection and pair
-        // building get hash joins rather than nested loops planned for empty tables.
-        try await buffer.connection.run { c in try ReplayBuffer.refreshStatistics(on: c) }
+        // No statistics refresh here: D_{t−1}'s were taken when it was built, and the other
+        // statements of the opening use index-forced plans.
         let fullyOnline = t == 0 || config.strategy == .full
         try await buffer.connection.transaction { [run] c in
             try ReplayBuffer.createIteration(
@@ -150,6 +149,8 @@ public struct Coordinator: Sendable {
 
     /// Builds D_t and hands the iteration to the trainers, in one transaction.
     func buildPairs(t: Int, record: RunRecord) async throws {
+        // The iteration's responses and rewards were written since the last statistics.
+        try await buffer.connection.run { c in try ReplayBuffer.refreshBuildStatistics(on: c) }
         try await buffer.connection.transaction { [run] c in
             if try ReplayBuffer.transition(run: run, t: t, from: .scoring, to: .building, on: c) == false {
                 guard try ReplayBuffer.latestIteration(run: run, on: c)?.state == .building else { return }
