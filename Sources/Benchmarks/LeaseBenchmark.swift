@@ -15,15 +15,20 @@ struct LeaseBenchmark {
     var seconds = 3.0
 
     func run(buffer: ReplayBuffer, databaseURL: String, into report: inout BenchmarkReport, progress: @Sendable (String) -> Void) async throws {
-        let fixture = fixture
         let c = buffer.connection
-        // Iteration 1 at ρ = 1: every prompt pending, through the product's enqueue path.
-        let pending = try await c.transaction { c in
-            try ReplayBuffer.createIteration(run: fixture.run, t: 1, policy: fixture.policies[1], rho: 1, strategy: .full, on: c)
-            try Selector.select(
-                run: fixture.run, t: 1, strategy: .full, rho: 1, seed: 7, promptSetID: fixture.promptSet, previousPairsRun: fixture.run, on: c)
+        // A fork of the fixture's run whose iteration 1 takes every prompt (ρ = 1): all pending,
+        // enqueued through the product's path.
+        var config = RunConfig()
+        config.iterations = 1
+        let run = try await buffer.createRun(
+            name: "bench-leases", promptSetID: fixture.promptSet, rewardModelID: fixture.rewardModel, config: config,
+            forkedFrom: (fixture.run, 0))
+        let policy = try await buffer.registerPolicy(run: run, t: 1, parent: fixture.policies[0], uri: "bench://leases")
+        let pending = try await c.transaction { [set = fixture.promptSet, parent = fixture.run] c in
+            try ReplayBuffer.createIteration(run: run, t: 1, policy: policy, rho: 1, strategy: .full, on: c)
+            try Selector.select(run: run, t: 1, strategy: .full, rho: 1, seed: 7, promptSetID: set, previousPairsRun: parent, on: c)
             return try ReplayBuffer.enqueueIterationWork(
-                run: fixture.run, t: 1, policy: fixture.policies[1], promptSetID: fixture.promptSet, train: true, eval: false, on: c
+                run: run, t: 1, policy: policy, promptSetID: set, train: true, eval: false, on: c
             ).train
         }
         try await c.simpleQuery("VACUUM ANALYZE optune.generation_tasks")
@@ -32,7 +37,7 @@ struct LeaseBenchmark {
             progress("leases: \(count) client(s), batch \(batch), \(pending) pending")
             let leased = Mutex(0)
             let elapsed = try await Self.hammer(clients: Array(clients.prefix(count)), seconds: seconds) { client, index in
-                let tasks = try await client.lease(.generation, owner: "bench-\(index)", limit: batch, leaseSeconds: 3600, run: fixture.run)
+                let tasks = try await client.lease(.generation, owner: "bench-\(index)", limit: batch, leaseSeconds: 3600, run: run)
                 leased.withLock { $0 += tasks.count }
                 return !tasks.isEmpty
             }
@@ -43,7 +48,7 @@ struct LeaseBenchmark {
                 UPDATE optune.generation_tasks SET state = 'pending', lease_owner = NULL, lease_token = NULL,
                     lease_expires_at = NULL, lease_batch = NULL, attempts = 0
                 WHERE run_id = $1 AND t = 1 AND state = 'leased'
-                """, [fixture.run])
+                """, [run])
             try await c.simpleQuery("VACUUM ANALYZE optune.generation_tasks")
             let floor = try await chunkFloor(clients: Array(clients.prefix(count)), c: c, prompts: pending, progress: progress)
             report.add(BenchmarkRow(
@@ -54,6 +59,9 @@ struct LeaseBenchmark {
             report.record("leases_floor_\(count)c_per_s", floor)
         }
         for client in clients { await client.close() }
+        // Later sections lease from the same queue: leave no pending tasks in front of theirs.
+        try await c.execute("DELETE FROM optune.generation_tasks WHERE run_id = $1", [run])
+        try await c.simpleQuery("VACUUM ANALYZE optune.generation_tasks")
     }
 
     /// Prompt-leases/s when each lease takes one row standing for 256 prompts.

@@ -20,21 +20,44 @@ public enum ScaleBenchmarks {
         }
     }
 
-    /// Runs one section: "selection", "leases", "export" or "iteration".
+    /// Runs the given sections ("selection", "leases", "export", "iteration") in that order;
+    /// selection and leases share one fixture of `options.prompts` prompts.
     public static func run(
-        _ section: String, options: Options, databaseURL: String, into report: inout BenchmarkReport,
+        _ sections: [String], options: Options, databaseURL: String, into report: inout BenchmarkReport,
         progress: @escaping @Sendable (String) -> Void
     ) async throws {
         let buffer = try await ReplayBuffer.connect(to: databaseURL, applicationName: "optune-bench")
         try await Migrator(connection: buffer.connection).migrate()
+        var shared: ScaleFixture?
+        func fixture() async throws -> ScaleFixture {
+            if let shared { return shared }
+            let made = try await ScaleFixture.create(buffer: buffer, name: "bench-scale", prompts: options.prompts, progress: progress)
+            shared = made
+            return made
+        }
+        do {
+            for section in sections {
+                try await run(section, options: options, buffer: buffer, fixture: fixture, databaseURL: databaseURL, into: &report, progress: progress)
+            }
+        } catch {
+            await buffer.close()
+            throw error
+        }
+        await buffer.close()
+    }
+
+    private static func run(
+        _ section: String, options: Options, buffer: ReplayBuffer, fixture: () async throws -> ScaleFixture, databaseURL: String,
+        into report: inout BenchmarkReport, progress: @escaping @Sendable (String) -> Void
+    ) async throws {
         do {
             switch section {
             case "selection":
-                let fixture = try await ScaleFixture.create(buffer: buffer, name: "bench-selection", prompts: options.prompts, progress: progress)
+                let fixture = try await fixture()
                 progress("selection: rank and enqueue at \(options.prompts) prompts")
                 try await SelectionBenchmark(fixture: fixture).run(buffer: buffer, into: &report)
             case "leases":
-                let fixture = try await ScaleFixture.create(buffer: buffer, name: "bench-leases", prompts: options.prompts, progress: progress)
+                let fixture = try await fixture()
                 var leases = LeaseBenchmark(fixture: fixture)
                 leases.seconds = options.leaseSeconds
                 try await leases.run(buffer: buffer, databaseURL: databaseURL, into: &report, progress: progress)
@@ -54,10 +77,6 @@ public enum ScaleBenchmarks {
             default:
                 throw BenchmarkFailure("unknown bench section \"\(section)\"")
             }
-        } catch {
-            await buffer.close()
-            throw error
         }
-        await buffer.close()
     }
 }

@@ -40,6 +40,9 @@ struct SelectionBenchmark {
                 """, [fixture.run, Int64(size)])
         }
         let floor = (ContinuousClock.now - floorStarted).seconds
+        // Later sections lease from the same queue: leave no pending tasks in front of theirs.
+        try await c.execute("DELETE FROM optune.generation_tasks WHERE run_id = $1 AND t = 1", [fixture.run])
+        try await c.simpleQuery("VACUUM ANALYZE optune.generation_tasks")
         let scale = fixture.prompts >= 1000 ? "\(fixture.prompts / 1000)k" : "\(fixture.prompts)"
         report.add(BenchmarkRow(
             section: "selection", name: "rank \(scale) prompts by reward, select and enqueue ρ = \(rho)", value: seconds, unit: "s",

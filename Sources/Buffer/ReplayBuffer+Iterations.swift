@@ -132,17 +132,22 @@ extension ReplayBuffer {
     /// Task counts of one iteration's queue, with the first dead task's error.
     ///
     /// Called on every coordinator wake-up, so it avoids touching every task each time: a probe
-    /// through the two partial indexes (is any task pending — one index entry; how many are
-    /// leased — a handful) runs on every call, and the full count (dead, done, the first error)
-    /// only when the probe finds the queue drained, or when the last full count of this queue is
-    /// older than ``queueCountRefresh`` (at least 2 s, and 10× the time that count took). While
+    /// through the two partial indexes runs on every call — is any task pending (the first entry
+    /// of the pending index in key order: a scalar subquery with ORDER BY … LIMIT 1, because the
+    /// planner strips those from EXISTS and may then pick a scan of the whole table), and how
+    /// many are leased (OFFSET 0 keeps the run/t filter out of the index choice, so the small
+    /// leased index is read rather than every task of the iteration by key). The full count
+    /// (dead, done, the first error) runs only when the probe finds the queue drained, or when
+    /// the last full count of this queue is older than ``queueCountRefresh`` (at least 2 s, and 10× the time that count took). While
     /// work remains, the counts returned may be that old: dead tasks only grow, so a dead-fraction
     /// failure is found that much later at most, and the drained decision is always exact.
     public static func queueCounts(_ queue: WorkQueue, run: Int64, t: Int, on c: isolated Connection) throws -> QueueCounts {
         let probe = try c.query(
             """
-            SELECT EXISTS (SELECT 1 FROM \(queue.table) WHERE run_id = $1 AND t = $2 AND state = 'pending'),
-                   (SELECT count(*) FROM \(queue.table) WHERE state = 'leased' AND run_id = $1 AND t = $2)
+            SELECT (SELECT 1 FROM \(queue.table) WHERE state = 'pending' AND run_id = $1 AND t = $2
+                    ORDER BY run_id, t, prompt_id LIMIT 1) IS NOT NULL,
+                   (SELECT count(*) FROM (SELECT run_id, t FROM \(queue.table) WHERE state = 'leased' OFFSET 0) leased
+                    WHERE run_id = $1 AND t = $2)
             """, [run, Int32(t)])[0]
         let working = try probe.decode(0, as: Bool.self) || probe.decode(1, as: Int.self) > 0
         let key = QueueCountKey(queue: queue, run: run, t: t)

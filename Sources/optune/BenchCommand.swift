@@ -90,7 +90,8 @@ struct Bench: AsyncParsableCommand {
         options.leaseSeconds = leaseSeconds
         var report = BenchmarkReport()
         do {
-            for section in try chosenSections {
+            let chosen = try chosenSections
+            for section in chosen {
                 switch section {
                 case "codec":
                     note("codec: \(rows.count) fixture rows, and a Zipf sample")
@@ -104,8 +105,12 @@ struct Bench: AsyncParsableCommand {
                     ingest.batchSize = batchSize
                     try await ingest.run(into: &report, databaseURL: databaseURL, progress: { note("ingest: \($0)") })
                 default:
-                    try await ScaleBenchmarks.run(section, options: options, databaseURL: databaseURL, into: &report, progress: { note($0) })
+                    break
                 }
+            }
+            let scaled = chosen.filter { !["codec", "ingest"].contains($0) }
+            if !scaled.isEmpty {
+                try await ScaleBenchmarks.run(scaled, options: options, databaseURL: databaseURL, into: &report, progress: { note($0) })
             }
         } catch {
             if !keepDatabase { _ = try? await admin.execute("DROP DATABASE IF EXISTS \(try await admin.quoteIdentifier(database)) WITH (FORCE)") }
