@@ -74,7 +74,7 @@ let package = Package(
         /// Training-set export (TRL, OpenRLHF, token ids): line formats, gzip and sha256 sinks.
         .target(name: "Export", dependencies: ["Buffer", "CZlib", "Postgres"]),
         /// `optune bench`: measurements against named baselines, printed as a table.
-        .target(name: "Benchmarks", dependencies: ["Buffer", "Export", "Postgres", "Selection", "TokenCodec"]),
+        .target(name: "Benchmarks", dependencies: ["Buffer", "Daemons", "Export", "Postgres", "Selection", "TokenCodec"]),
         .executableTarget(
             name: "optune",
             dependencies: [

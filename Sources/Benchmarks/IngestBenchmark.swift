@@ -1,7 +1,5 @@
 import Buffer
-import Export
 import Foundation
-import Selection
 import Postgres
 import Synchronization
 import TokenCodec
@@ -10,6 +8,7 @@ import TokenCodec
 /// index in place), beside two baselines: a raw binary COPY of the same rows into an unindexed
 /// scratch table (the practical ceiling) and the naive path a script would take (one
 /// autocommitted INSERT per response, tokens as `int4[]`). Then reads an iteration back.
+/// (Selection and export have sections of their own, on fixtures of any size.)
 ///
 /// It runs in a database of its own, which the caller creates and drops.
 public struct IngestBenchmark: Sendable {
@@ -154,43 +153,6 @@ public struct IngestBenchmark: Sendable {
         }
         let readRate = Double(decoded.total) / readSeconds
 
-        // Export: score iteration 0 (set-up, not timed), build D_0, then time an export of it. The
-        // bench's responses carry token ids but no text, so the token format is what is measured.
-        progress("export of D_0 with token ids")
-        try await connection.execute(
-            """
-            INSERT INTO optune.rewards (response_id, reward_model_id, score)
-            SELECT id, (SELECT reward_model_id FROM optune.runs WHERE id = $1), (hashint8(id) % 1000) / 1000.0
-            FROM optune.responses WHERE run_id = $1 AND t = 0
-            """, [fixture.run])
-        try await connection.run { [run = fixture.run, model = fixture.rewardModel] c in
-            _ = try PairBuilder.build(run: run, t: 0, rewardModel: model, beta2: 5, previousPairsRun: nil, on: c)
-        }
-        // Selection: OPTune ranking of every prompt by its D_0 reward, N = ρ·|P| selected and
-        // enqueued, in one transaction — for a fresh fork of the run, so nothing is enqueued yet.
-        progress("selection and enqueueing over \(fixture.prompts.count) prompts")
-        var forkConfig = RunConfig()
-        forkConfig.iterations = 1
-        let fork = try await buffer.createRun(
-            name: "bench-selection", promptSetID: fixture.promptSet, rewardModelID: fixture.rewardModel, config: forkConfig,
-            forkedFrom: (fixture.run, 0))
-        try await connection.run { [policy = fixture.policies[1]] c in
-            try ReplayBuffer.createIteration(run: fork, t: 1, policy: policy, rho: 0.5, strategy: .reward, on: c)
-            try ReplayBuffer.refreshStatistics(on: c)
-        }
-        let selectionStarted = ContinuousClock.now
-        let enqueued = try await connection.transaction { [run = fixture.run, set = fixture.promptSet, policy = fixture.policies[1]] c in
-            try Selector.select(run: fork, t: 1, strategy: .reward, rho: 0.5, seed: 7, promptSetID: set, previousPairsRun: run, on: c)
-            return try ReplayBuffer.enqueueIterationWork(run: fork, t: 1, policy: policy, promptSetID: set, train: true, eval: false, on: c).train
-        }
-        let selectionSeconds = (ContinuousClock.now - selectionStarted).seconds
-
-        let exportPath = FileManager.default.temporaryDirectory.appendingPathComponent("optune-bench-export.jsonl").path
-        let exportStarted = ContinuousClock.now
-        let exported = try await Exporter(format: .tokens).export(buffer: buffer, run: fixture.run, t: 0, path: exportPath)
-        let exportSeconds = (ContinuousClock.now - exportStarted).seconds
-        try? FileManager.default.removeItem(atPath: exportPath)
-
         let section = "ingest \(responses / 1000)k×\(Int(tokensPerResponse))"
         report.add(BenchmarkRow(section: section, name: "raw binary COPY, unindexed (ceiling)", value: rawRate, unit: "responses/s"))
         report.add(BenchmarkRow(
@@ -207,15 +169,6 @@ public struct IngestBenchmark: Sendable {
         report.add(BenchmarkRow(
             section: "read-back", name: "decode every token of an iteration", value: readRate / 1e6, unit: "M tokens/s",
             comparison: "\(decoded.total) tokens"))
-        report.add(BenchmarkRow(
-            section: "export", name: "D_0 as JSONL, token ids + provenance", value: Double(exported.rows) / exportSeconds,
-            unit: "pairs/s", comparison: String(format: "%d pairs, %.1f MB in %.2f s", exported.rows, Double(exported.bytes) / 1e6, exportSeconds)))
-        report.record("export_pairs_per_s", Double(exported.rows) / exportSeconds)
-        report.add(BenchmarkRow(
-            section: "selection", name: "rank \(fixture.prompts.count / 1000)k prompts by reward, select and enqueue ρ = 0.5",
-            value: selectionSeconds, unit: "s", comparison: "\(enqueued) tasks enqueued"))
-        report.record("selection_seconds", selectionSeconds)
-        report.record("selection_prompts", Double(fixture.prompts.count))
         report.record("ingest_raw_copy_responses_per_s", rawRate)
         report.record("ingest_one_writer_responses_per_s", oneWriterRate)
         report.record("ingest_two_writers_responses_per_s", twoWriterRate)

@@ -53,6 +53,8 @@ public enum PairBuilder {
                   AND NOT EXISTS (SELECT 1 FROM optune.pairs n WHERE (n.run_id, n.t, n.prompt_id) = ($1, $2, p.prompt_id))
                 """, [run, Int32(t), previousPairsRun])
         }
+        // D_t's statistics, for the join below and the next iteration's selection.
+        try ReplayBuffer.refreshPairStatistics(on: c)
         let unpaired = try recordUnpaired(run: run, t: t, on: c)
         let zeroGap = try c.query(
             "SELECT count(*) FROM optune.pairs WHERE run_id = $1 AND t = $2 AND zero_gap", [run, Int32(t)]

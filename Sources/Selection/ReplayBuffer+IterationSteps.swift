@@ -10,9 +10,8 @@ extension ReplayBuffer {
     public func openIteration(run record: RunRecord, t: Int, policy: Int64, finalT: Int) async throws {
         let config = record.config
         let run = record.id
-        // Fresh statistics for the tables the last iteration filled, so selection and pair
-        // building get hash joins rather than nested loops planned for empty tables.
-        try await connection.run { c in try Self.refreshStatistics(on: c) }
+        // No statistics refresh here: D_{t−1}'s were taken when it was built, and the other
+        // statements of the opening use index-forced plans.
         let fullyOnline = t == 0 || config.strategy == .full
         try await connection.transaction { c in
             try Self.createIteration(
@@ -48,6 +47,8 @@ extension ReplayBuffer {
     /// `building` finishes the job, and one after another coordinator did it changes nothing.
     public func buildPairs(run record: RunRecord, t: Int) async throws {
         let run = record.id
+        // The iteration's responses and rewards were written since the last statistics.
+        try await connection.run { c in try Self.refreshBuildStatistics(on: c) }
         try await connection.transaction { c in
             if try Self.transition(run: run, t: t, from: .scoring, to: .building, on: c) == false {
                 guard try Self.latestIteration(run: run, on: c)?.state == .building else { return }

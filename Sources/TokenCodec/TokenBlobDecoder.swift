@@ -3,10 +3,11 @@ import CLZ4
 /// Decodes token blobs, reusing its scratch memory across calls.
 ///
 /// Decoding never reads outside the blob or writes outside the destination: the LZ4 block is
-/// decompressed with `LZ4_decompress_safe` into exactly count × width bytes, and anything but an
-/// exact fill is rejected with a ``TokenBlobError``.
+/// decompressed with `LZ4_decompress_safe` into exactly count × width bytes (v1) or into scratch
+/// of 5 × count bytes (v2, whose codes must then fill exactly what was decompressed), and
+/// anything else is rejected with a ``TokenBlobError``.
 public struct TokenBlobDecoder: Sendable {
-    /// Byte planes of a shuffled blob, before they are interleaved into ids.
+    /// Byte planes of a shuffled blob, or the codes of a v2 blob, before they become ids.
     private var scratch: [UInt8] = []
 
     public init() {}
@@ -84,6 +85,19 @@ public struct TokenBlobDecoder: Sendable {
         guard count > 0, let ids else { return }
         let block = UnsafeRawBufferPointer(rebasing: blob[TokenCodec.headerByteCount...])
         let byteCount = header.decodedByteCount
+        if header.isPrefixCoded {
+            // 16 bytes of slack past the codes' bound for the reader's 8-byte loads.
+            if scratch.count < byteCount + 16 {
+                scratch = [UInt8](repeating: 0, count: byteCount + 16)
+            }
+            try scratch.withUnsafeMutableBufferPointer { (codes) throws(TokenBlobError) in
+                let codes = UnsafeMutableRawPointer(codes.baseAddress!)
+                let written = try decompress(block, into: codes, capacity: byteCount)
+                let read = readPrefixCodes(UnsafeRawPointer(codes), count: count, into: ids)
+                guard read == written else { throw .codeStreamMismatch(count: count, byteCount: written) }
+            }
+            return
+        }
         switch (header.width, header.shuffled) {
         case (.four, false):
             try decompress(block, into: UnsafeMutableRawPointer(ids), byteCount: byteCount)
@@ -119,14 +133,22 @@ private func resize(_ ids: inout [UInt32], to count: Int) {
 private func decompress(
     _ block: UnsafeRawBufferPointer, into destination: UnsafeMutableRawPointer, byteCount: Int
 ) throws(TokenBlobError) {
+    let written = try decompress(block, into: destination, capacity: byteCount)
+    guard written == byteCount else {
+        throw .decompressedLengthMismatch(expected: byteCount, got: written)
+    }
+}
+
+/// Decompresses one LZ4 block into at most `capacity` bytes at `destination`; returns how many.
+private func decompress(
+    _ block: UnsafeRawBufferPointer, into destination: UnsafeMutableRawPointer, capacity: Int
+) throws(TokenBlobError) -> Int {
     // A block longer than Int32.max cannot be valid for a count within the limit.
     guard let source = block.baseAddress, block.count <= Int(Int32.max) else { throw .corruptBlock }
     let written = LZ4_decompress_safe(
         source.assumingMemoryBound(to: CChar.self),
         destination.assumingMemoryBound(to: CChar.self),
-        Int32(block.count), Int32(byteCount))
+        Int32(block.count), Int32(capacity))
     guard written >= 0 else { throw .corruptBlock }
-    guard Int(written) == byteCount else {
-        throw .decompressedLengthMismatch(expected: byteCount, got: Int(written))
-    }
+    return Int(written)
 }

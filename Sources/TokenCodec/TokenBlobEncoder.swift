@@ -7,15 +7,27 @@ public struct TokenBlobEncoder: Sendable {
 
     public init() {}
 
-    /// Encodes `ids` with the (width, shuffle) combination that gives the smallest blob: every
-    /// valid combination is compressed and the shortest wins (ties prefer width 2, unshuffled).
+    /// Encodes `ids` with the encoding that gives the smallest blob: every valid v1 (width,
+    /// shuffle) combination and the v2 prefix code are compressed and the shortest wins (ties
+    /// prefer v1, then width 2, unshuffled).
     /// Requires `ids.count` ≤ ``TokenCodec/maxTokenCount``.
     public mutating func encode(_ ids: UnsafeBufferPointer<UInt32>) -> [UInt8] {
         let layouts: [Layout] =
             TokenWidth.narrowest(for: ids) == .two
-            ? [Layout(.two, false), Layout(.two, true), Layout(.four, false), Layout(.four, true)]
-            : [Layout(.four, false), Layout(.four, true)]
+            ? [Layout(.two, false), Layout(.two, true), Layout(.four, false), Layout(.four, true), .prefixCode]
+            : [Layout(.four, false), Layout(.four, true), .prefixCode]
         return encode(ids, trying: layouts)
+    }
+
+    /// Encodes `ids` as a v2 (prefix-coded) blob, whatever its size.
+    /// Requires `ids.count` ≤ ``TokenCodec/maxTokenCount``.
+    public mutating func encodePrefixCoded(_ ids: UnsafeBufferPointer<UInt32>) -> [UInt8] {
+        encode(ids, trying: [.prefixCode])
+    }
+
+    /// Encodes `ids` as a v2 (prefix-coded) blob, whatever its size.
+    public mutating func encodePrefixCoded(_ ids: [UInt32]) -> [UInt8] {
+        ids.withUnsafeBufferPointer { encodePrefixCoded($0) }
     }
 
     /// Encodes `ids` with a fixed layout. Width `.two` requires every id ≤ 65535.
@@ -37,12 +49,26 @@ public struct TokenBlobEncoder: Sendable {
         ids.withUnsafeBufferPointer { encode($0, width: width, shuffle: shuffle) }
     }
 
+    /// One encoding to try: a v1 (width, shuffle) layout, or the v2 prefix code.
     private struct Layout {
         var width: TokenWidth
         var shuffled: Bool
+        var prefixCoded = false
         init(_ width: TokenWidth, _ shuffled: Bool) {
             self.width = width
             self.shuffled = shuffled
+        }
+        static var prefixCode: Layout {
+            var layout = Layout(.four, false)
+            layout.prefixCoded = true
+            return layout
+        }
+        /// The most bytes this layout turns `count` ids into before compression.
+        func maxInputLength(count: Int) -> Int {
+            prefixCoded ? count * TokenCodec.maxCodeLength : count * width.byteCount
+        }
+        func header(count: Int) -> TokenBlobHeader {
+            prefixCoded ? .prefixCoded(count: count) : TokenBlobHeader(count: count, width: width, shuffled: shuffled)
         }
     }
 
@@ -52,13 +78,13 @@ public struct TokenBlobEncoder: Sendable {
         precondition(
             count <= TokenCodec.maxTokenCount, "\(count) ids exceed the blob limit of \(TokenCodec.maxTokenCount)")
         guard count > 0, let source = ids.baseAddress else {
-            let header = TokenBlobHeader(count: 0, width: layouts[0].width, shuffled: layouts[0].shuffled)
+            let header = layouts[0].header(count: 0)
             return [UInt8](unsafeUninitializedCapacity: TokenCodec.headerByteCount) { buffer, initialized in
                 header.write(to: UnsafeMutableRawPointer(buffer.baseAddress!))
                 initialized = TokenCodec.headerByteCount
             }
         }
-        let maxInput = count * layouts.map(\.width.byteCount).max()!
+        let maxInput = layouts.map { $0.maxInputLength(count: count) }.max() ?? 0
         let bound = Int(LZ4_compressBound(Int32(maxInput)))
         let needed = maxInput + 2 * bound
         if scratch.count < needed {
@@ -71,9 +97,12 @@ public struct TokenBlobEncoder: Sendable {
             var bestLength = Int.max
             var bestLayout = layouts[0]
             for layout in layouts {
-                let inputLength = count * layout.width.byteCount
+                var inputLength = count * layout.width.byteCount
                 let input: UnsafeRawPointer
                 switch (layout.width, layout.shuffled) {
+                case _ where layout.prefixCoded:
+                    inputLength = writePrefixCodes(source, count: count, into: layoutBytes)
+                    input = UnsafeRawPointer(layoutBytes)
                 case (.four, false):
                     #if _endian(little)
                     input = UnsafeRawPointer(source)
@@ -101,7 +130,7 @@ public struct TokenBlobEncoder: Sendable {
                     swap(&best, &trial)
                 }
             }
-            let header = TokenBlobHeader(count: count, width: bestLayout.width, shuffled: bestLayout.shuffled)
+            let header = bestLayout.header(count: count)
             let blobLength = TokenCodec.headerByteCount + bestLength
             return [UInt8](unsafeUninitializedCapacity: blobLength) { buffer, initialized in
                 let blob = UnsafeMutableRawPointer(buffer.baseAddress!)

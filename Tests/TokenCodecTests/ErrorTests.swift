@@ -19,7 +19,7 @@ struct ErrorTests {
         #expect(throws: TokenBlobError.badMagic(magic)) { try TokenCodec.decode(Self.valid.with(magic, at: 0)) }
     }
 
-    @Test("a version other than 1 is unsupported", arguments: [0, 2, 255] as [UInt8])
+    @Test("a version other than 1 or 2 is unsupported", arguments: [0, 3, 255] as [UInt8])
     func otherVersionIsUnsupported(version: UInt8) {
         #expect(throws: TokenBlobError.unsupportedVersion(version)) {
             try TokenCodec.decode(Self.valid.with(version, at: 1))
@@ -111,7 +111,8 @@ struct ErrorTests {
             .truncatedHeader(length: 3), .badMagic(0x55), .unsupportedVersion(2), .badWidth(3), .unknownFlags(0x82),
             .countOverLimit(count: 70_000_000, limit: 67_108_864), .missingBlock, .unexpectedBlock(length: 12),
             .implausibleCount(count: 1000, blockLength: 1), .corruptBlock,
-            .decompressedLengthMismatch(expected: 802, got: 800),
+            .decompressedLengthMismatch(expected: 802, got: 800), .unknownCode(7),
+            .codeStreamMismatch(count: 5, byteCount: 4),
         ]
         #expect(Set(errors.map(\.kind)).count == errors.count)
         #expect(TokenBlobError.badMagic(0x55).description.contains("0x55"))
@@ -120,5 +121,60 @@ struct ErrorTests {
             TokenBlobError.decompressedLengthMismatch(expected: 802, got: 800).description
                 .contains("800 bytes, expected 802"))
         #expect(TokenBlobError.countOverLimit(count: 70_000_000, limit: 67_108_864).description.contains("70000000"))
+        #expect(TokenBlobError.codeStreamMismatch(count: 5, byteCount: 4).description.contains("4 bytes of codes are not exactly 5 codes"))
+    }
+}
+
+@Suite("Rejecting invalid v2 blobs")
+struct PrefixCodeErrorTests {
+    /// Ids with codes of every length: a valid v2 blob to break.
+    static let ids: [UInt32] = (0..<400).map(Self.id)
+    static let valid = TokenCodec.encodePrefixCoded(ids)
+
+    /// One-byte, two-byte and five-byte codes in turn.
+    static func id(_ i: Int) -> UInt32 {
+        let n = UInt32(i)
+        switch i % 3 {
+        case 0: return n % 128
+        case 1: return 128 + n * 71
+        default: return 70_000 + n
+        }
+    }
+
+    @Test("a code other than 1 is rejected", arguments: [0, 2, 4, 255] as [UInt8])
+    func otherCodeIsRejected(code: UInt8) {
+        #expect(throws: TokenBlobError.unknownCode(code)) { try TokenCodec.decode(Self.valid.with(code, at: 2)) }
+    }
+
+    @Test("any flag bit is rejected", arguments: [0x01, 0x02, 0x80] as [UInt8])
+    func flagsAreRejected(flags: UInt8) {
+        #expect(throws: TokenBlobError.unknownFlags(flags)) { try TokenCodec.decode(Self.valid.with(flags, at: 3)) }
+    }
+
+    @Test("a count other than the number of codes is a code stream mismatch or a corrupt block",
+          arguments: [1, 2, 133, 399, 401, 402, 2000] as [UInt32])
+    func wrongCountIsRejected(count: UInt32) {
+        switch decodeResult(Self.valid.withCount(count)) {
+        case .success:
+            Issue.record("a v2 blob with count \(count) instead of 400 decoded")
+        case .failure(let error):
+            #expect(["codeStreamMismatch", "corruptBlock"].contains(error.kind), "\(error)")
+        }
+    }
+
+    @Test("a block cut short is rejected", arguments: [1, 2, 3, 10, 100])
+    func truncatedBlockIsRejected(dropped: Int) {
+        switch decodeResult(Array(Self.valid.dropLast(dropped))) {
+        case .success:
+            Issue.record("a v2 block missing \(dropped) bytes decoded")
+        case .failure(let error):
+            #expect(["corruptBlock", "codeStreamMismatch"].contains(error.kind), "\(error)")
+        }
+    }
+
+    @Test("a count the block is too short to hold is rejected without decompressing")
+    func implausibleCountIsRejected() {
+        let blob = Array(Self.valid.prefix(9)).withCount(256)
+        #expect(throws: TokenBlobError.implausibleCount(count: 256, blockLength: 1)) { try TokenCodec.header(of: blob) }
     }
 }

@@ -10,7 +10,7 @@ struct FuzzTests {
         for count in [1, 9, 64, 700] {
             for vocabulary in [Vocabulary.repetitive, .tiny, .fullRange] {
                 let ids = vocabulary.ids(count: count, using: &rng)
-                blobs += Layout.valid(for: ids).map { $0.encode(ids) }
+                blobs += Layout.valid(for: ids).map { $0.encode(ids) } + [TokenCodec.encodePrefixCoded(ids)]
             }
         }
         return blobs

@@ -12,20 +12,22 @@ struct RoundTripTests {
         #expect(try TokenCodec.decode(TokenCodec.encode(ids)) == ids)
     }
 
-    @Test("small-vocabulary ids are stored at width 2 and decode to themselves", arguments: lengths.filter { $0 > 0 })
+    @Test("small-vocabulary ids are stored at width 2 or as v2 and decode to themselves", arguments: lengths.filter { $0 > 0 })
     func smallVocabularyPicksWidthTwo(count: Int) throws {
         var rng = SeededGenerator(seed: 1000 + UInt64(count))
         let ids = Vocabulary.tiny.ids(count: count, using: &rng)
         let blob = TokenCodec.encode(ids)
-        #expect(try TokenCodec.header(of: blob).width == .two)
+        let header = try TokenCodec.header(of: blob)
+        #expect(header.isPrefixCoded || header.width == .two)
         #expect(try TokenCodec.decode(blob) == ids)
     }
 
-    @Test("one id above 65535 makes the encoder use width 4")
+    @Test("one id above 65535 rules out width 2")
     func oneLargeIdForcesWidthFour() throws {
         let ids: [UInt32] = [1, 2, 3, 65_536, 4]
         let blob = TokenCodec.encode(ids)
-        #expect(try TokenCodec.header(of: blob).width == .four)
+        let header = try TokenCodec.header(of: blob)
+        #expect(header.isPrefixCoded || header.width == .four)
         #expect(try TokenCodec.decode(blob) == ids)
     }
 
@@ -38,6 +40,42 @@ struct RoundTripTests {
             let expected = TokenBlobHeader(count: count, width: layout.width, shuffled: layout.shuffled)
             #expect(try TokenCodec.header(of: blob) == expected)
             #expect(try TokenCodec.decode(blob) == ids, "\(layout.testDescription)")
+        }
+    }
+
+    @Test("v2 blobs decode to the same ids", arguments: Vocabulary.allCases, [0, 1, 2, 5, 16, 513, 20_000])
+    func prefixCodeRoundTrips(vocabulary: Vocabulary, count: Int) throws {
+        var rng = SeededGenerator(seed: 11 &* UInt64(count) &+ UInt64(vocabulary.rawValue.count))
+        let ids = vocabulary.ids(count: count, using: &rng)
+        let blob = TokenCodec.encodePrefixCoded(ids)
+        #expect(try TokenCodec.header(of: blob) == .prefixCoded(count: count))
+        #expect(Array(blob.prefix(4)) == [0x54, 2, 1, 0])
+        #expect(try TokenCodec.decode(blob) == ids)
+    }
+
+    @Test("ids at every v2 code-length boundary round trip", arguments: [1, 2, 3, 7, 64])
+    func prefixCodeBoundariesRoundTrip(repeats: Int) throws {
+        let edges: [UInt32] = [0, 127, 128, 129, 255, 256, 32_639, 32_640, 32_641, 65_535, 65_536, .max - 1, .max]
+        let ids = (0..<repeats).flatMap { r in edges.map { $0 ^ UInt32(r & 1) } }
+        #expect(try TokenCodec.decode(TokenCodec.encodePrefixCoded(ids)) == ids)
+    }
+
+    @Test("random mixes of 1-, 2- and 5-byte codes, 0xFF low bytes among them, round trip as v2")
+    func prefixCodeMixesRoundTrip() throws {
+        var rng = SeededGenerator(seed: 77)
+        var decoder = TokenBlobDecoder()
+        var decoded: [UInt32] = []
+        // 383 and 32_639 have the low byte 0xFF in their two-byte code: the chunked reader takes
+        // the one-code path whenever a 0xFF byte is in its 8-byte window.
+        let pool: [ClosedRange<UInt32>] = [0...127, 128...32_639, 383...383, 32_639...32_639, 32_640...UInt32.max]
+        for _ in 0..<300 {
+            let count = Int.random(in: 0...300, using: &rng)
+            let weights = (0..<pool.count).map { _ in Int.random(in: 0...4, using: &rng) }
+            let ranges = pool.indices.flatMap { Array(repeating: pool[$0], count: weights[$0]) }
+            guard !ranges.isEmpty else { continue }
+            let ids = (0..<count).map { _ in UInt32.random(in: ranges.randomElement(using: &rng)!, using: &rng) }
+            try decoder.decode(TokenCodec.encodePrefixCoded(ids), into: &decoded)
+            #expect(decoded == ids)
         }
     }
 
@@ -63,8 +101,11 @@ struct RoundTripTests {
             let expected = Vocabulary.allCases.randomElement(using: &rng)!.ids(count: count, using: &rng)
             let layout = Layout.valid(for: expected).randomElement(using: &rng)!
             let blob =
-                round.isMultiple(of: 2)
-                ? encoder.encode(expected) : encoder.encode(expected, width: layout.width, shuffle: layout.shuffled)
+                switch round % 3 {
+                case 0: encoder.encode(expected)
+                case 1: encoder.encode(expected, width: layout.width, shuffle: layout.shuffled)
+                default: encoder.encodePrefixCoded(expected)
+                }
             try decoder.decode(blob, into: &ids)
             #expect(ids == expected)
         }
@@ -75,8 +116,7 @@ struct RoundTripTests {
         var rng = SeededGenerator(seed: 5)
         let ids = Vocabulary.small.ids(count: 300, using: &rng)
         var decoder = TokenBlobDecoder()
-        for layout in Layout.all {
-            let blob = layout.encode(ids)
+        for blob in Layout.all.map({ $0.encode(ids) }) + [TokenCodec.encodePrefixCoded(ids)] {
             var buffer = [UInt32](repeating: 0xDEAD_BEEF, count: 310)
             let written = try buffer.withUnsafeMutableBufferPointer { out in
                 try blob.withUnsafeBytes { raw in try decoder.decode(raw, into: out) }
