@@ -56,7 +56,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]),
         /// The paper's comparison in miniature: a grid of forked runs and paired statistics.
-        .target(name: "Experiments", dependencies: ["Buffer", "Daemons", "Postgres"]),
+        .target(name: "Experiments", dependencies: ["Buffer", "Daemons", "Policy", "Postgres", "Selection"]),
         /// `optune report`: a self-contained HTML page with SVG plots.
         .target(name: "Report", dependencies: ["Buffer"]),
         /// Training-set export (TRL, OpenRLHF, token ids): line formats, gzip and sha256 sinks.

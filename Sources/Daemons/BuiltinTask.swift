@@ -5,8 +5,10 @@ import Policy
 import TokenCodec
 
 /// The embedded default's task (DESIGN §7): a digit-task prompt set and its SFT start point π_0,
-/// both created once per (sizes, seed) and reused by every run that asks for the same.
+/// both created once per (family, sizes, seed) and reused by every run that asks for the same.
 public struct BuiltinTask: Sendable {
+    /// Which family: `digits` (the original, noise per kind) or `graded` (noise by kind and length).
+    public var family: BuiltinTaskFamily = .digits
     public var trainPrompts = 1000
     public var evalPrompts = 1000
     /// Seeds the prompts and π_0 (initial weights, demo noise, SFT order).
@@ -14,8 +16,11 @@ public struct BuiltinTask: Sendable {
 
     public init() {}
 
-    /// The prompt set's name, e.g. `digits-1000-1000-s1`.
-    public var setName: String { "digits-\(trainPrompts)-\(evalPrompts)-s\(seed)" }
+    /// The most samples per prompt the built-in task allows.
+    public static let maxSamplesPerPrompt = 8
+
+    /// The prompt set's name, e.g. `digits-1000-1000-s1` or `graded-1000-1000-s1`.
+    public var setName: String { "\(family.rawValue)-\(trainPrompts)-\(evalPrompts)-s\(seed)" }
 
     /// `optune task init`: ensures the prompt set exists; returns its id.
     public func ensurePromptSet(buffer: ReplayBuffer) async throws -> Int64 {
@@ -23,18 +28,27 @@ public struct BuiltinTask: Sendable {
         let existing = try await buffer.promptIDs(inSet: set, split: .train).count
         if existing >= trainPrompts { return set }
         let (train, eval) = DigitTaskFamily.split(trainCount: trainPrompts, evalCount: evalPrompts, seed: seed)
-        try await buffer.storePrompts(train.map { PromptRecord(text: $0.text, split: .train) }, inSet: set, defaultSplit: .train, source: "optune task init")
-        try await buffer.storePrompts(eval.map { PromptRecord(text: $0.text, split: .eval) }, inSet: set, defaultSplit: .eval, source: "optune task init")
+        // Each prompt's metadata records its kind, length and difficulty level, so SQL can show
+        // which prompts a selection takes (`metadata->>'difficulty'`).
+        try await buffer.storePrompts(
+            train.map { PromptRecord(text: $0.text, split: .train, metadataJSON: $0.metadataJSON) }, inSet: set, defaultSplit: .train,
+            source: "optune task init")
+        try await buffer.storePrompts(
+            eval.map { PromptRecord(text: $0.text, split: .eval, metadataJSON: $0.metadataJSON) }, inSet: set, defaultSplit: .eval,
+            source: "optune task init")
         return set
     }
 
     /// π_0 for this task: found in the buffer, or trained by SFT on noisy demonstrations and
     /// stored (compressed) as a shared base policy. Returns its id and whether it was trained now.
     public func ensureBasePolicy(buffer: ReplayBuffer) async throws -> (policy: Int64, trained: Bool) {
-        let config = #"{"kind": "builtin-sft", "set": "\#(setName)", "seed": \#(seed)}"#
+        // The digits family keeps its original key, so π_0s stored before families existed are reused.
+        let config = family == .digits
+            ? #"{"kind": "builtin-sft", "set": "\#(setName)", "seed": \#(seed)}"#
+            : #"{"kind": "builtin-sft", "family": "\#(family.rawValue)", "set": "\#(setName)", "seed": \#(seed)}"#
         if let existing = try await buffer.basePolicy(configJSON: config) { return (existing, false) }
         let (_, eval) = DigitTaskFamily.split(trainCount: trainPrompts, evalCount: evalPrompts, seed: seed)
-        let result = await Task.detached { SFTTrainer.initialPolicy(excluding: eval, seed: seed) }.value
+        let result = await Task.detached { SFTTrainer.initialPolicy(noise: family.noise, excluding: eval, seed: seed) }.value
         let blob = CompressedBytes.compress(result.model.serialized())
         let id = try await buffer.registerPolicy(run: nil, t: 0, parent: nil, weights: blob, configJSON: config)
         return (id, true)
