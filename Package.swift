@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "BackendsTests", dependencies: ["Backends", "Buffer", "Daemons", "Postgres", "TestSupport"]),
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Buffer", "Selection"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Buffer", "Postgres", "Selection", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Buffer", "TestSupport"]),
         .testTarget(

@@ -26,7 +26,8 @@ struct Experiment: AsyncParsableCommand {
 
             SIGINT stops the whole grid and prints what finished; the same command again reuses \
             every finished run and continues the stopped one (runs are named by --label, which \
-            defaults to a digest of the arguments).
+            defaults to a digest of the run settings, and by cell and seed; a grid with more cells \
+            or seeds reuses the runs it shares with an earlier one).
             """)
 
     @Option(parsing: .upToNextOption, help: "Selection ratios ρ, as decimals in (0, 1].")
@@ -103,12 +104,13 @@ struct Experiment: AsyncParsableCommand {
         return grid
     }
 
-    /// `exp-` and 12 hex digits of a stable digest (FNV-1a) of every argument that shapes a run.
+    /// `exp-` and 12 hex digits of a stable digest (FNV-1a) of every argument that shapes a run
+    /// (not of which cells and seeds the grid has: runs are named by cell and seed, so a grid
+    /// that adds a strategy, a ρ or seeds reuses the runs an earlier one finished).
     var defaultLabel: String {
         let canonical = [
-            rhos.compactMap { DecimalRatio($0)?.description }.joined(separator: ","), strategies.map(\.rawValue).joined(separator: ","),
-            losses.map(\.rawValue).joined(separator: ","), seeds.map(String.init).joined(separator: ","), "\(iterations)", task.rawValue,
-            "\(trainPrompts)", "\(evalPrompts)", "\(samples)", "\(evalSamples)", "\(epochs)", "\(learningRate)",
+            "\(iterations)", task.rawValue, "\(trainPrompts)", "\(evalPrompts)", "\(samples)", "\(evalSamples)", "\(epochs)",
+            "\(learningRate)",
         ].joined(separator: ";")
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in canonical.utf8 {
