@@ -104,7 +104,7 @@ extension ExperimentResult {
             var name = cell.label
             if cell.strategy == .randomMatched {
                 let rhos = Estimate(values(cell) { $1.rho.doubleValue })
-                if rhos.count > 0 { name += String(format: " (ρ̄ %.3f)", rhos.mean) }
+                if rhos.count > 0 { name += String(format: " (mean ρ %.3f)", rhos.mean) }
             }
             rows.append([
                 name, done == seeds.count ? "\(done)" : "\(done)/\(seeds.count) unfinished",
