@@ -23,11 +23,13 @@ extension ExperimentGrid {
     public func run(databaseURL: String, progress: @Sendable (String) -> Void) async throws -> ExperimentResult {
         if let problem { throw ExperimentError(problem) }
         let started = ContinuousClock.now
+        let stop = StopSignal()
+        defer { stop.cancel() }
         let buffer = try await ReplayBuffer.connect(to: databaseURL, applicationName: "optune-experiment")
         do {
             try await Migrator(connection: buffer.connection).migrate()
             var result = ExperimentResult(cells: cells, seeds: seeds, iterations: iterations)
-            try await runSeeds(buffer: buffer, databaseURL: databaseURL, into: &result, progress: progress)
+            try await runSeeds(buffer: buffer, databaseURL: databaseURL, stop: stop, into: &result, progress: progress)
             result.wallSeconds = (ContinuousClock.now - started).seconds
             await buffer.close()
             return result
@@ -38,9 +40,17 @@ extension ExperimentGrid {
     }
 
     private func runSeeds(
-        buffer: ReplayBuffer, databaseURL: String, into result: inout ExperimentResult, progress: @Sendable (String) -> Void
+        buffer: ReplayBuffer, databaseURL: String, stop: StopSignal, into result: inout ExperimentResult,
+        progress: @Sendable (String) -> Void
     ) async throws {
+        func stopped() -> Bool {
+            guard stop.isSet else { return false }
+            result.interrupted = true
+            progress("stopped by a signal; the grid stops (run the same command again to go on)")
+            return true
+        }
         for seed in seeds {
+            if stopped() { return }
             var task = BuiltinTask()
             task.family = family
             task.trainPrompts = trainPrompts
@@ -53,6 +63,7 @@ extension ExperimentGrid {
             let model = try await task.ensureRewardModel(buffer: buffer)
 
             for loss in losses {
+                if stopped() { return }
                 var shared = baseConfig
                 shared.rho = 1
                 shared.strategy = .full
@@ -84,10 +95,11 @@ extension ExperimentGrid {
                             + " (π_0 eval \(Self.format(pi0)), π_1 eval \(Self.format(pi1)))")
                 }
                 for cell in cells where cell.loss == loss {
-                    let stop = try await runCell(
+                    if stopped() { return }
+                    let interrupted = try await runCell(
                         cell, seed: seed, sharedRun: sharedRun, set: set, model: model, buffer: buffer, databaseURL: databaseURL,
                         into: &result, progress: progress)
-                    if stop {
+                    if interrupted {
                         result.interrupted = true
                         return
                     }
