@@ -30,10 +30,10 @@ public struct BuiltinTask: Sendable {
         let (train, eval) = DigitTaskFamily.split(trainCount: trainPrompts, evalCount: evalPrompts, seed: seed)
         // Each prompt's metadata records its kind, length and difficulty level, so SQL can show
         // which prompts a selection takes (`metadata->>'difficulty'`).
-        try await buffer.storePrompts(
+        _ = try await buffer.storePrompts(
             train.map { PromptRecord(text: $0.text, split: .train, metadataJSON: $0.metadataJSON) }, inSet: set, defaultSplit: .train,
             source: "optune task init")
-        try await buffer.storePrompts(
+        _ = try await buffer.storePrompts(
             eval.map { PromptRecord(text: $0.text, split: .eval, metadataJSON: $0.metadataJSON) }, inSet: set, defaultSplit: .eval,
             source: "optune task init")
         return set

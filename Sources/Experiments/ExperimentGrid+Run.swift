@@ -198,7 +198,7 @@ extension ExperimentGrid {
     }
 
     /// The outcome of the cell run `name` as the buffer has it.
-    private func measure(run name: String, rho: DecimalRatio, buffer: ReplayBuffer) async throws -> ExperimentResult.Outcome {
+    func measure(run name: String, rho: DecimalRatio, buffer: ReplayBuffer) async throws -> ExperimentResult.Outcome {
         guard let data = try await buffer.reportData(runNames: [name]).first else {
             throw ExperimentError("run \(name) vanished")
         }

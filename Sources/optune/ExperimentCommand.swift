@@ -5,6 +5,7 @@ import Experiments
 import Foundation
 import Logging
 import Policy
+import Report
 import Selection
 
 struct Experiment: AsyncParsableCommand {
@@ -65,6 +66,9 @@ struct Experiment: AsyncParsableCommand {
 
     @Option(help: "Learning rate of the built-in DPO trainer (RMSProp).")
     var learningRate = 2e-4
+
+    @Option(help: "Also write the HTML report (eval reward vs generated tokens per cell, with intervals) to this file.")
+    var report: String?
 
     @Option(help: "Prefix of the runs' names (default: exp- and a digest of the arguments, so a repeated command reuses its runs).")
     var label: String?
@@ -128,7 +132,14 @@ struct Experiment: AsyncParsableCommand {
             "experiment \(grid.label): \(grid.cells.count) cells × \(seeds.count) seeds, T = \(iterations), task \(task.rawValue), "
                 + "n = \(samples), K = \(evalSamples)")
         let result = try await grid.run(databaseURL: url) { note($0) }
-        print(result.table())
+        let tables = result.table()
+        print(tables)
+        if let report {
+            let html = ExperimentReport.render(
+                title: "optune experiment \(grid.label)", curves: result.reportCurves(), tables: tables, generatedAt: Date())
+            try html.write(toFile: report, atomically: true, encoding: .utf8)
+            note("wrote \(report); later: optune report --experiment \(grid.label) -o FILE")
+        }
         note(String(format: "finished in %.0f s", result.wallSeconds))
         if result.interrupted {
             note("stopped by a signal; run the same command again to reuse the finished cells and go on")
@@ -138,3 +149,16 @@ struct Experiment: AsyncParsableCommand {
 }
 
 extension ExperimentStrategy: ExpressibleByArgument {}
+
+extension ExperimentResult {
+    /// Every cell's curve in the report's terms.
+    func reportCurves() -> [ExperimentCurve] {
+        cells.map { cell in
+            ExperimentCurve(
+                name: cell.label,
+                points: curve(cell).map {
+                    ExperimentCurvePoint(t: $0.t, tokens: $0.tokens, reward: $0.eval.mean, halfWidth: $0.eval.halfWidth, seeds: $0.eval.count)
+                })
+        }
+    }
+}
