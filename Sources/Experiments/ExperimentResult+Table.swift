@@ -55,9 +55,9 @@ extension ExperimentResult {
             lines.append("  [\(ok ? "met" : "MISSED")] \(text)")
         }
         let share = gainShare(reward, fromShared: true)
-        check((share ?? 0) >= 0.95, "gain from π_1 ≥ 95% of ρ=1's: \(share.map { String(format: "%.0f%%", $0 * 100) } ?? "unknown")")
+        check((share ?? 0) >= 0.95, "gain from π_1 ≥ 95% of ρ=1's: \(share.map { String(format: "%.1f%%", $0 * 100) } ?? "unknown")")
         let tokens = tokenShare(reward)
-        check((tokens ?? 1) <= 0.60, "tokens after iteration 0 ≤ 60% of ρ=1's: \(tokens.map { String(format: "%.0f%%", $0 * 100) } ?? "unknown")")
+        check((tokens ?? 1) <= 0.60, "tokens after iteration 0 ≤ 60% of ρ=1's: \(tokens.map { String(format: "%.1f%%", $0 * 100) } ?? "unknown")")
         for other in [ExperimentStrategy.random, .highest] {
             let cell = ExperimentGrid.Cell(rho: half, strategy: other, loss: loss)
             guard cells.contains(cell) else {

@@ -86,7 +86,7 @@ struct ExperimentResultTests {
         for seed: Int64 in 1...4 { fixture.set(Fixture.reward, seed, eval: 0.70 + Double(seed) * 0.01, tokens: 700) }
         let missed = try #require(fixture.result.goal(loss: .wdpo))
         #expect(!missed.met)
-        #expect(missed.lines.contains { $0.contains("MISSED") && $0.contains("70%") })
+        #expect(missed.lines.contains { $0.contains("MISSED") && $0.contains("70.0%") })
     }
 
     @Test func theGainSplitIsAveragedOverFinishedSeeds() throws {
