@@ -11,12 +11,14 @@ extension ExperimentGrid {
         var strategies = Set<ExperimentStrategy>()
         var losses = Set<LossKind>()
         var seeds = Set<Int64>()
+        var found = Set<Cell>()
         var iterations: Int?
         for name in try await buffer.runNames(prefix: label + "-s") {
             guard let parsed = parse(runName: name, label: label) else { continue }
             seeds.insert(parsed.seed)
             losses.insert(parsed.loss)
             guard let cell = parsed.cell else { continue }
+            found.insert(cell)
             rhos.insert(cell.rho)
             if cell.strategy != .full { strategies.insert(cell.strategy) }
             if iterations == nil, let id = try await buffer.runID(named: name) {
@@ -29,6 +31,7 @@ extension ExperimentGrid {
         grid.losses = LossKind.allCases.filter(losses.contains)
         grid.seeds = seeds.sorted()
         grid.iterations = iterations ?? 2
+        grid.cellFilter = found
         return grid
     }
 

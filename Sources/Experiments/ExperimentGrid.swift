@@ -25,6 +25,8 @@ public struct ExperimentGrid: Sendable {
     public var baseConfig = RunConfig()
     /// Prefix of the runs' names; runs already in the buffer under these names are reused.
     public var label: String
+    /// When set, only these cells (a grid read back from the buffer has just the cells it ran).
+    public var cellFilter: Set<Cell>?
 
     public init(label: String) {
         self.label = label
@@ -69,7 +71,7 @@ public struct ExperimentGrid: Sendable {
                 }
             }
         }
-        return cells.sorted()
+        return cells.filter { cellFilter?.contains($0) ?? true }.sorted()
     }
 
     /// The shared run of (`seed`, `loss`).

@@ -131,9 +131,24 @@ struct ExperimentGridTests {
         #expect(ExperimentGrid.matchedRatio(rho: Fixture.half, rewardTokens: 10, randomTokens: 0) == nil)
     }
 
-    @Test func cellsAndRunsHaveStableNames() {
+    @Test func cellsAndRunsHaveStableNamesThatParseBack() throws {
         let grid = ExperimentGrid(label: "exp-x")
         #expect(grid.runName(Fixture.reward, seed: 3) == "exp-x-s3-rho0.5-reward-wdpo")
         #expect(grid.sharedRunName(seed: 3, loss: .dpo) == "exp-x-s3-dpo-shared")
+        let matched = ExperimentGrid.Cell(rho: Fixture.half, strategy: .randomMatched, loss: .dpo)
+        let parsed = try #require(ExperimentGrid.parse(runName: grid.runName(matched, seed: 12), label: "exp-x"))
+        #expect(parsed.seed == 12 && parsed.loss == .dpo && parsed.cell == matched)
+        let shared = try #require(ExperimentGrid.parse(runName: "exp-x-s3-wdpo-shared", label: "exp-x"))
+        #expect(shared.seed == 3 && shared.loss == .wdpo && shared.cell == nil)
+        for other in ["exp-x-s3-rho0.5-sideways-wdpo", "exp-x-sthree-wdpo-shared", "exp-y-s3-wdpo-shared", "exp-x-s3-rho1.5-full-wdpo"] {
+            #expect(ExperimentGrid.parse(runName: other, label: "exp-x") == nil, "\(other)")
+        }
+    }
+
+    @Test func aFilteredGridHasOnlyTheCellsItRan() {
+        var grid = ExperimentGrid(label: "g")
+        grid.strategies = [.reward, .random, .randomMatched]
+        grid.cellFilter = [Fixture.reward, Fixture.full]
+        #expect(grid.cells == [Fixture.full, Fixture.reward])
     }
 }
