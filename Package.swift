@@ -68,7 +68,12 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]),
         /// The paper's comparison in miniature: a grid of forked runs and paired statistics.
-        .target(name: "Experiments", dependencies: ["Buffer", "Daemons", "Postgres"]),
+        .target(
+            name: "Experiments",
+            dependencies: [
+                "Buffer", "Daemons", "Policy", "Postgres", "Selection",
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]),
         /// `optune report`: a self-contained HTML page with SVG plots.
         .target(name: "Report", dependencies: ["Buffer"]),
         /// Training-set export (TRL, OpenRLHF, token ids): line formats, gzip and sha256 sinks.
@@ -91,7 +96,7 @@ let package = Package(
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "BackendsTests", dependencies: ["Backends", "Buffer", "Daemons", "Postgres", "TestSupport"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Backends", "Observability", "Buffer", "Postgres", "TestSupport"]),
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Buffer", "Selection", "TestSupport"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Buffer", "Postgres", "Selection", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Buffer", "TestSupport"]),
         .testTarget(

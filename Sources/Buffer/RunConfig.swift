@@ -6,6 +6,8 @@ public enum SelectionStrategy: String, Sendable, Codable, CaseIterable {
     case random
     /// ρ = 1 online DPO: every prompt.
     case full
+    /// The paper's control: regenerate the prompts whose chosen response had the highest reward.
+    case highest
 }
 
 /// The preference loss (DESIGN §2 step 5).
@@ -45,6 +47,11 @@ public struct RunConfig: Sendable, Codable, Hashable {
     public var rewardMin: Double?
     /// Rewards above this make the scoring task dead with a clear message; nil: no bound.
     public var rewardMax: Double?
+    /// Samples per eval prompt; the evaluation is their mean reward. nil: 1.
+    public var evalSamples: Int?
+
+    /// The eval samples in effect per eval prompt.
+    public var evalSamplesPerPrompt: Int { evalSamples ?? 1 }
 
     /// The tolerance in effect for dead work.
     public var deadFractionTolerance: Double { maxDeadFraction ?? 0.01 }
@@ -67,6 +74,9 @@ public struct RunConfig: Sendable, Codable, Hashable {
         guard rho.isFinite, rho > 0, rho <= 1 else { throw RunConfigError(field: "rho", message: "must be in (0, 1], got \(rho)") }
         guard samplesPerPrompt >= 2 else {
             throw RunConfigError(field: "samplesPerPrompt", message: "must be at least 2 (a pair needs two samples), got \(samplesPerPrompt)")
+        }
+        if let evalSamples, !(1...64).contains(evalSamples) {
+            throw RunConfigError(field: "evalSamples", message: "must be in 1...64, got \(evalSamples)")
         }
         guard beta1.isFinite, beta1 > 0 else { throw RunConfigError(field: "beta1", message: "must be finite and > 0, got \(beta1)") }
         guard beta2.isFinite, beta2 > 0 else { throw RunConfigError(field: "beta2", message: "must be finite and > 0, got \(beta2)") }

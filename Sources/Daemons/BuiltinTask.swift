@@ -5,8 +5,10 @@ import Policy
 import TokenCodec
 
 /// The embedded default's task (DESIGN §7): a digit-task prompt set and its SFT start point π_0,
-/// both created once per (sizes, seed) and reused by every run that asks for the same.
+/// both created once per (family, sizes, seed) and reused by every run that asks for the same.
 public struct BuiltinTask: Sendable {
+    /// Which family: `digits` (the original, noise per kind) or `graded` (noise by kind and length).
+    public var family: BuiltinTaskFamily = .digits
     public var trainPrompts = 1000
     public var evalPrompts = 1000
     /// Seeds the prompts and π_0 (initial weights, demo noise, SFT order).
@@ -14,11 +16,11 @@ public struct BuiltinTask: Sendable {
 
     public init() {}
 
-    /// Most samples per prompt a run of the built-in task may ask for.
+    /// The most samples per prompt the built-in task allows.
     public static let maxSamplesPerPrompt = 8
 
-    /// The prompt set's name, e.g. `digits-1000-1000-s1`.
-    public var setName: String { "digits-\(trainPrompts)-\(evalPrompts)-s\(seed)" }
+    /// The prompt set's name, e.g. `digits-1000-1000-s1` or `graded-1000-1000-s1`.
+    public var setName: String { "\(family.rawValue)-\(trainPrompts)-\(evalPrompts)-s\(seed)" }
 
     /// `optune task init`: ensures the prompt set exists; returns its id.
     public func ensurePromptSet(buffer: ReplayBuffer) async throws -> Int64 {
@@ -26,8 +28,14 @@ public struct BuiltinTask: Sendable {
         let existing = try await buffer.promptIDs(inSet: set, split: .train).count
         if existing >= trainPrompts { return set }
         let (train, eval) = DigitTaskFamily.split(trainCount: trainPrompts, evalCount: evalPrompts, seed: seed)
-        _ = try await buffer.storePrompts(train.map { PromptRecord(text: $0.text, split: .train) }, inSet: set, defaultSplit: .train, source: "optune task init")
-        _ = try await buffer.storePrompts(eval.map { PromptRecord(text: $0.text, split: .eval) }, inSet: set, defaultSplit: .eval, source: "optune task init")
+        // Each prompt's metadata records its kind, length and difficulty level, so SQL can show
+        // which prompts a selection takes (`metadata->>'difficulty'`).
+        _ = try await buffer.storePrompts(
+            train.map { PromptRecord(text: $0.text, split: .train, metadataJSON: $0.metadataJSON) }, inSet: set, defaultSplit: .train,
+            source: "optune task init")
+        _ = try await buffer.storePrompts(
+            eval.map { PromptRecord(text: $0.text, split: .eval, metadataJSON: $0.metadataJSON) }, inSet: set, defaultSplit: .eval,
+            source: "optune task init")
         return set
     }
 
@@ -36,11 +44,14 @@ public struct BuiltinTask: Sendable {
     /// Concurrent first uses (two `optune run` on a new home) train and store it once: see
     /// ``ReplayBuffer/ensureBasePolicy(configJSON:make:)``, which needs `buffer`'s connection to itself.
     public func ensureBasePolicy(buffer: ReplayBuffer) async throws -> (policy: Int64, trained: Bool) {
-        let config = #"{"kind": "builtin-sft", "set": "\#(setName)", "seed": \#(seed)}"#
-        let (trainPrompts, evalPrompts, seed) = (trainPrompts, evalPrompts, seed)
+        // The digits family keeps its original key, so π_0s stored before families existed are reused.
+        let config = family == .digits
+            ? #"{"kind": "builtin-sft", "set": "\#(setName)", "seed": \#(seed)}"#
+            : #"{"kind": "builtin-sft", "family": "\#(family.rawValue)", "set": "\#(setName)", "seed": \#(seed)}"#
+        let (trainPrompts, evalPrompts, seed, family) = (trainPrompts, evalPrompts, seed, family)
         let (policy, created) = try await buffer.ensureBasePolicy(configJSON: config) {
             let (_, eval) = DigitTaskFamily.split(trainCount: trainPrompts, evalCount: evalPrompts, seed: seed)
-            let result = await Task.detached { SFTTrainer.initialPolicy(excluding: eval, seed: seed) }.value
+            let result = await Task.detached { SFTTrainer.initialPolicy(noise: family.noise, excluding: eval, seed: seed) }.value
             return CompressedBytes.compress(result.model.serialized())
         }
         return (policy, created)

@@ -68,7 +68,7 @@ public struct GeneratorService: Service, BatchWork, CustomStringConvertible {
                         failures.append((task, BackendError("prompt \(task.prompt) is missing", retryable: false)))
                         continue
                     }
-                    let samples = task.purpose == .eval ? 1 : run.config.samplesPerPrompt
+                    let samples = task.purpose == .eval ? run.config.evalSamplesPerPrompt : run.config.samplesPerPrompt
                     let seeds = (0..<samples).map { Self.seed(run: run.config.seed, t: task.t, prompt: task.prompt, sample: $0) }
                     requests.append(GenerationRequest(prompt: PromptContent(id: prompt.id, text: prompt.text, messagesJSON: prompt.messagesJSON), seeds: seeds))
                     requestTasks.append(task)

@@ -27,6 +27,7 @@ public struct Estimate: Sendable, Hashable {
 
     /// `0.8123 ± 0.0041`.
     public func formatted(digits: Int = 4) -> String {
+        guard count > 0 else { return "—" }
         let value = String(format: "%+.\(digits)f", mean).replacingOccurrences(of: "+", with: mean < 0 ? "" : "")
         guard let halfWidth else { return value }
         return value + String(format: " ± %.\(digits)f", halfWidth)

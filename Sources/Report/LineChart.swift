@@ -5,6 +5,8 @@ struct LinePoint {
     /// Drawn as an open marker (e.g. a fork's shared, inherited iterations).
     var hollow: Bool = false
     var tooltip: String
+    /// Half-width of an interval around `y` (e.g. a 95% confidence interval), drawn as a whisker.
+    var interval: Double? = nil
 }
 
 struct LineSeries {
@@ -34,7 +36,13 @@ struct LineChart {
         Legend.draw(legend, into: &svg, x: area.left, y: 10, width: width - 100)
 
         let xs = series.flatMap { $0.points.filter { $0.y?.isFinite == true && $0.x.isFinite }.map(\.x) }
-        let ys = series.flatMap { $0.points.compactMap(\.y).filter(\.isFinite) }
+        let ys = series.flatMap { s in
+            s.points.flatMap { point -> [Double] in
+                guard let y = point.y, y.isFinite else { return [] }
+                guard let h = point.interval, h.isFinite else { return [y] }
+                return [y - h, y + h]
+            }
+        }
         guard let xMin = xs.min(), let xMax = xs.max(), let yMin = ys.min(), let yMax = ys.max() else {
             Axes.noData(emptyMessage, into: &svg, area: area)
             return svg.render(label: label)
@@ -63,6 +71,15 @@ struct LineChart {
                 }
             }
             svg.polyline(run, stroke: s.color, width: 2.2, dash: s.dash)
+        }
+        for s in series {
+            for point in s.points {
+                guard let value = point.y, value.isFinite, point.x.isFinite, let h = point.interval, h.isFinite, h > 0 else { continue }
+                let px = x(point.x)
+                svg.line(px, y(value - h), px, y(value + h), stroke: s.color, width: 1.2)
+                svg.line(px - 3, y(value - h), px + 3, y(value - h), stroke: s.color, width: 1.2)
+                svg.line(px - 3, y(value + h), px + 3, y(value + h), stroke: s.color, width: 1.2)
+            }
         }
         // Open markers first: a fork's shared points lie exactly on its parent's filled ones.
         for hollow in [true, false] {

@@ -72,6 +72,8 @@ struct Run: AsyncParsableCommand {
             guard fork == nil else { throw ValidationError("--prompt-set and --fork exclude each other (a fork uses its parent's prompts)") }
         } else if baseUri != nil {
             throw ValidationError("--base-uri goes with --prompt-set")
+        } else if options.samples > BuiltinTask.maxSamplesPerPrompt {
+            throw ValidationError("--samples must be at most \(BuiltinTask.maxSamplesPerPrompt) for the built-in task, got \(options.samples)")
         }
         if let baseSha256, baseSha256.count != 64 || !baseSha256.allSatisfy(\.isHexDigit) {
             throw ValidationError("--base-sha256 must be 64 hex digits")
@@ -111,7 +113,7 @@ struct Run: AsyncParsableCommand {
             runID = try await buffer.createRun(name: runName, promptSetID: set, rewardModelID: model, config: options.config(basePolicy: base))
             note("run \(runName) (id \(runID)): prompt set \(promptSet), π_0 = \(baseUri), ρ \(options.rho), \(options.strategy.rawValue), \(options.loss.rawValue), T = \(options.iterations)")
         } else {
-            let task = task.task
+            let task = task.builtin
             let set = try await task.ensurePromptSet(buffer: buffer)
             let started = ContinuousClock.now
             let (base, trained) = try await task.ensureBasePolicy(buffer: buffer)

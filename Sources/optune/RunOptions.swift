@@ -1,13 +1,14 @@
 import ArgumentParser
 import Buffer
 import Daemons
+import Policy
 
 /// The knobs of a run's configuration, shared by `run` and `experiment`.
 struct RunConfigOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Fraction ρ of prompts regenerated per iteration, in (0, 1].")
     var rho: Double = 0.5
 
-    @Option(help: "Selection for t ≥ 1: reward (OPTune), random or full.")
+    @Option(help: "Selection for t ≥ 1: reward (OPTune), random, full, or highest (the paper's control).")
     var strategy: SelectionStrategy = .reward
 
     @Option(help: "Preference loss: wdpo or dpo.")
@@ -16,8 +17,11 @@ struct RunConfigOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Training iterations T (then π_T is evaluated).")
     var iterations: Int = 5
 
-    @Option(parsing: .unconditional, help: "Samples per selected prompt (≥ 2).")
+    @Option(parsing: .unconditional, help: "Samples per selected prompt (≥ 2; at most 8 for the built-in task); chosen = best, rejected = worst.")
     var samples: Int = 2
+
+    @Option(parsing: .unconditional, help: "Samples per eval prompt; the evaluation is their mean reward (1...64).")
+    var evalSamples: Int = 1
 
     @Option(parsing: .unconditional, help: "DPO β1.")
     var beta1: Double = 2
@@ -55,6 +59,7 @@ struct RunConfigOptions: ParsableArguments {
         config.loss = loss
         config.iterations = iterations
         config.samplesPerPrompt = samples
+        config.evalSamples = evalSamples == 1 ? nil : evalSamples
         config.beta1 = beta1
         config.beta2 = beta2
         config.seed = seed
@@ -88,6 +93,9 @@ struct RunConfigOptions: ParsableArguments {
 
 /// Which built-in task to use.
 struct TaskOptions: ParsableArguments {
+    @Option(help: "Built-in task family: digits (the original) or graded (difficulty by kind and length).")
+    var task: BuiltinTaskFamily = .digits
+
     @Option(parsing: .unconditional, help: "Train prompts of the built-in digit task.")
     var trainPrompts = 1000
 
@@ -109,8 +117,9 @@ struct TaskOptions: ParsableArguments {
         }
     }
 
-    var task: BuiltinTask {
+    var builtin: BuiltinTask {
         var task = BuiltinTask()
+        task.family = self.task
         task.trainPrompts = trainPrompts
         task.evalPrompts = evalPrompts
         task.seed = taskSeed
@@ -120,3 +129,4 @@ struct TaskOptions: ParsableArguments {
 
 extension SelectionStrategy: ExpressibleByArgument {}
 extension LossKind: ExpressibleByArgument {}
+extension BuiltinTaskFamily: ExpressibleByArgument {}

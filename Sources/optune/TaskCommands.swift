@@ -15,7 +15,7 @@ struct TaskCommand: AsyncParsableCommand {
         func run() async throws {
             let buffer = try await DatabaseTarget().connect(applicationName: "optune-task", requiringSchema: false)
             try await buffer.migrate()
-            let task = task.task
+            let task = task.builtin
             let set = try await task.ensurePromptSet(buffer: buffer)
             let (policy, trained) = try await task.ensureBasePolicy(buffer: buffer)
             _ = try await task.ensureRewardModel(buffer: buffer)

@@ -147,3 +147,42 @@ struct SelectionTests {
         }
     }
 }
+
+@Suite("The highest-reward control")
+struct HighestSelectionTests {
+    let scores = [0.9, 0.1, 0.5, 0.3, 0.8, 0.2, 0.7, 0.4, 0.6, 0.05]
+
+    @Test func highestSelectionTakesExactlyTheNHighestChosenRewardsWithTheirRewards() async throws {
+        try await TestDatabase.withFresh { database in
+            let run = try await ScoredRun.make(in: database, scores: scores)
+            let selected = try await run.selectIteration1(strategy: .highest, rho: 0.3)
+            let highest = run.scenario.prompts.enumerated().sorted { scores[$0.offset] > scores[$1.offset] }.prefix(3).map(\.element)
+            #expect(selected == Array(highest))
+            let ranking = try await run.scenario.buffer.connection.query(
+                "SELECT ranking_reward FROM optune.selections WHERE run_id = $1 AND t = 1 ORDER BY rank", [run.scenario.run]
+            ).map { try $0.decode(0, as: Double.self) }
+            #expect(ranking == [0.9, 0.8, 0.7])
+            let strategy = try await run.scenario.buffer.connection.query(
+                "SELECT strategy FROM optune.iterations WHERE run_id = $1 AND t = 1", [run.scenario.run])[0].decode(0, as: String.self)
+            #expect(strategy == "highest")
+        }
+    }
+
+    @Test func theSchemaStillRefusesUnknownStrategies() async throws {
+        try await TestDatabase.withFresh { database in
+            let run = try await ScoredRun.make(in: database, scores: scores)
+            for (sql, constraint) in [
+                ("UPDATE optune.iterations SET strategy = 'lowest' WHERE run_id = $1", "iterations_strategy_valid"),
+                ("UPDATE optune.runs SET strategy = 'lowest' WHERE id = $1", "runs_strategy_valid"),
+            ] {
+                do {
+                    try await run.scenario.buffer.connection.execute(sql, [run.scenario.run])
+                    Issue.record("\(constraint) accepted an unknown strategy")
+                } catch let error as PostgresError {
+                    #expect(error.constraint == constraint)
+                }
+            }
+            try await run.scenario.buffer.connection.execute("UPDATE optune.runs SET strategy = 'highest' WHERE id = $1", [run.scenario.run])
+        }
+    }
+}
