@@ -15,6 +15,19 @@ public struct CodecBenchmark: Sendable {
         self.zipf = zipf
     }
 
+    /// Runs the codec rows, with PostgreSQL's `int4[]` baseline measured in the database at
+    /// `databaseURL`.
+    public func run(into report: inout BenchmarkReport, databaseURL: String) async throws {
+        let scratch = try await Connection.connect(to: databaseURL, applicationName: "optune-bench")
+        do {
+            try await run(into: &report, scratch: scratch)
+        } catch {
+            await scratch.close()
+            throw error
+        }
+        await scratch.close()
+    }
+
     public func run(into report: inout BenchmarkReport, scratch: Connection?) async throws {
         let tokens = fixture.reduce(0) { $0 + $1.count }
         var encoder = TokenBlobEncoder()

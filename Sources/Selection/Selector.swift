@@ -35,7 +35,8 @@ public struct Selector: Sendable {
         let promptCount = try c.query(
             "SELECT count(*) FROM optune.prompt_set_members WHERE set_id = $1 AND split = 'train'", [promptSetID]
         )[0].decode(0, as: Int.self)
-        let tieSeed = seed &* 1_000_003 &+ Int64(t)
+        // The tie seed has one definition, in SQL (migration 0002), shared with the views and the report.
+        let tieSeed = try c.query("SELECT optune.selection_tie_seed($1, $2)", [seed, Int32(t)])[0].decode(0, as: Int64.self)
         if t == 0 || strategy == .full {
             return try c.execute(
                 """

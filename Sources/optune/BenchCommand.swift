@@ -1,7 +1,6 @@
 import ArgumentParser
 import Benchmarks
 import Foundation
-import Postgres
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -82,10 +81,8 @@ struct Bench: AsyncParsableCommand {
         let rows = try TokenFixture.load(path: path)
         let target = DatabaseTarget()
         let serverURL = try await target.connectionURL(progress: { note($0) })
-        let admin = try await Connection.connect(to: serverURL, applicationName: "optune-bench")
-        let database = "optune_bench_\(ProcessInfo.processInfo.processIdentifier)"
-        try await admin.execute("CREATE DATABASE \(try await admin.quoteIdentifier(database))")
-        let databaseURL = ConnectionString.replacingDatabase(in: serverURL, with: database)
+        let scratchDatabase = try await ScratchDatabase.create(serverURL: serverURL)
+        let databaseURL = scratchDatabase.url
         var options = ScaleBenchmarks.Options(prompts: prompts, tokenRows: rows)
         options.leaseSeconds = leaseSeconds
         var report = BenchmarkReport()
@@ -95,9 +92,7 @@ struct Bench: AsyncParsableCommand {
                 switch section {
                 case "codec":
                     note("codec: \(rows.count) fixture rows, and a Zipf sample")
-                    let scratch = try await Connection.connect(to: databaseURL, applicationName: "optune-bench")
-                    try await CodecBenchmark(fixture: rows, zipf: TokenFixture.zipf(rows: rows.count)).run(into: &report, scratch: scratch)
-                    await scratch.close()
+                    try await CodecBenchmark(fixture: rows, zipf: TokenFixture.zipf(rows: rows.count)).run(into: &report, databaseURL: databaseURL)
                 case "ingest":
                     var ingest = IngestBenchmark(tokenRows: rows)
                     ingest.responses = responses
@@ -113,13 +108,13 @@ struct Bench: AsyncParsableCommand {
                 try await ScaleBenchmarks.run(scaled, options: options, databaseURL: databaseURL, into: &report, progress: { note($0) })
             }
         } catch {
-            if !keepDatabase { _ = try? await admin.execute("DROP DATABASE IF EXISTS \(try await admin.quoteIdentifier(database)) WITH (FORCE)") }
+            if !keepDatabase { try? await scratchDatabase.drop() }
             throw error
         }
         if keepDatabase {
-            note("kept scratch database \(database)")
+            note("kept scratch database \(scratchDatabase.name)")
         } else {
-            try await admin.execute("DROP DATABASE \(try await admin.quoteIdentifier(database)) WITH (FORCE)")
+            try await scratchDatabase.drop()
         }
         print(report.table())
         print(report.summaryLine())
