@@ -16,6 +16,13 @@ tools/setup.sh --no-build || { echo "test: setup failed" >&2; exit 1; }
 section "Landed migrations unchanged: tools/check-migrations.sh"
 tools/check-migrations.sh || failed+=("tools/check-migrations.sh")
 
+section "Formatting: swift format lint --strict (.swift-format)"
+if swift format --version >/dev/null 2>&1; then
+    swift format lint --strict --recursive Sources Tests Package.swift || failed+=("swift format lint (run: swift format --in-place --recursive Sources Tests Package.swift)")
+else
+    echo "skipped: this toolchain has no swift format"
+fi
+
 section "Throwaway PostgreSQL"
 # Under /tmp (not $TMPDIR) so the socket path stays short.
 pg_dir=$(mktemp -d /tmp/optune-test-pg.XXXXXX) || exit 1

@@ -39,33 +39,38 @@ public struct CodecBenchmark: Sendable {
             postgresFigure = try await postgresInt4ArraySize(fixture, on: scratch)
             comparison += String(format: " · PostgreSQL int4[] lz4 %.2f", postgresFigure!)
         }
-        report.add(BenchmarkRow(
-            section: "codec", name: "BPE fixture, chosen encoding", value: chosen, unit: "bytes/token",
-            comparison: "target ≤ 1.30 · order-0 entropy 1.27 · " + comparison))
+        report.add(
+            BenchmarkRow(
+                section: "codec", name: "BPE fixture, chosen encoding", value: chosen, unit: "bytes/token",
+                comparison: "target ≤ 1.30 · order-0 entropy 1.27 · " + comparison))
         report.record("codec_fixture_bytes_per_token", chosen)
         if let postgresFigure { report.record("postgres_int4_lz4_bytes_per_token", postgresFigure) }
 
         for (width, shuffle) in [(TokenWidth.two, false), (.two, true), (.four, false), (.four, true)] {
             let size = fixture.reduce(0) { $0 + encoder.encode($1, width: width, shuffle: shuffle).count }
-            report.add(BenchmarkRow(
-                section: "codec", name: "BPE fixture, width \(width.byteCount)\(shuffle ? " shuffled" : "")",
-                value: Double(size) / Double(tokens), unit: "bytes/token", comparison: "fixed choice"))
+            report.add(
+                BenchmarkRow(
+                    section: "codec", name: "BPE fixture, width \(width.byteCount)\(shuffle ? " shuffled" : "")",
+                    value: Double(size) / Double(tokens), unit: "bytes/token", comparison: "fixed choice"))
         }
         let prefixCodedSize = fixture.reduce(0) { $0 + encoder.encodePrefixCoded($1).count }
-        report.add(BenchmarkRow(
-            section: "codec", name: "BPE fixture, v2 prefix code", value: Double(prefixCodedSize) / Double(tokens),
-            unit: "bytes/token", comparison: "fixed choice"))
+        report.add(
+            BenchmarkRow(
+                section: "codec", name: "BPE fixture, v2 prefix code", value: Double(prefixCodedSize) / Double(tokens),
+                unit: "bytes/token", comparison: "fixed choice"))
         let widthChoices = Dictionary(grouping: blobs) { $0[1] == 2 ? "v2" : "w\($0[2])\($0[3] & 1 == 1 ? "s" : "")" }
             .mapValues(\.count)
-        report.add(BenchmarkRow(
-            section: "codec", name: "BPE fixture, encoder's choices", value: Double(blobs.count), unit: "rows",
-            comparison: widthChoices.keys.sorted().map { "\($0): \(widthChoices[$0]!)" }.joined(separator: ", ")))
+        report.add(
+            BenchmarkRow(
+                section: "codec", name: "BPE fixture, encoder's choices", value: Double(blobs.count), unit: "rows",
+                comparison: widthChoices.keys.sorted().map { "\($0): \(widthChoices[$0]!)" }.joined(separator: ", ")))
 
         let zipfTokens = zipf.reduce(0) { $0 + $1.count }
         let zipfSize = zipf.reduce(0) { $0 + encoder.encode($1).count }
-        report.add(BenchmarkRow(
-            section: "codec", name: "Zipf sample, 152k vocabulary", value: Double(zipfSize) / Double(zipfTokens), unit: "bytes/token",
-            comparison: "target ≤ 2.3"))
+        report.add(
+            BenchmarkRow(
+                section: "codec", name: "Zipf sample, 152k vocabulary", value: Double(zipfSize) / Double(zipfTokens), unit: "bytes/token",
+                comparison: "target ≤ 2.3"))
         report.record("codec_zipf_bytes_per_token", Double(zipfSize) / Double(zipfTokens))
 
         let inputBytes = Double(tokens * 4 * passes)
@@ -99,9 +104,10 @@ public struct CodecBenchmark: Sendable {
             }
         }
         let v1Rate = Double(tokens * 4 * decodePasses) / (ContinuousClock.now - started).seconds / 1e9
-        report.add(BenchmarkRow(
-            section: "codec", name: "decode (uint32 output)", value: decodeRate, unit: "GB/s",
-            comparison: String(format: "target ≥ 2 · v1 width 2 only %.2f", v1Rate)))
+        report.add(
+            BenchmarkRow(
+                section: "codec", name: "decode (uint32 output)", value: decodeRate, unit: "GB/s",
+                comparison: String(format: "target ≥ 2 · v1 width 2 only %.2f", v1Rate)))
         report.record("codec_encode_mb_per_s", encodeRate)
         report.record("codec_decode_gb_per_s", decodeRate)
         report.record("codec_decode_v1_w2_gb_per_s", v1Rate)

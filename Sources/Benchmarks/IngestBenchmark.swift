@@ -44,9 +44,10 @@ public struct IngestBenchmark: Sendable {
             for prompt in prompts {
                 for sample in 0..<2 {
                     let blob = blobs[Int(prompt &* 2 &+ Int64(sample)) % blobs.count]
-                    batch.append(NewResponse(
-                        run: fixture.run, t: t, prompt: prompt, sampleIndex: sample, policy: fixture.policies[t],
-                        tokenBlob: blob, tokenCount: Int(tokensPerResponse), finishReason: "length", seed: prompt))
+                    batch.append(
+                        NewResponse(
+                            run: fixture.run, t: t, prompt: prompt, sampleIndex: sample, policy: fixture.policies[t],
+                            tokenBlob: blob, tokenCount: Int(tokensPerResponse), finishReason: "length", seed: prompt))
                     if batch.count == batchSize {
                         all.append(batch)
                         batch.removeAll(keepingCapacity: true)
@@ -60,7 +61,8 @@ public struct IngestBenchmark: Sendable {
         // Raw COPY ceiling: the same rows, same columns, no index, no constraint.
         progress("raw binary COPY ceiling")
         let rawBatches = batches(t: 0, prompts: fixture.prompts[...])
-        try await connection.execute("""
+        try await connection.execute(
+            """
             CREATE TABLE bench_raw_copy (run_id bigint, t integer, prompt_id bigint, sample_index integer, purpose text,
                 policy_id bigint, n_tokens integer, tokens bytea, finish_reason text, sampling jsonb, seed bigint)
             """)
@@ -68,10 +70,12 @@ public struct IngestBenchmark: Sendable {
         let rawSeconds = try await measure {
             for batch in rawBatches {
                 try await connection.transaction { c in
-                    try c.copyFromBinary("""
+                    try c.copyFromBinary(
+                        """
                         COPY bench_raw_copy (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens,
                             finish_reason, sampling, seed) FROM STDIN (FORMAT binary)
-                        """) { writer in
+                        """
+                    ) { writer in
                         for response in batch {
                             try writer.beginRow(fieldCount: 11)
                             writer.write(response.run)
@@ -121,7 +125,8 @@ public struct IngestBenchmark: Sendable {
         // The naive path: one autocommitted INSERT per response, tokens as int4[].
         let naiveCount = min(naiveResponses, responses)
         progress("naive path: \(naiveCount) single-row INSERTs")
-        try await connection.execute("""
+        try await connection.execute(
+            """
             CREATE TABLE bench_naive (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, run_id bigint, t integer,
                 prompt_id bigint, sample_index integer, policy_id bigint, tokens int4[], finish_reason text, seed bigint,
                 UNIQUE (run_id, t, prompt_id, sample_index))
@@ -136,8 +141,10 @@ public struct IngestBenchmark: Sendable {
                     INSERT INTO bench_naive (run_id, t, prompt_id, sample_index, policy_id, tokens, finish_reason, seed)
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                     """,
-                    [response.run, Int32(response.t), response.prompt, Int32(response.sampleIndex), response.policy, ids,
-                     response.finishReason, response.seed])
+                    [
+                        response.run, Int32(response.t), response.prompt, Int32(response.sampleIndex), response.policy, ids,
+                        response.finishReason, response.seed,
+                    ])
             }
         }
         let naiveRate = Double(naiveCount) / naiveSeconds
@@ -155,20 +162,26 @@ public struct IngestBenchmark: Sendable {
 
         let section = "ingest \(responses / 1000)k×\(Int(tokensPerResponse))"
         report.add(BenchmarkRow(section: section, name: "raw binary COPY, unindexed (ceiling)", value: rawRate, unit: "responses/s"))
-        report.add(BenchmarkRow(
-            section: section, name: "buffer API, 1 writer", value: oneWriterRate, unit: "responses/s",
-            comparison: String(format: "%.0f%% of ceiling · %.1f× naive · %.1fM tokens/s", 100 * oneWriterRate / rawRate,
-                               oneWriterRate / naiveRate, oneWriterRate * tokensPerResponse / 1e6)))
-        report.add(BenchmarkRow(
-            section: section, name: "buffer API, 2 writers", value: twoWriterRate, unit: "responses/s",
-            comparison: String(format: "%.0f%% of ceiling · %.1f× naive · %.1fM tokens/s", 100 * twoWriterRate / rawRate,
-                               twoWriterRate / naiveRate, twoWriterRate * tokensPerResponse / 1e6)))
-        report.add(BenchmarkRow(
-            section: section, name: "naive: INSERT per response, int4[]", value: naiveRate, unit: "responses/s",
-            comparison: "\(naiveCount) rows"))
-        report.add(BenchmarkRow(
-            section: "read-back", name: "decode every token of an iteration", value: readRate / 1e6, unit: "M tokens/s",
-            comparison: "\(decoded.total) tokens"))
+        report.add(
+            BenchmarkRow(
+                section: section, name: "buffer API, 1 writer", value: oneWriterRate, unit: "responses/s",
+                comparison: String(
+                    format: "%.0f%% of ceiling · %.1f× naive · %.1fM tokens/s", 100 * oneWriterRate / rawRate,
+                    oneWriterRate / naiveRate, oneWriterRate * tokensPerResponse / 1e6)))
+        report.add(
+            BenchmarkRow(
+                section: section, name: "buffer API, 2 writers", value: twoWriterRate, unit: "responses/s",
+                comparison: String(
+                    format: "%.0f%% of ceiling · %.1f× naive · %.1fM tokens/s", 100 * twoWriterRate / rawRate,
+                    twoWriterRate / naiveRate, twoWriterRate * tokensPerResponse / 1e6)))
+        report.add(
+            BenchmarkRow(
+                section: section, name: "naive: INSERT per response, int4[]", value: naiveRate, unit: "responses/s",
+                comparison: "\(naiveCount) rows"))
+        report.add(
+            BenchmarkRow(
+                section: "read-back", name: "decode every token of an iteration", value: readRate / 1e6, unit: "M tokens/s",
+                comparison: "\(decoded.total) tokens"))
         report.record("ingest_raw_copy_responses_per_s", rawRate)
         report.record("ingest_one_writer_responses_per_s", oneWriterRate)
         report.record("ingest_two_writers_responses_per_s", twoWriterRate)

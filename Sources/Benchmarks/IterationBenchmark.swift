@@ -89,7 +89,8 @@ struct IterationBenchmark {
             let step = try await coordinator.step()
             // A step that progressed from generating or scoring is the state change, not a poll.
             let stepName =
-                step == .progressed && state == .generating ? "generating → scoring"
+                step == .progressed && state == .generating
+                ? "generating → scoring"
                 : step == .progressed && state == .scoring ? "build D_t" : stage
             add(index, stepName, (ContinuousClock.now - stepStarted).seconds)
             switch step {
@@ -113,9 +114,10 @@ struct IterationBenchmark {
                     for task in tasks {
                         for sample in 0..<config.samplesPerPrompt {
                             let blob = blobs[Int(task.prompt &* 7 &+ Int64(sample)) % blobs.count]
-                            responses.append(NewResponse(
-                                run: task.run, t: task.t, prompt: task.prompt, sampleIndex: sample, purpose: task.purpose,
-                                policy: task.policy, tokenBlob: blob, tokenCount: tokensPerResponse, finishReason: "length"))
+                            responses.append(
+                                NewResponse(
+                                    run: task.run, t: task.t, prompt: task.prompt, sampleIndex: sample, purpose: task.purpose,
+                                    policy: task.policy, tokenBlob: blob, tokenCount: tokensPerResponse, finishReason: "length"))
                         }
                     }
                     clientSeconds[i] += (ContinuousClock.now - made).seconds
@@ -164,18 +166,24 @@ struct IterationBenchmark {
             let label = t == 0 ? "t = 0 (all \(prompts))" : "t = 1 (ρ = 0.5, \(selected))"
             for name in Self.stageNames {
                 guard let stage = stages[t][name] else { continue }
-                report.add(BenchmarkRow(
-                    section: "iteration \(t)", name: name, value: stage.seconds, unit: "s",
-                    comparison: String(format: "%d call%@ · %.0f%% of buffer time · %.1f µs/prompt", stage.calls, stage.calls == 1 ? "" : "s",
-                                       100 * stage.seconds / max(total, 1e-9), 1e6 * stage.seconds / Double(max(1, selected)))))
+                report.add(
+                    BenchmarkRow(
+                        section: "iteration \(t)", name: name, value: stage.seconds, unit: "s",
+                        comparison: String(
+                            format: "%d call%@ · %.0f%% of buffer time · %.1f µs/prompt", stage.calls, stage.calls == 1 ? "" : "s",
+                            100 * stage.seconds / max(total, 1e-9), 1e6 * stage.seconds / Double(max(1, selected)))))
             }
-            report.add(BenchmarkRow(
-                section: "iteration \(t)", name: "buffer total, \(label)", value: total, unit: "s",
-                comparison: String(format: "wall %.2f s incl. %.2f s instant backends · %.1f µs/prompt · goal ≤ 5%% of an iteration at 48k",
-                                   wall[t], clientSeconds[t], 1e6 * total / Double(max(1, selected)))))
+            report.add(
+                BenchmarkRow(
+                    section: "iteration \(t)", name: "buffer total, \(label)", value: total, unit: "s",
+                    comparison: String(
+                        format: "wall %.2f s incl. %.2f s instant backends · %.1f µs/prompt · goal ≤ 5%% of an iteration at 48k",
+                        wall[t], clientSeconds[t], 1e6 * total / Double(max(1, selected)))))
             report.record("iteration\(t)_buffer_seconds", total)
             report.record("iteration\(t)_open_seconds", stages[t]["open: statistics, selection, enqueue"]?.seconds ?? 0)
-            let polls = (stages[t]["coordinator steps while generating"]?.seconds ?? 0) + (stages[t]["coordinator steps while scoring"]?.seconds ?? 0)
+            let polls =
+                (stages[t]["coordinator steps while generating"]?.seconds ?? 0)
+                + (stages[t]["coordinator steps while scoring"]?.seconds ?? 0)
             report.record("iteration\(t)_coordinator_poll_seconds", polls)
         }
     }

@@ -14,7 +14,9 @@ struct LeaseBenchmark {
     /// How long each configuration leases.
     var seconds = 3.0
 
-    func run(buffer: ReplayBuffer, databaseURL: String, into report: inout BenchmarkReport, progress: @Sendable (String) -> Void) async throws {
+    func run(buffer: ReplayBuffer, databaseURL: String, into report: inout BenchmarkReport, progress: @Sendable (String) -> Void)
+        async throws
+    {
         let c = buffer.connection
         // A fork of the fixture's run whose iteration 1 takes every prompt (ρ = 1): all pending,
         // enqueued through the product's path.
@@ -51,10 +53,13 @@ struct LeaseBenchmark {
                 """, [run])
             try await c.simpleQuery("VACUUM ANALYZE optune.generation_tasks")
             let floor = try await chunkFloor(clients: Array(clients.prefix(count)), c: c, prompts: pending, progress: progress)
-            report.add(BenchmarkRow(
-                section: "leases", name: "\(count) client\(count == 1 ? "" : "s"), batch \(batch)", value: rate, unit: "prompt-leases/s",
-                comparison: String(format: "floor %.0fk (one row per 256 prompts, %d client%@) · %.0f%% of floor · %dk pending · goal ≥ 100k",
-                                   floor / 1000, count, count == 1 ? "" : "s", 100 * rate / floor, pending / 1000)))
+            report.add(
+                BenchmarkRow(
+                    section: "leases", name: "\(count) client\(count == 1 ? "" : "s"), batch \(batch)", value: rate,
+                    unit: "prompt-leases/s",
+                    comparison: String(
+                        format: "floor %.0fk (one row per 256 prompts, %d client%@) · %.0f%% of floor · %dk pending · goal ≥ 100k",
+                        floor / 1000, count, count == 1 ? "" : "s", 100 * rate / floor, pending / 1000)))
             report.record("leases_\(count)c_b\(batch)_per_s", rate)
             report.record("leases_floor_\(count)c_per_s", floor)
         }
@@ -65,7 +70,9 @@ struct LeaseBenchmark {
     }
 
     /// Prompt-leases/s when each lease takes one row standing for 256 prompts.
-    private func chunkFloor(clients: [ReplayBuffer], c: Connection, prompts: Int, progress: @Sendable (String) -> Void) async throws -> Double {
+    private func chunkFloor(clients: [ReplayBuffer], c: Connection, prompts: Int, progress: @Sendable (String) -> Void) async throws
+        -> Double
+    {
         try await c.simpleQuery("DROP TABLE IF EXISTS bench_chunks")
         try await c.execute(
             """

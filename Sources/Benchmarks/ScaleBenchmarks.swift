@@ -37,7 +37,9 @@ public enum ScaleBenchmarks {
         }
         do {
             for section in sections {
-                try await run(section, options: options, buffer: buffer, fixture: fixture, databaseURL: databaseURL, into: &report, progress: progress)
+                try await run(
+                    section, options: options, buffer: buffer, fixture: fixture, databaseURL: databaseURL, into: &report, progress: progress
+                )
             }
         } catch {
             await buffer.close()
@@ -68,7 +70,8 @@ public enum ScaleBenchmarks {
                 try await ExportBenchmark(fixture: trl, format: .trl).run(buffer: buffer, into: &report)
                 let blobs = options.tokenRows.map { TokenCodec.encode($0) }
                 let tokens = try await ScaleFixture.create(
-                    buffer: buffer, name: "bench-export-tokens", prompts: min(options.prompts, 100_000), tokenBlobs: blobs, progress: progress)
+                    buffer: buffer, name: "bench-export-tokens", prompts: min(options.prompts, 100_000), tokenBlobs: blobs,
+                    progress: progress)
                 progress("export: token ids")
                 try await ExportBenchmark(fixture: tokens, format: .tokens).run(buffer: buffer, into: &report)
             case "iteration":

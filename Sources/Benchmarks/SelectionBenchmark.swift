@@ -44,10 +44,12 @@ struct SelectionBenchmark {
         try await c.execute("DELETE FROM optune.generation_tasks WHERE run_id = $1 AND t = 1", [fixture.run])
         try await c.simpleQuery("VACUUM ANALYZE optune.generation_tasks")
         let scale = fixture.prompts >= 1000 ? "\(fixture.prompts / 1000)k" : "\(fixture.prompts)"
-        report.add(BenchmarkRow(
-            section: "selection", name: "rank \(scale) prompts by reward, select and enqueue ρ = \(rho)", value: seconds, unit: "s",
-            comparison: String(format: "floor %.2f s (same ranking into a bare temp heap) · %.1f× floor · %d tasks · goal ≤ 1 s at 1M",
-                               floor, seconds / max(floor, 1e-9), enqueued)))
+        report.add(
+            BenchmarkRow(
+                section: "selection", name: "rank \(scale) prompts by reward, select and enqueue ρ = \(rho)", value: seconds, unit: "s",
+                comparison: String(
+                    format: "floor %.2f s (same ranking into a bare temp heap) · %.1f× floor · %d tasks · goal ≤ 1 s at 1M",
+                    floor, seconds / max(floor, 1e-9), enqueued)))
         report.record("selection_seconds", seconds)
         report.record("selection_floor_seconds", floor)
         report.record("selection_prompts", Double(fixture.prompts))

@@ -90,7 +90,9 @@ extension ReplayBuffer {
     }
 
     /// Inserts iteration t in state `selecting`.
-    public static func createIteration(run: Int64, t: Int, policy: Int64, rho: Double, strategy: SelectionStrategy, on c: isolated Connection) throws {
+    public static func createIteration(
+        run: Int64, t: Int, policy: Int64, rho: Double, strategy: SelectionStrategy, on c: isolated Connection
+    ) throws {
         try c.execute(
             "INSERT INTO optune.iterations (run_id, t, policy_id, rho, strategy, state) VALUES ($1, $2, $3, $4, $5, 'selecting')",
             [run, Int32(t), policy, rho, strategy.rawValue])
@@ -104,15 +106,16 @@ extension ReplayBuffer {
         run: Int64, t: Int, from: IterationState, to: IterationState, stageSeconds seconds: Double? = nil,
         failureReason: String? = nil, on c: isolated Connection
     ) throws -> Bool {
-        let column: String? = switch from {
-        case .selecting: "select_seconds"
-        case .generating: "generate_seconds"
-        case .scoring: "score_seconds"
-        case .building: "build_seconds"
-        case .training: "train_seconds"
-        case .evaluating: "evaluate_seconds"
-        case .done, .failed: nil
-        }
+        let column: String? =
+            switch from {
+            case .selecting: "select_seconds"
+            case .generating: "generate_seconds"
+            case .scoring: "score_seconds"
+            case .building: "build_seconds"
+            case .training: "train_seconds"
+            case .evaluating: "evaluate_seconds"
+            case .done, .failed: nil
+            }
         let timing = column.map { ", \($0) = coalesce($6, extract(epoch FROM clock_timestamp() - updated_at)::float8)" } ?? ""
         let changed = try c.execute(
             """
@@ -132,16 +135,20 @@ extension ReplayBuffer {
     public static func enqueueIterationWork(
         run: Int64, t: Int, policy: Int64, promptSetID: Int64, train: Bool, eval: Bool, on c: isolated Connection
     ) throws -> (train: Int, eval: Int) {
-        let trainCount = train ? try c.execute(
-            """
-            INSERT INTO optune.generation_tasks (run_id, t, prompt_id, policy_id, purpose)
-            SELECT run_id, t, prompt_id, $3, 'train' FROM optune.selections WHERE run_id = $1 AND t = $2
-            """, [run, Int32(t), policy]) : 0
-        let evalCount = eval ? try c.execute(
-            """
-            INSERT INTO optune.generation_tasks (run_id, t, prompt_id, policy_id, purpose)
-            SELECT $1, $2, prompt_id, $3, 'eval' FROM optune.prompt_set_members WHERE set_id = $4 AND split = 'eval'
-            """, [run, Int32(t), policy, promptSetID]) : 0
+        let trainCount =
+            train
+            ? try c.execute(
+                """
+                INSERT INTO optune.generation_tasks (run_id, t, prompt_id, policy_id, purpose)
+                SELECT run_id, t, prompt_id, $3, 'train' FROM optune.selections WHERE run_id = $1 AND t = $2
+                """, [run, Int32(t), policy]) : 0
+        let evalCount =
+            eval
+            ? try c.execute(
+                """
+                INSERT INTO optune.generation_tasks (run_id, t, prompt_id, policy_id, purpose)
+                SELECT $1, $2, prompt_id, $3, 'eval' FROM optune.prompt_set_members WHERE set_id = $4 AND split = 'eval'
+                """, [run, Int32(t), policy, promptSetID]) : 0
         try c.execute(
             "UPDATE optune.iterations SET selected = $3, prompts_total = (SELECT count(*) FROM optune.prompt_set_members WHERE set_id = $4 AND split = 'train') WHERE run_id = $1 AND t = $2",
             [run, Int32(t), Int64(trainCount), promptSetID])
@@ -247,7 +254,8 @@ extension ReplayBuffer {
     /// for finite scores beyond about 1e154); a deviation beyond the double range is stored as the
     /// largest double.
     @discardableResult
-    public static func recordEvaluation(run: Int64, t: Int, policy: Int64, rewardModel: Int64, on c: isolated Connection) throws -> Double? {
+    public static func recordEvaluation(run: Int64, t: Int, policy: Int64, rewardModel: Int64, on c: isolated Connection) throws -> Double?
+    {
         let row = try c.query(
             """
             INSERT INTO optune.evaluations (run_id, t, policy_id, split, n, mean_reward, reward_stddev, tokens)

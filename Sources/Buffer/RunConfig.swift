@@ -73,7 +73,8 @@ public struct RunConfig: Sendable, Codable, Hashable {
     public func validate() throws(RunConfigError) {
         guard rho.isFinite, rho > 0, rho <= 1 else { throw RunConfigError(field: "rho", message: "must be in (0, 1], got \(rho)") }
         guard samplesPerPrompt >= 2 else {
-            throw RunConfigError(field: "samplesPerPrompt", message: "must be at least 2 (a pair needs two samples), got \(samplesPerPrompt)")
+            throw RunConfigError(
+                field: "samplesPerPrompt", message: "must be at least 2 (a pair needs two samples), got \(samplesPerPrompt)")
         }
         if let evalSamples, !(1...64).contains(evalSamples) {
             throw RunConfigError(field: "evalSamples", message: "must be in 1...64, got \(evalSamples)")

@@ -59,25 +59,26 @@ extension ReplayBuffer {
     /// were fresh (26 ms at 30k tasks, growing with the table; 3–6 ms by ctid). Fresh tasks are
     /// limited by the plain parameter `$2`.
     private static func leaseSQL(_ queue: WorkQueue, retried: Bool) -> String {
-        let level = retried
+        let level =
+            retried
             ? "(SELECT expiries FROM \(queue.table) WHERE state = 'pending' AND ($1::int8 IS NULL OR run_id = $1) ORDER BY run_id, t, prompt_id LIMIT 1)"
             : "0"
         let limit = retried ? "(SELECT greatest(1, $2::int8 >> (2 * least(expiries, 30))) FROM level)" : "$2::int8"
         return """
-        WITH level AS (SELECT coalesce(\(level), 0) AS expiries), batch AS (
-            SELECT ctid FROM \(queue.table)
-            WHERE state = 'pending' AND ($1::int8 IS NULL OR run_id = $1) AND expiries = (SELECT expiries FROM level)
-            ORDER BY run_id, t, prompt_id
-            LIMIT \(limit)
-            FOR NO KEY UPDATE SKIP LOCKED
-        ), token AS (SELECT nextval('optune.lease_token_seq') AS value)
-        UPDATE \(queue.table) task
-        SET state = 'leased', lease_owner = $3, lease_token = (SELECT value FROM token),
-            lease_batch = (SELECT count(*)::int4 FROM batch),
-            lease_expires_at = now() + make_interval(secs => $4), attempts = task.attempts + 1, updated_at = now()
-        WHERE task.ctid = ANY (ARRAY(SELECT ctid FROM batch))
-        RETURNING task.run_id, task.t, task.prompt_id, task.purpose, task.policy_id, task.lease_token, task.attempts
-        """
+            WITH level AS (SELECT coalesce(\(level), 0) AS expiries), batch AS (
+                SELECT ctid FROM \(queue.table)
+                WHERE state = 'pending' AND ($1::int8 IS NULL OR run_id = $1) AND expiries = (SELECT expiries FROM level)
+                ORDER BY run_id, t, prompt_id
+                LIMIT \(limit)
+                FOR NO KEY UPDATE SKIP LOCKED
+            ), token AS (SELECT nextval('optune.lease_token_seq') AS value)
+            UPDATE \(queue.table) task
+            SET state = 'leased', lease_owner = $3, lease_token = (SELECT value FROM token),
+                lease_batch = (SELECT count(*)::int4 FROM batch),
+                lease_expires_at = now() + make_interval(secs => $4), attempts = task.attempts + 1, updated_at = now()
+            WHERE task.ctid = ANY (ARRAY(SELECT ctid FROM batch))
+            RETURNING task.run_id, task.t, task.prompt_id, task.purpose, task.policy_id, task.lease_token, task.attempts
+            """
     }
 
     private static func leasedTasks(_ rows: QueryResult) throws -> [LeasedTask] {
@@ -115,8 +116,10 @@ extension ReplayBuffer {
                 SELECT * FROM unnest($1::int8[], $2::int4[], $3::int8[], $4::text[], $5::int8[])
                 ON CONFLICT (run_id, t, prompt_id) DO NOTHING
                 """,
-                [acceptedTasks.map(\.run), acceptedTasks.map { Int32($0.t) }, acceptedTasks.map(\.prompt),
-                 acceptedTasks.map(\.purpose.rawValue), acceptedTasks.map(\.policy)])
+                [
+                    acceptedTasks.map(\.run), acceptedTasks.map { Int32($0.t) }, acceptedTasks.map(\.prompt),
+                    acceptedTasks.map(\.purpose.rawValue), acceptedTasks.map(\.policy),
+                ])
             try c.notify("optune_work", payload: "scoring")
             return SubmissionOutcome(accepted: accepted.count, refused: tasks.count - accepted.count)
         }
@@ -126,7 +129,9 @@ extension ReplayBuffer {
     /// reward is kept only when the task it belongs to (`taskOfResponse`, keyed by run, t and
     /// prompt) is still held, so a batch spanning runs that share a prompt keeps exactly the
     /// rewards of the tasks it holds.
-    public func submitScores(_ tasks: [LeasedTask], rewards: [NewReward], taskOfResponse: [Int64: TaskKey]) async throws -> SubmissionOutcome {
+    public func submitScores(_ tasks: [LeasedTask], rewards: [NewReward], taskOfResponse: [Int64: TaskKey]) async throws
+        -> SubmissionOutcome
+    {
         try await connection.transaction { c in
             let accepted = try Self.completeTasks(.scoring, tasks, on: c)
             let kept = rewards.filter { taskOfResponse[$0.response].map(accepted.contains) ?? false }

@@ -45,7 +45,8 @@ public struct BuiltinTask: Sendable {
     /// ``ReplayBuffer/ensureBasePolicy(configJSON:make:)``, which needs `buffer`'s connection to itself.
     public func ensureBasePolicy(buffer: ReplayBuffer) async throws -> (policy: Int64, trained: Bool) {
         // The digits family keeps its original key, so π_0s stored before families existed are reused.
-        let config = family == .digits
+        let config =
+            family == .digits
             ? #"{"kind": "builtin-sft", "set": "\#(setName)", "seed": \#(seed)}"#
             : #"{"kind": "builtin-sft", "family": "\#(family.rawValue)", "set": "\#(setName)", "seed": \#(seed)}"#
         let (trainPrompts, evalPrompts, seed, family) = (trainPrompts, evalPrompts, seed, family)
@@ -59,6 +60,8 @@ public struct BuiltinTask: Sendable {
 
     /// The reward model of the built-in task.
     public func ensureRewardModel(buffer: ReplayBuffer) async throws -> Int64 {
-        try await buffer.rewardModel(name: "digits", version: "1", backend: "builtin", configJSON: #"{"reward": "fraction right minus length penalty, clipped to [0, 1]"}"#)
+        try await buffer.rewardModel(
+            name: "digits", version: "1", backend: "builtin",
+            configJSON: #"{"reward": "fraction right minus length penalty, clipped to [0, 1]"}"#)
     }
 }

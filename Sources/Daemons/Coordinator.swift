@@ -66,7 +66,8 @@ public struct Coordinator: Sendable {
                 let tolerance = record.config.deadFractionTolerance
                 let share = Double(counts.dead) / Double(max(1, total))
                 if share > tolerance {
-                    let reason = "\(counts.dead) of \(total) \(queue.rawValue) task(s) dead at iteration \(t) "
+                    let reason =
+                        "\(counts.dead) of \(total) \(queue.rawValue) task(s) dead at iteration \(t) "
                         + "(\(Self.percent(share)) > max-dead-fraction \(Self.percent(tolerance))); first error: \(counts.firstError ?? "none recorded"). "
                         + "Fix the cause, then `optune tasks retry --run \(record.name)` and resume the run"
                     try await buffer.failIteration(run: run, t: t, from: latest.state, reason: reason)

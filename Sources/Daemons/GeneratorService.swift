@@ -22,7 +22,8 @@ public struct GeneratorService: Service, BatchWork, CustomStringConvertible {
     let identity = WorkerIdentity(role: "generator")
     let logger: Logger
 
-    public init(databaseURL: String, backend: any GenerationBackend, sampling: SamplingParameters, settings: DaemonSettings, logger: Logger) {
+    public init(databaseURL: String, backend: any GenerationBackend, sampling: SamplingParameters, settings: DaemonSettings, logger: Logger)
+    {
         self.databaseURL = databaseURL
         self.backend = backend
         self.sampling = sampling
@@ -31,7 +32,8 @@ public struct GeneratorService: Service, BatchWork, CustomStringConvertible {
     }
 
     public func run() async throws {
-        let loop = LeaseLoop(databaseURL: databaseURL, applicationName: "optune-generate", identity: identity, settings: settings, logger: logger)
+        let loop = LeaseLoop(
+            databaseURL: databaseURL, applicationName: "optune-generate", identity: identity, settings: settings, logger: logger)
         try await loop.run(self)
     }
 
@@ -70,14 +72,17 @@ public struct GeneratorService: Service, BatchWork, CustomStringConvertible {
                     }
                     let samples = task.purpose == .eval ? run.config.evalSamplesPerPrompt : run.config.samplesPerPrompt
                     let seeds = (0..<samples).map { Self.seed(run: run.config.seed, t: task.t, prompt: task.prompt, sample: $0) }
-                    requests.append(GenerationRequest(prompt: PromptContent(id: prompt.id, text: prompt.text, messagesJSON: prompt.messagesJSON), seeds: seeds))
+                    requests.append(
+                        GenerationRequest(
+                            prompt: PromptContent(id: prompt.id, text: prompt.text, messagesJSON: prompt.messagesJSON), seeds: seeds))
                     requestTasks.append(task)
                 }
                 guard !requests.isEmpty else { continue }
                 let requested = ContinuousClock.now
                 let results = try await backend.generateEach(requests, policy: policy, sampling: sampling)
                 guard results.count == requests.count else {
-                    throw BackendError("the generation backend returned \(results.count) results for \(requests.count) prompts", retryable: false)
+                    throw BackendError(
+                        "the generation backend returned \(results.count) results for \(requests.count) prompts", retryable: false)
                 }
                 let latency = (ContinuousClock.now - requested).milliseconds / Double(max(1, requests.count))
                 for (task, (request, result)) in zip(requestTasks, zip(requests, results)) {
@@ -90,19 +95,26 @@ public struct GeneratorService: Service, BatchWork, CustomStringConvertible {
                         samples = value
                     }
                     guard samples.count == request.seeds.count else {
-                        failures.append((task, BackendError(
-                            "the generation backend returned \(samples.count) samples for \(request.seeds.count) seeds of prompt \(task.prompt)",
-                            retryable: false)))
+                        failures.append(
+                            (
+                                task,
+                                BackendError(
+                                    "the generation backend returned \(samples.count) samples for \(request.seeds.count) seeds of prompt \(task.prompt)",
+                                    retryable: false)
+                            ))
                         continue
                     }
                     succeeded.append(task)
                     for (index, (sample, seed)) in zip(samples, request.seeds).enumerated() {
-                        responses.append(NewResponse(
-                            run: task.run, t: task.t, prompt: task.prompt, sampleIndex: index, purpose: task.purpose, policy: task.policy,
-                            tokenBlob: sample.tokens.map { TokenCodec.encode($0) }, tokenCount: sample.tokenCount,
-                            promptTokenBlob: sample.promptTokens.map { TokenCodec.encode($0) }, text: sample.text,
-                            finishReason: sample.finishReason, samplingJSON: samplingJSON, seed: Int64(bitPattern: seed), worker: identity.id,
-                            latencyMs: sample.latencyMs ?? latency, logprobSum: sample.logprobSum))
+                        responses.append(
+                            NewResponse(
+                                run: task.run, t: task.t, prompt: task.prompt, sampleIndex: index, purpose: task.purpose,
+                                policy: task.policy,
+                                tokenBlob: sample.tokens.map { TokenCodec.encode($0) }, tokenCount: sample.tokenCount,
+                                promptTokenBlob: sample.promptTokens.map { TokenCodec.encode($0) }, text: sample.text,
+                                finishReason: sample.finishReason, samplingJSON: samplingJSON, seed: Int64(bitPattern: seed),
+                                worker: identity.id,
+                                latencyMs: sample.latencyMs ?? latency, logprobSum: sample.logprobSum))
                     }
                 }
             }
@@ -120,10 +132,13 @@ public struct GeneratorService: Service, BatchWork, CustomStringConvertible {
             OptuneMetrics.tokensGenerated(responses.reduce(0) { $0 + max(0, $1.tokenCount) })
         }
         try await context.settle(failures, queue: .generation)
-        logger.debug("submitted", metadata: [
-            "tasks": "\(succeeded.count)", "failed": "\(failures.count)", "responses": "\(responses.count)",
-            "generate_ms": "\(Int((submitting - started).milliseconds))", "submit_ms": "\(Int((ContinuousClock.now - submitting).milliseconds))",
-        ])
+        logger.debug(
+            "submitted",
+            metadata: [
+                "tasks": "\(succeeded.count)", "failed": "\(failures.count)", "responses": "\(responses.count)",
+                "generate_ms": "\(Int((submitting - started).milliseconds))",
+                "submit_ms": "\(Int((ContinuousClock.now - submitting).milliseconds))",
+            ])
         return responses.count
     }
 

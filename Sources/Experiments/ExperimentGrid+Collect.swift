@@ -66,7 +66,8 @@ extension ExperimentGrid {
                         let name = runName(cell, seed: seed)
                         guard let run = try await buffer.runID(named: name) else { continue }
                         let rho = DecimalRatio(try await buffer.runRecord(run).config.rho) ?? cell.rho
-                        result.outcomes[ExperimentResult.Key(cell: cell, seed: seed)] = try await measure(run: name, rho: rho, buffer: buffer)
+                        result.outcomes[ExperimentResult.Key(cell: cell, seed: seed)] = try await measure(
+                            run: name, rho: rho, buffer: buffer)
                     }
                 }
             }

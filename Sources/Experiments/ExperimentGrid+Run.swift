@@ -118,7 +118,8 @@ extension ExperimentGrid {
             let reward = result.finished(Cell(rho: cell.rho, strategy: .reward, loss: cell.loss), seed)
             let random = result.finished(Cell(rho: cell.rho, strategy: .random, loss: cell.loss), seed)
             guard let reward, let random,
-                let matched = Self.matchedRatio(rho: cell.rho, rewardTokens: reward.tokensAfterShared, randomTokens: random.tokensAfterShared)
+                let matched = Self.matchedRatio(
+                    rho: cell.rho, rewardTokens: reward.tokensAfterShared, randomTokens: random.tokensAfterShared)
             else {
                 progress("seed \(seed): \(cell.name) skipped (reward and random at ρ = \(cell.rho) must finish first)")
                 return false

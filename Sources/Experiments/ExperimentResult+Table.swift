@@ -22,7 +22,9 @@ extension ExperimentResult {
         }
         for cell in cells where cell.strategy == .reward {
             for other in [ExperimentStrategy.random, .randomMatched, .highest] {
-                add(cell, .init(rho: cell.rho, strategy: other, loss: cell.loss), "ρ=\(cell.rho) \(cell.loss.rawValue): reward − \(other.rawValue)")
+                add(
+                    cell, .init(rho: cell.rho, strategy: other, loss: cell.loss),
+                    "ρ=\(cell.rho) \(cell.loss.rawValue): reward − \(other.rawValue)")
             }
         }
         for cell in cells where cell.loss == .wdpo {
@@ -57,7 +59,9 @@ extension ExperimentResult {
         let share = gainShare(reward, fromShared: true)
         check((share ?? 0) >= 0.95, "gain from π_1 ≥ 95% of ρ=1's: \(share.map { String(format: "%.1f%%", $0 * 100) } ?? "unknown")")
         let tokens = tokenShare(reward)
-        check((tokens ?? 1) <= 0.60, "tokens after iteration 0 ≤ 60% of ρ=1's: \(tokens.map { String(format: "%.1f%%", $0 * 100) } ?? "unknown")")
+        check(
+            (tokens ?? 1) <= 0.60,
+            "tokens after iteration 0 ≤ 60% of ρ=1's: \(tokens.map { String(format: "%.1f%%", $0 * 100) } ?? "unknown")")
         for other in [ExperimentStrategy.random, .highest] {
             let cell = ExperimentGrid.Cell(rho: half, strategy: other, loss: loss)
             guard cells.contains(cell) else {
@@ -88,7 +92,9 @@ extension ExperimentResult {
             let pi1 = Estimate(seeds.compactMap { sharedEval[SharedKey(seed: $0, loss: loss)] })
             lines.append("shared π_1 (fully-online iteration 0 with \(loss.rawValue)) eval reward: \(pi1.formatted())")
         }
-        if interrupted { lines.append("INTERRUPTED: the grid was stopped; cells marked unfinished lack seeds (run the same command again to go on)") }
+        if interrupted {
+            lines.append("INTERRUPTED: the grid was stopped; cells marked unfinished lack seeds (run the same command again to go on)")
+        }
         lines.append("")
 
         let header = [
@@ -115,7 +121,8 @@ extension ExperimentResult {
         }
         lines += Self.aligned(header: header, rows: rows)
         lines.append("")
-        lines.append("final eval: mean reward of K samples per eval prompt, mean ± 95% interval over seeds. gain from π_1: π_T − the shared π_1 of")
+        lines.append(
+            "final eval: mean reward of K samples per eval prompt, mean ± 95% interval over seeds. gain from π_1: π_T − the shared π_1 of")
         lines.append("the same seed and loss. % of ρ=1 gain: mean gain / ρ=1's mean gain (same loss), from π_1 and from π_0.")
         lines.append("tokens: train tokens generated after the shared iteration 0. Unfinished runs are left out of every figure.")
 
@@ -125,21 +132,26 @@ extension ExperimentResult {
             lines.append("Paired differences of final eval reward (same seed; * = 95% interval excludes 0)")
             lines += Self.aligned(
                 header: ["comparison", "mean ± 95% interval", "seeds"],
-                rows: comparisons.map { [$0.label, $0.estimate.formatted() + ($0.estimate.excludesZero ? " *" : ""), "\($0.estimate.count)"] })
+                rows: comparisons.map {
+                    [$0.label, $0.estimate.formatted() + ($0.estimate.excludesZero ? " *" : ""), "\($0.estimate.count)"]
+                })
         }
 
         let ts = Array(1..<max(1, iterations))
         if !ts.isEmpty {
             lines.append("")
-            lines.append("Fig. 2 split: summed r_w gain from D_{t−1} to D_t of the bottom | top half of D_{t−1}, mean over seeds (bottom's share)")
+            lines.append(
+                "Fig. 2 split: summed r_w gain from D_{t−1} to D_t of the bottom | top half of D_{t−1}, mean over seeds (bottom's share)")
             var splitRows: [[String]] = []
             for cell in cells {
-                splitRows.append([cell.label] + ts.map { t in
-                    guard let split = meanGainSplit(cell, t: t) else { return "—" }
-                    let total = split.bottom + split.top
-                    let share = total > 1e-12 ? String(format: " (%.0f%%)", 100 * split.bottom / total) : ""
-                    return String(format: "%+.1f | %+.1f", split.bottom, split.top) + share
-                })
+                splitRows.append(
+                    [cell.label]
+                        + ts.map { t in
+                            guard let split = meanGainSplit(cell, t: t) else { return "—" }
+                            let total = split.bottom + split.top
+                            let share = total > 1e-12 ? String(format: " (%.0f%%)", 100 * split.bottom / total) : ""
+                            return String(format: "%+.1f | %+.1f", split.bottom, split.top) + share
+                        })
             }
             lines += Self.aligned(header: ["cell"] + ts.map { "t=\($0)" }, rows: splitRows)
         }
@@ -147,7 +159,8 @@ extension ExperimentResult {
         let goals = [LossKind.wdpo, .dpo].compactMap { loss in goal(loss: loss).map { (loss, $0) } }
         if !goals.isEmpty {
             lines.append("")
-            lines.append("Goal at ρ = 0.5 (reward ≥ 95% of ρ=1's gain from π_1 at ≤ 60% of its tokens, beating random and highest, wDPO ≥ DPO):")
+            lines.append(
+                "Goal at ρ = 0.5 (reward ≥ 95% of ρ=1's gain from π_1 at ≤ 60% of its tokens, beating random and highest, wDPO ≥ DPO):")
             for (loss, goal) in goals {
                 lines.append("\(loss.rawValue): \(goal.met ? "met" : "MISSED")")
                 lines += goal.lines

@@ -40,7 +40,8 @@ public enum ExperimentReport {
     /// The page; `tables` is the text `optune experiment` prints, shown preformatted.
     public static func render(title: String, curves: [ExperimentCurve], tables: String, generatedAt: Date) -> String {
         var body = "<h1>\(escape(title))</h1>\n"
-        body += "<p class=\"meta\">Generated \(escape(HTMLReport.timestamp(generatedAt))) · \(curves.count) cell\(curves.count == 1 ? "" : "s")</p>\n"
+        body +=
+            "<p class=\"meta\">Generated \(escape(HTMLReport.timestamp(generatedAt))) · \(curves.count) cell\(curves.count == 1 ? "" : "s")</p>\n"
         let chart = LineChart(
             label: "Eval reward of π_t by train tokens generated after the shared iteration 0, per cell",
             xTitle: "train tokens generated after iteration 0 to reach π_t (mean over seeds)", yTitle: "mean eval reward",
@@ -57,12 +58,16 @@ public enum ExperimentReport {
             },
             emptyMessage: "no finished cells yet"
         ).render()
-        body += HTMLReport.section("Eval reward vs generated tokens", HTMLReport.figure(chart, caption: """
-            Each curve is one cell (ρ, strategy, loss); each point is π_t for t = 1 … T, at the mean train tokens \
-            its runs generated after the shared, fully-online iteration 0 (so every curve starts at 0 tokens from \
-            the shared π_1), with the mean eval reward over seeds and its 95% interval (Student's t). A curve \
-            further up and to the left reaches more reward for fewer generated tokens.
-            """))
+        body += HTMLReport.section(
+            "Eval reward vs generated tokens",
+            HTMLReport.figure(
+                chart,
+                caption: """
+                    Each curve is one cell (ρ, strategy, loss); each point is π_t for t = 1 … T, at the mean train tokens \
+                    its runs generated after the shared, fully-online iteration 0 (so every curve starts at 0 tokens from \
+                    the shared π_1), with the mean eval reward over seeds and its 95% interval (Student's t). A curve \
+                    further up and to the left reaches more reward for fewer generated tokens.
+                    """))
         body += HTMLReport.section("Tables", "<pre>\(escape(tables))</pre>\n")
         return """
             <!DOCTYPE html>

@@ -105,12 +105,12 @@ public struct TokenBlobEncoder: Sendable {
                     input = UnsafeRawPointer(layoutBytes)
                 case (.four, false):
                     #if _endian(little)
-                    input = UnsafeRawPointer(source)
+                        input = UnsafeRawPointer(source)
                     #else
-                    for i in 0..<count {
-                        layoutBytes.storeBytes(of: source[i].littleEndian, toByteOffset: 4 * i, as: UInt32.self)
-                    }
-                    input = UnsafeRawPointer(layoutBytes)
+                        for i in 0..<count {
+                            layoutBytes.storeBytes(of: source[i].littleEndian, toByteOffset: 4 * i, as: UInt32.self)
+                        }
+                        input = UnsafeRawPointer(layoutBytes)
                     #endif
                 case (.two, false):
                     narrowToUInt16(source, count: count, into: layoutBytes)

@@ -54,7 +54,8 @@ struct Bench: AsyncParsableCommand {
             if codecOnly { return ["codec"] }
             let named = sections.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
             if let unknown = named.first(where: { !Self.allSections.contains($0) }) {
-                throw ValidationError("--sections: unknown section \"\(unknown)\"; expected some of \(Self.allSections.joined(separator: ", "))")
+                throw ValidationError(
+                    "--sections: unknown section \"\(unknown)\"; expected some of \(Self.allSections.joined(separator: ", "))")
             }
             guard !named.isEmpty else { throw ValidationError("--sections names no section") }
             return Self.allSections.filter(named.contains)
@@ -73,7 +74,7 @@ struct Bench: AsyncParsableCommand {
 
     func run() async throws {
         #if DEBUG
-        note("warning: this is a debug build; run `swift build -c release` and .build/release/optune bench for real figures")
+            note("warning: this is a debug build; run `swift build -c release` and .build/release/optune bench for real figures")
         #endif
         guard let path = fixture ?? TokenFixture.defaultPath() else {
             throw ValidationError("cannot find ../shared/fixtures/tokens-bpe32k-2000x512.u32le; pass --fixture PATH")
@@ -92,7 +93,8 @@ struct Bench: AsyncParsableCommand {
                 switch section {
                 case "codec":
                     note("codec: \(rows.count) fixture rows, and a Zipf sample")
-                    try await CodecBenchmark(fixture: rows, zipf: TokenFixture.zipf(rows: rows.count)).run(into: &report, databaseURL: databaseURL)
+                    try await CodecBenchmark(fixture: rows, zipf: TokenFixture.zipf(rows: rows.count)).run(
+                        into: &report, databaseURL: databaseURL)
                 case "ingest":
                     var ingest = IngestBenchmark(tokenRows: rows)
                     ingest.responses = responses

@@ -157,7 +157,8 @@ extension ExperimentResult {
             ExperimentCurve(
                 name: cell.label,
                 points: curve(cell).map {
-                    ExperimentCurvePoint(t: $0.t, tokens: $0.tokens, reward: $0.eval.mean, halfWidth: $0.eval.halfWidth, seeds: $0.eval.count)
+                    ExperimentCurvePoint(
+                        t: $0.t, tokens: $0.tokens, reward: $0.eval.mean, halfWidth: $0.eval.halfWidth, seeds: $0.eval.count)
                 })
         }
     }

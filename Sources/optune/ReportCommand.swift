@@ -17,9 +17,10 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(name: .customLong("run"), parsing: .upToNextOption, help: "Runs to compare (by name).")
     var runs: [String] = []
 
-    @Option(help: ArgumentHelp(
-        "Report the experiment whose runs are named LABEL-… (the label `optune experiment` printed): eval reward vs generated tokens per cell with 95% intervals, and its tables.",
-        valueName: "LABEL"))
+    @Option(
+        help: ArgumentHelp(
+            "Report the experiment whose runs are named LABEL-… (the label `optune experiment` printed): eval reward vs generated tokens per cell with 95% intervals, and its tables.",
+            valueName: "LABEL"))
     var experiment: String?
 
     @Option(name: .shortAndLong, help: "The HTML file to write.")

@@ -53,27 +53,36 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Only create the run; drive it with separate daemons (optune coordinate, generate, score, train).")
     var createOnly = false
 
-    @Option(help: ArgumentHelp(
-        "Continue the existing run NAME in this process from where the database says it is (after SIGINT, a crash, or `optune tasks retry`).",
-        valueName: "NAME"))
+    @Option(
+        help: ArgumentHelp(
+            "Continue the existing run NAME in this process from where the database says it is (after SIGINT, a crash, or `optune tasks retry`).",
+            valueName: "NAME"))
     var resume: String?
 
     func validate() throws {
-        if let fork, parseFork(fork) == nil { throw ValidationError("--fork must look like NAME@t with 0 ≤ t < \(RunConfig.maxIterations), e.g. baseline@0") }
-        guard (1...Self.maxGenerators).contains(generators) else { throw ValidationError("--generators must be in 1…\(Self.maxGenerators), got \(generators)") }
+        if let fork, parseFork(fork) == nil {
+            throw ValidationError("--fork must look like NAME@t with 0 ≤ t < \(RunConfig.maxIterations), e.g. baseline@0")
+        }
+        guard (1...Self.maxGenerators).contains(generators) else {
+            throw ValidationError("--generators must be in 1…\(Self.maxGenerators), got \(generators)")
+        }
         if promptSet == nil, options.samples > BuiltinTask.maxSamplesPerPrompt {
-            throw ValidationError("--samples must be at most \(BuiltinTask.maxSamplesPerPrompt) for the built-in task, got \(options.samples)")
+            throw ValidationError(
+                "--samples must be at most \(BuiltinTask.maxSamplesPerPrompt) for the built-in task, got \(options.samples)")
         }
         if promptSet != nil {
             guard baseUri != nil else { throw ValidationError("--prompt-set needs --base-uri: the served model that is π_0") }
             guard createOnly else {
                 throw ValidationError("--prompt-set runs are driven by separate daemons with HTTP backends: add --create-only")
             }
-            guard fork == nil else { throw ValidationError("--prompt-set and --fork exclude each other (a fork uses its parent's prompts)") }
+            guard fork == nil else {
+                throw ValidationError("--prompt-set and --fork exclude each other (a fork uses its parent's prompts)")
+            }
         } else if baseUri != nil {
             throw ValidationError("--base-uri goes with --prompt-set")
         } else if options.samples > BuiltinTask.maxSamplesPerPrompt {
-            throw ValidationError("--samples must be at most \(BuiltinTask.maxSamplesPerPrompt) for the built-in task, got \(options.samples)")
+            throw ValidationError(
+                "--samples must be at most \(BuiltinTask.maxSamplesPerPrompt) for the built-in task, got \(options.samples)")
         }
         if let baseSha256, baseSha256.count != 64 || !baseSha256.allSatisfy(\.isHexDigit) {
             throw ValidationError("--base-sha256 must be 64 hex digits")
@@ -91,7 +100,8 @@ struct Run: AsyncParsableCommand {
         try await buffer.migrate()
         let runName = name ?? "run-\(Int(Date().timeIntervalSince1970))"
         if try await buffer.runID(named: runName) != nil {
-            throw CLIError("a run named \(runName) already exists", hint: "pick another --name, or continue it with `optune run --resume \(runName)`")
+            throw CLIError(
+                "a run named \(runName) already exists", hint: "pick another --name, or continue it with `optune run --resume \(runName)`")
         }
         let runID: Int64
         if let fork, let (parentName, t) = parseFork(fork) {
@@ -103,24 +113,35 @@ struct Run: AsyncParsableCommand {
             note("run \(runName) (id \(runID)) forks \(parentName)@\(t)")
         } else if let promptSet, let baseUri {
             guard let set = try await buffer.existingPromptSet(named: promptSet) else {
-                throw ValidationError("no prompt set named \(promptSet); import prompts with `optune prompts import FILE --set \(promptSet)`")
+                throw ValidationError(
+                    "no prompt set named \(promptSet); import prompts with `optune prompts import FILE --set \(promptSet)`")
             }
             guard try await !buffer.promptIDs(inSet: set, split: .train).isEmpty else {
                 throw ValidationError("prompt set \(promptSet) has no train prompts")
             }
             let base = try await buffer.externalBasePolicy(uri: baseUri, sha256: baseSha256)
             let model = try await buffer.rewardModel(name: rewardModel, version: "1", backend: "http")
-            runID = try await buffer.createRun(name: runName, promptSetID: set, rewardModelID: model, config: options.config(basePolicy: base))
-            note("run \(runName) (id \(runID)): prompt set \(promptSet), π_0 = \(baseUri), ρ \(options.rho), \(options.strategy.rawValue), \(options.loss.rawValue), T = \(options.iterations)")
+            runID = try await buffer.createRun(
+                name: runName, promptSetID: set, rewardModelID: model, config: options.config(basePolicy: base))
+            note(
+                "run \(runName) (id \(runID)): prompt set \(promptSet), π_0 = \(baseUri), ρ \(options.rho), \(options.strategy.rawValue), \(options.loss.rawValue), T = \(options.iterations)"
+            )
         } else {
             let task = task.builtin
             let set = try await task.ensurePromptSet(buffer: buffer)
             let started = ContinuousClock.now
             let (base, trained) = try await task.ensureBasePolicy(buffer: buffer)
-            if trained { note("trained π_0 by SFT on noisy demonstrations in \(String(format: "%.1f", (ContinuousClock.now - started).seconds)) s (stored as policy \(base))") }
+            if trained {
+                note(
+                    "trained π_0 by SFT on noisy demonstrations in \(String(format: "%.1f", (ContinuousClock.now - started).seconds)) s (stored as policy \(base))"
+                )
+            }
             let model = try await task.ensureRewardModel(buffer: buffer)
-            runID = try await buffer.createRun(name: runName, promptSetID: set, rewardModelID: model, config: options.config(basePolicy: base))
-            note("run \(runName) (id \(runID)): \(task.setName), ρ \(options.rho), \(options.strategy.rawValue), \(options.loss.rawValue), T = \(options.iterations)")
+            runID = try await buffer.createRun(
+                name: runName, promptSetID: set, rewardModelID: model, config: options.config(basePolicy: base))
+            note(
+                "run \(runName) (id \(runID)): \(task.setName), ρ \(options.rho), \(options.strategy.rawValue), \(options.loss.rawValue), T = \(options.iterations)"
+            )
         }
         await buffer.close()
         if createOnly {
@@ -135,7 +156,8 @@ struct Run: AsyncParsableCommand {
 
     func parseFork(_ text: String) -> (String, Int)? {
         guard let at = text.lastIndex(of: "@"), let t = Int(text[text.index(after: at)...]), t >= 0, t < RunConfig.maxIterations,
-              at != text.startIndex else { return nil }
+            at != text.startIndex
+        else { return nil }
         return (String(text[..<at]), t)
     }
 }

@@ -17,7 +17,9 @@ struct RunConfigOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Training iterations T (then π_T is evaluated).")
     var iterations: Int = 5
 
-    @Option(parsing: .unconditional, help: "Samples per selected prompt (≥ 2; at most 8 for the built-in task); chosen = best, rejected = worst.")
+    @Option(
+        parsing: .unconditional,
+        help: "Samples per selected prompt (≥ 2; at most 8 for the built-in task); chosen = best, rejected = worst.")
     var samples: Int = 2
 
     @Option(parsing: .unconditional, help: "Samples per eval prompt; the evaluation is their mean reward (1...64).")
@@ -41,9 +43,11 @@ struct RunConfigOptions: ParsableArguments {
     @Flag(help: "Skip pairs whose reward gap is zero when training.")
     var skipZeroGap = false
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Largest share of an iteration's tasks (per queue) that may die while it goes on; such prompts keep their D_{t-1} pair (default 0.01).",
-        valueName: "FRACTION"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Largest share of an iteration's tasks (per queue) that may die while it goes on; such prompts keep their D_{t-1} pair (default 0.01).",
+            valueName: "FRACTION"))
     var maxDeadFraction: Double?
 
     @Option(parsing: .unconditional, help: "Rewards below this make their scoring task dead with a clear message (default: none).")

@@ -14,8 +14,10 @@ struct BenchCommandTests {
         try #require(FileManager.default.fileExists(atPath: Self.fixture), "the bench needs \(Self.fixture)")
         try await TestDatabase.withFresh { database in
             let (status, output) = try await OptuneProcess.run(
-                ["bench", "--prompts", "300", "--sections", "iteration,selection,leases,export", "--lease-seconds", "0.2",
-                 "--fixture", Self.fixture],
+                [
+                    "bench", "--prompts", "300", "--sections", "iteration,selection,leases,export", "--lease-seconds", "0.2",
+                    "--fixture", Self.fixture,
+                ],
                 databaseURL: database.url, timeout: .seconds(600))
             #expect(status == 0, "\(output)")
             let rows = output.split(separator: "\n")
@@ -25,7 +27,8 @@ struct BenchCommandTests {
             ] {
                 #expect(rows.contains { $0.hasPrefix(section) && $0.contains(text) }, "no \(section) row with \(text)\n\(output)")
             }
-            #expect(rows.filter { $0.hasPrefix("leases") && $0.contains("prompt-leases/s") }.allSatisfy { $0.contains("floor") }, "\(output)")
+            #expect(
+                rows.filter { $0.hasPrefix("leases") && $0.contains("prompt-leases/s") }.allSatisfy { $0.contains("floor") }, "\(output)")
             let summary = try #require(rows.last { $0.hasPrefix("BENCH-SUMMARY ") })
             let figures = try JSONSerialization.jsonObject(with: Data(summary.dropFirst("BENCH-SUMMARY ".count).utf8)) as? [String: Double]
             #expect((figures?["iteration1_buffer_seconds"] ?? 0) > 0, "\(summary)")

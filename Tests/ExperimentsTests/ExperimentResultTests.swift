@@ -18,7 +18,8 @@ struct Fixture {
         cells: [full, reward, random, highest, dpoFull, dpoReward].sorted(), seeds: [1, 2, 3, 4], iterations: 3)
 
     mutating func set(_ cell: ExperimentGrid.Cell, _ seed: Int64, eval: Double, tokens: Int, finished: Bool = true) {
-        result.outcomes[.init(cell: cell, seed: seed)] = .init(finished: finished, finalEval: eval, tokensAfterShared: tokens, rho: cell.rho)
+        result.outcomes[.init(cell: cell, seed: seed)] = .init(
+            finished: finished, finalEval: eval, tokensAfterShared: tokens, rho: cell.rho)
     }
 
     static func make() -> Fixture {

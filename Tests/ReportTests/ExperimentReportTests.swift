@@ -6,17 +6,22 @@ import Testing
 struct ExperimentReportTests {
     @Test func eachCellIsACurveOfRewardByTokensWithIntervalWhiskers() throws {
         let curves = [
-            ExperimentCurve(name: "ρ=1 full wdpo", points: [
-                ExperimentCurvePoint(t: 1, tokens: 0, reward: 0.62, halfWidth: 0.01, seeds: 10),
-                ExperimentCurvePoint(t: 2, tokens: 25_000, reward: 0.68, halfWidth: 0.012, seeds: 10),
-            ]),
-            ExperimentCurve(name: "ρ=0.5 <reward> & wdpo", points: [
-                ExperimentCurvePoint(t: 1, tokens: 0, reward: 0.62, halfWidth: nil, seeds: 1),
-                ExperimentCurvePoint(t: 2, tokens: 14_000, reward: 0.67, halfWidth: 0.02, seeds: 10),
-            ]),
+            ExperimentCurve(
+                name: "ρ=1 full wdpo",
+                points: [
+                    ExperimentCurvePoint(t: 1, tokens: 0, reward: 0.62, halfWidth: 0.01, seeds: 10),
+                    ExperimentCurvePoint(t: 2, tokens: 25_000, reward: 0.68, halfWidth: 0.012, seeds: 10),
+                ]),
+            ExperimentCurve(
+                name: "ρ=0.5 <reward> & wdpo",
+                points: [
+                    ExperimentCurvePoint(t: 1, tokens: 0, reward: 0.62, halfWidth: nil, seeds: 1),
+                    ExperimentCurvePoint(t: 2, tokens: 14_000, reward: 0.67, halfWidth: 0.02, seeds: 10),
+                ]),
         ]
         let html = ExperimentReport.render(
-            title: "optune experiment x", curves: curves, tables: "cell  final\nρ=0.5 <reward>  0.67", generatedAt: Date(timeIntervalSince1970: 0))
+            title: "optune experiment x", curves: curves, tables: "cell  final\nρ=0.5 <reward>  0.67",
+            generatedAt: Date(timeIntervalSince1970: 0))
         let check = XMLCheck()
         #expect(check.parse(html), "\(String(describing: check.error))")
         #expect(Offline.violation(in: html) == nil)

@@ -17,16 +17,19 @@ struct ScoredRun {
         let scenario = try await BufferScenario.make(in: database, promptCount: scores.count, config: config)
         let buffer = scenario.buffer
         try await buffer.connection.run { c in
-            try Selector.select(run: scenario.run, t: 0, strategy: .reward, rho: 0.5, seed: seed, promptSetID: scenario.setID,
-                                previousPairsRun: scenario.run, on: c)
+            try Selector.select(
+                run: scenario.run, t: 0, strategy: .reward, rho: 0.5, seed: seed, promptSetID: scenario.setID,
+                previousPairsRun: scenario.run, on: c)
         }
         try await buffer.insertResponses(scenario.responses())
         let stored = try await buffer.responses(run: scenario.run, t: 0)
         let index = Dictionary(uniqueKeysWithValues: scenario.prompts.enumerated().map { ($1, $0) })
-        try await buffer.recordRewards(stored.map { response in
-            let base = scores[index[response.prompt]!]
-            return NewReward(response: response.id, rewardModel: scenario.rewardModel, score: response.sampleIndex == 0 ? base : base / 2)
-        })
+        try await buffer.recordRewards(
+            stored.map { response in
+                let base = scores[index[response.prompt]!]
+                return NewReward(
+                    response: response.id, rewardModel: scenario.rewardModel, score: response.sampleIndex == 0 ? base : base / 2)
+            })
         let rewardModel = scenario.rewardModel
         _ = try await buffer.connection.run { c in
             try PairBuilder.build(run: scenario.run, t: 0, rewardModel: rewardModel, beta2: 5, previousPairsRun: nil, on: c)
@@ -109,8 +112,10 @@ struct SelectionTests {
                 "SELECT r_w, r_l, gap, weight, origin FROM optune.pairs WHERE run_id = $1 AND t = 0", [run.scenario.run])
             #expect(pairs.count == 10)
             for row in pairs {
-                let (rw, rl, gap, weight) = (try row.decode(0, as: Double.self), try row.decode(1, as: Double.self),
-                                             try row.decode(2, as: Double.self), try row.decode(3, as: Double.self))
+                let (rw, rl, gap, weight) = (
+                    try row.decode(0, as: Double.self), try row.decode(1, as: Double.self),
+                    try row.decode(2, as: Double.self), try row.decode(3, as: Double.self)
+                )
                 #expect(rw >= rl)
                 #expect(abs(gap - (rw - rl)) < 1e-12)
                 #expect(abs(weight - 1 / (1 + exp(-5 * gap))) < 1e-12)
@@ -182,7 +187,8 @@ struct HighestSelectionTests {
                     #expect(error.constraint == constraint)
                 }
             }
-            try await run.scenario.buffer.connection.execute("UPDATE optune.runs SET strategy = 'highest' WHERE id = $1", [run.scenario.run])
+            try await run.scenario.buffer.connection.execute(
+                "UPDATE optune.runs SET strategy = 'highest' WHERE id = $1", [run.scenario.run])
         }
     }
 }

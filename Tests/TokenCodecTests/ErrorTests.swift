@@ -45,7 +45,8 @@ struct ErrorTests {
 
     @Test("a count at the limit passes the header check when the block is long enough")
     func countAtLimitPassesHeader() throws {
-        let blob = [UInt8](repeating: 0, count: 8).with(0x54, at: 0).with(1, at: 1).with(2, at: 2)
+        let blob =
+            [UInt8](repeating: 0, count: 8).with(0x54, at: 0).with(1, at: 1).with(2, at: 2)
             .withCount(UInt32(TokenCodec.maxTokenCount)) + [UInt8](repeating: 0, count: 600_000)
         #expect(try TokenCodec.header(of: blob).count == TokenCodec.maxTokenCount)
     }
@@ -151,8 +152,9 @@ struct PrefixCodeErrorTests {
         #expect(throws: TokenBlobError.unknownFlags(flags)) { try TokenCodec.decode(Self.valid.with(flags, at: 3)) }
     }
 
-    @Test("a count other than the number of codes is a code stream mismatch or a corrupt block",
-          arguments: [1, 2, 133, 399, 401, 402, 2000] as [UInt32])
+    @Test(
+        "a count other than the number of codes is a code stream mismatch or a corrupt block",
+        arguments: [1, 2, 133, 399, 401, 402, 2000] as [UInt32])
     func wrongCountIsRejected(count: UInt32) {
         switch decodeResult(Self.valid.withCount(count)) {
         case .success:

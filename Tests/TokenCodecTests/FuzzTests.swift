@@ -30,7 +30,9 @@ struct FuzzTests {
             }
             let result = decodeResult(blob)
             // The reusable decoder and the header agree with the one-shot decoder.
-            let again = Result { () throws(TokenBlobError) in try decoder.decode(blob, into: &reused); return reused }
+            let again = Result { () throws(TokenBlobError) in
+                try decoder.decode(blob, into: &reused); return reused
+            }
             #expect(again == result)
             switch result {
             case .success(let ids):
