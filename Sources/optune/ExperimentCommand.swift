@@ -43,28 +43,28 @@ struct Experiment: AsyncParsableCommand {
     @Option(parsing: .upToNextOption, help: "Seeds (each has its own task draw, π_0 and shared iteration 0 per loss).")
     var seeds: [Int64] = Array(1...10)
 
-    @Option(help: "Training iterations T per run, the shared iteration 0 included.")
+    @Option(parsing: .unconditional, help: "Training iterations T per run, the shared iteration 0 included.")
     var iterations = 5
 
     @Option(help: "Built-in task family: graded (difficulty by kind and length) or digits (the original).")
     var task: BuiltinTaskFamily = .graded
 
-    @Option(help: "Train prompts of the built-in task.")
+    @Option(parsing: .unconditional, help: "Train prompts of the built-in task.")
     var trainPrompts = 1000
 
-    @Option(help: "Eval prompts of the built-in task.")
+    @Option(parsing: .unconditional, help: "Eval prompts of the built-in task.")
     var evalPrompts = 1000
 
-    @Option(help: "Samples per selected prompt, 2...8 (chosen = best, rejected = worst).")
+    @Option(parsing: .unconditional, help: "Samples per selected prompt, 2...8 (chosen = best, rejected = worst).")
     var samples = 4
 
-    @Option(help: "K: samples per eval prompt; an evaluation is their mean reward.")
+    @Option(parsing: .unconditional, help: "K: samples per eval prompt; an evaluation is their mean reward.")
     var evalSamples = 4
 
-    @Option(help: "Epochs over D_t per iteration.")
+    @Option(parsing: .unconditional, help: "Epochs over D_t per iteration.")
     var epochs = 4
 
-    @Option(help: "Learning rate of the built-in DPO trainer (RMSProp).")
+    @Option(parsing: .unconditional, help: "Learning rate of the built-in DPO trainer (RMSProp).")
     var learningRate = 2e-4
 
     @Option(help: "Also write the HTML report (eval reward vs generated tokens per cell, with intervals) to this file.")
@@ -75,6 +75,7 @@ struct Experiment: AsyncParsableCommand {
 
     func validate() throws {
         guard !rhos.isEmpty else { throw ValidationError("give at least one --rhos value") }
+        try OptionCheck.integer(iterations, in: 1...RunConfig.maxIterations, "--iterations")
         for rho in rhos where DecimalRatio(rho) == nil {
             throw ValidationError("--rhos value '\(rho)' is not a decimal in (0, 1]")
         }
@@ -84,7 +85,7 @@ struct Experiment: AsyncParsableCommand {
         guard (1...64).contains(evalSamples) else { throw ValidationError("--eval-samples must be in 1...64, got \(evalSamples)") }
         guard trainPrompts >= 2, trainPrompts <= 1_000_000 else { throw ValidationError("--train-prompts must be in 2...1000000") }
         guard evalPrompts >= 1, evalPrompts <= 1_000_000 else { throw ValidationError("--eval-prompts must be in 1...1000000") }
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        try OptionCheck.integer(epochs, in: 1...RunConfig.maxEpochs, "--epochs")
         guard learningRate.isFinite, learningRate > 0 else { throw ValidationError("--learning-rate must be finite and > 0") }
         if let label, label.isEmpty { throw ValidationError("--label must not be empty") }
         if let problem = grid(label: "check").problem { throw ValidationError(problem) }

@@ -88,6 +88,7 @@ struct RunConfigOptions: ParsableArguments {
         case "learningRate": "--learning-rate"
         case "skipZeroGap": "--skip-zero-gap"
         case "maxDeadFraction": "--max-dead-fraction"
+        case "evalSamples": "--eval-samples"
         case "rewardMin": "--reward-min"
         case "rewardMax": "--reward-max"
         default: "--" + field
