@@ -6,17 +6,30 @@ import Testing
 /// their rows beside their floors; bad options fail with one line.
 @Suite("optune bench sections, run as a process")
 struct BenchCommandTests {
-    /// The BPE fixture beside the repository (`../shared/fixtures`), which the bench requires.
-    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../../../shared/fixtures/tokens-bpe32k-2000x512.u32le").standardizedFileURL.path
+    /// The BPE fixture beside the repository (`../shared/fixtures`) when it is there, else a
+    /// small file of the same layout (rows of 512 little-endian uint32 ids) written for the test.
+    static func fixture() throws -> String {
+        let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../../shared/fixtures/tokens-bpe32k-2000x512.u32le").standardizedFileURL.path
+        if FileManager.default.fileExists(atPath: shared) { return shared }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("optune-bench-fixture-\(UUID().uuidString).u32le").path
+        var generator = SystemRandomNumberGenerator()
+        var bytes: [UInt8] = []
+        for _ in 0..<(64 * 512) {
+            let id = UInt32.random(in: 0..<32_000, using: &generator)
+            withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
+        }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
 
     @Test func scaleSectionsPrintTheirRowsBesideTheirFloors() async throws {
-        try #require(FileManager.default.fileExists(atPath: Self.fixture), "the bench needs \(Self.fixture)")
+        let fixture = try Self.fixture()
         try await TestDatabase.withFresh { database in
             let (status, output) = try await OptuneProcess.run(
                 [
                     "bench", "--prompts", "300", "--sections", "iteration,selection,leases,export", "--lease-seconds", "0.2",
-                    "--fixture", Self.fixture,
+                    "--fixture", fixture,
                 ],
                 databaseURL: database.url, timeout: .seconds(600))
             #expect(status == 0, "\(output)")
