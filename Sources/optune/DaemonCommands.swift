@@ -426,8 +426,11 @@ struct Train: AsyncParsableCommand {
 struct Coordinate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the selection service for one run: advance its iterations until it is done.",
-        discussion:
-            "One coordinator leads a run at a time (an expiring lease in optune.run_leaders); a second one stands by and takes over when the leader dies or hangs. Survives database restarts. Prints one line per finished iteration.")
+        discussion: """
+            One coordinator leads a run at a time (an expiring lease in optune.run_leaders); a second one \
+            stands by and takes over when the leader dies or hangs. Survives database restarts. Prints \
+            one line per finished iteration.
+            """)
 
     @Option(help: "The run to coordinate (by name).")
     var run: String
