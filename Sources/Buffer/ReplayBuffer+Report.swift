@@ -313,22 +313,17 @@ extension ReplayBuffer {
         """
 
     /// `lineage`: the iterations of run $1's lineage, one row per t, with the run that owns it
-    /// (the run itself after its fork point, else its ancestors) and that owner's seed.
+    /// (the run itself after its fork point, else its ancestors) and that owner's seed — read
+    /// from the `optune.run_lineage` view, the one definition of a fork's lineage.
     static let lineageCTE = """
-        WITH RECURSIVE chain (run_id, seed, parent_id, fork_t, max_t, depth) AS (
-            SELECT r.id, r.seed, r.forked_from_run_id, r.forked_from_iteration, NULL::integer, 0
-            FROM optune.runs r WHERE r.id = $1
-            UNION ALL
-            SELECT p.id, p.seed, p.forked_from_run_id, p.forked_from_iteration, least(c.max_t, c.fork_t), c.depth + 1
-            FROM chain c JOIN optune.runs p ON p.id = c.parent_id
-            WHERE c.depth < 1000
-        ),
-        lineage AS (
+        WITH lineage AS (
             SELECT i.run_id, i.t, i.state, i.policy_id, i.tokens_generated, i.selected, i.reused, i.prompts_total,
-                   c.seed, c.depth > 0 AS inherited
-            FROM chain c
-            JOIN optune.iterations i ON i.run_id = c.run_id
-                AND i.t > coalesce(c.fork_t, -1) AND (c.max_t IS NULL OR i.t <= c.max_t)
+                   o.seed, rl.depth > 0 AS inherited
+            FROM optune.run_lineage rl
+            JOIN optune.runs o ON o.id = rl.owner_run_id
+            JOIN optune.iterations i ON i.run_id = rl.owner_run_id
+                AND i.t >= rl.t_from AND (rl.t_through IS NULL OR i.t <= rl.t_through)
+            WHERE rl.run_id = $1
         )
         """
 
