@@ -12,9 +12,10 @@ struct InterruptAndResumeTests {
     func aSignalStopsTheRunAndResumeFinishesIt(signal: Int32, exitCode: Int32) async throws {
         try await TestDatabase.withFresh { database in
             let connection = try await database.connect()
+            // 20 iterations: long enough that the signal lands mid-run even on a loaded machine.
             let run = try OptuneProcess(
                 [
-                    "run", "--name", "stopped", "--iterations", "3", "--train-prompts", "600", "--eval-prompts", "100", "--epochs", "2",
+                    "run", "--name", "stopped", "--iterations", "20", "--train-prompts", "1000", "--eval-prompts", "200", "--epochs", "2",
                     "--log-level", "warning",
                 ], databaseURL: database.url)
             let iterating = try await Probe.eventually(timeout: .seconds(120)) {
@@ -29,16 +30,16 @@ struct InterruptAndResumeTests {
             #expect(
                 try await Probe.count(
                     "SELECT count(*) FROM optune.generation_tasks WHERE state = 'leased'", on: connection) == 0, "leases were not returned")
-            #expect(try await Probe.count("SELECT count(*) FROM optune.iterations WHERE state = 'done'", on: connection) < 4)
+            #expect(try await Probe.count("SELECT count(*) FROM optune.iterations WHERE state = 'done'", on: connection) < 21)
 
             let (code, output) = try await OptuneProcess.run(
                 ["run", "--resume", "stopped", "--log-level", "warning"], databaseURL: database.url)
             #expect(code == 0, "\(output)")
             #expect(output.contains("resuming run stopped"))
             #expect(output.contains("run stopped finished"))
-            #expect(try await Probe.count("SELECT count(*) FROM optune.iterations WHERE state = 'done'", on: connection) == 4)
+            #expect(try await Probe.count("SELECT count(*) FROM optune.iterations WHERE state = 'done'", on: connection) == 21)
             #expect(try await Probe.count("SELECT count(*) FROM optune.runs WHERE status = 'done'", on: connection) == 1)
-            #expect(try await Probe.count("SELECT count(*) FROM optune.pairs", on: connection) == 600 * 3)
+            #expect(try await Probe.count("SELECT count(*) FROM optune.pairs", on: connection) == 1000 * 20)
             #expect(
                 try await Probe.count(
                     "SELECT count(*) FROM (SELECT DISTINCT run_id, t, prompt_id, sample_index FROM optune.responses) d", on: connection)

@@ -174,7 +174,7 @@ struct TrainerLeaseTests {
             let mark = work + "/first-attempt"
             let path = try script(
                 """
-                if [ ! -e "\(mark)" ]; then touch "\(mark)"; sleep 10; fi
+                if [ ! -e "\(mark)" ]; then touch "\(mark)"; sleep 120; fi
                 echo "weights of $OPTUNE_RUN t=$OPTUNE_T" > "$OPTUNE_OUTPUT_DIR/model.bin"
                 """)
             let arguments = [
