@@ -52,8 +52,23 @@ if swift build --build-tests "${scratch[@]}" 2>&1 | tee "$build_log"; [ "${PIPES
         echo "test: $(printf '%s\n' "$warnings" | wc -l) compiler warning(s) in Sources/ or Tests/" >&2
         failed+=("compiler warnings")
     fi
-    section "Swift tests: swift test ${scratch[*]} $*"
-    swift test "${scratch[@]}" "$@" || failed+=("swift test")
+    if [ "$#" -gt 0 ]; then
+        section "Swift tests: swift test ${scratch[*]} $*"
+        swift test "${scratch[@]}" "$@" || failed+=("swift test")
+    else
+        # Suites that start processes, servers or private clusters and wait on them run one at a
+        # time after the rest (which run in parallel): on a 2-core machine, dozens of them at once
+        # starve each other past their waits. Each test still isolates itself either way.
+        process_suites='DatabaseRestartTests|CommandLineFuzzTests|InterruptAndResumeTests|TrainerLeaseTests|PoisonBatchTests'
+        process_suites+='|DeadWorkToleranceTests|EndToEndTests|WorkProtocolTests|RoleTests|CommandTrainerEndToEndTests|ExternalTrainingTests'
+        process_suites+='|BasePolicyOnceTests|ObservabilityTests|GeneratorThroughHTTPTests|HTTPBehaviourTests|DaemonWiringTests'
+        process_suites+='|VLLMRewardBackendTests|GenerationRecordTests|BenchCommandTests|PromptImportCommandTests|ExportFailureTests'
+        process_suites+='|LocalClusterTests|ExperimentsTests'
+        section "Swift tests, in parallel: swift test ${scratch[*]} --skip <process suites>"
+        swift test "${scratch[@]}" --skip "$process_suites" || failed+=("swift test (parallel)")
+        section "Swift tests that start processes, one at a time: swift test ${scratch[*]} --no-parallel --filter <process suites>"
+        swift test "${scratch[@]}" --no-parallel --filter "$process_suites" || failed+=("swift test (process suites)")
+    fi
 else
     failed+=("swift build --build-tests")
 fi
