@@ -159,7 +159,8 @@ struct LeaseLoop {
         var batch = context
         batch.tally = BatchTally()
         do {
-            let stored = try await work.process(tasks, context: batch)
+            let context = batch
+            let stored = try await identity.keepingHeartbeat(buffer) { try await work.process(tasks, context: context) }
             state.produced += stored
             OptuneMetrics.stored(work.queue.rawValue, count: stored)
         } catch let error as BackendError {

@@ -32,6 +32,21 @@ public struct WorkerIdentity: Sendable, Hashable {
         try await buffer.heartbeat(worker: id, role: role, host: host, pid: pid, version: Self.version)
     }
 
+    /// Runs `body` while a background task refreshes this worker's heartbeat every `interval`, so
+    /// a worker busy with one long batch is not shown as stale by `optune status`.
+    func keepingHeartbeat<T>(
+        _ buffer: ReplayBuffer, every interval: Duration = .seconds(10), _ body: () async throws -> T
+    ) async throws -> T {
+        let beat = Task { [self] in
+            while true {
+                do { try await Task.sleep(for: interval) } catch { return }
+                try? await heartbeat(buffer)
+            }
+        }
+        defer { beat.cancel() }
+        return try await body()
+    }
+
     /// Registers the worker as serving `run` only (nil: any run), for `optune status`.
     func register(_ buffer: ReplayBuffer, run: Int64?) async throws {
         try await heartbeat(buffer)

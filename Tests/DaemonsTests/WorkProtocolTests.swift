@@ -117,4 +117,30 @@ struct WorkProtocolTests {
             #expect(await coordinator.waitForExit(timeout: .seconds(30)) == 0)
         }
     }
+
+    @Test func aWorkerBusyWithALongBatchKeepsItsHeartbeatFresh() async throws {
+        try await TestDatabase.withFresh { database in
+            try await createRun("busy", in: database)
+            let connection = try await database.connect()
+            let coordinator = try OptuneProcess(["coordinate", "--run", "busy", "--log-level", "warning"], databaseURL: database.url)
+            // One batch that takes 25 s before it is submitted.
+            let generator = try OptuneProcess(
+                ["generate", "--batch-size", "1000", "--delay-before-submit-ms", "25000", "--log-level", "warning"],
+                databaseURL: database.url)
+            let busy = try await Probe.eventually(timeout: .seconds(60)) {
+                try await Probe.count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'leased'", on: connection) > 0
+            }
+            #expect(busy, "\(generator.output)")
+            try await Task.sleep(for: .seconds(16))
+            // Refreshed every 10 s while busy: without that it would be ~16 s old by now.
+            let age = try await Probe.count(
+                "SELECT extract(epoch FROM now() - last_heartbeat)::int8 FROM optune.workers WHERE role = 'generator'", on: connection)
+            #expect(age < 12, "the generator's heartbeat is \(age) s old in the middle of its batch")
+            for process in [generator, coordinator] {
+                process.send(SIGTERM)
+                _ = await process.waitForExit(timeout: .seconds(60))
+            }
+            await connection.close()
+        }
+    }
 }
