@@ -321,6 +321,28 @@ func boundedMap<T: Sendable, R: Sendable>(
 
 /// The most telling of several failures: one no retry can fix, else a retryable one, else an
 /// `unavailable` one.
+/// Scores `parts` with `score`, at most `limit` at once, and returns the scores in order; when any
+/// part fails, the most severe failure is thrown (see ``mostSevere(_:)``).
+func scoreConcurrently<Part: Sendable>(
+    _ parts: [Part], limit: Int, _ score: @escaping @Sendable (Part) async throws -> [Double]
+) async throws -> [Double] {
+    let outcomes = await boundedMap(parts, limit: limit) { part in
+        do {
+            return Result<[Double], BackendError>.success(try await score(part))
+        } catch let error as BackendError {
+            return .failure(error)
+        } catch {
+            return .failure(BackendError("scoring failed: \(error)", retryable: true))
+        }
+    }
+    let errors = outcomes.compactMap { outcome -> BackendError? in
+        if case .failure(let error) = outcome { return error }
+        return nil
+    }
+    if let error = mostSevere(errors) { throw error }
+    return outcomes.flatMap { (try? $0.get()) ?? [] }
+}
+
 func mostSevere(_ errors: [BackendError]) -> BackendError? {
     errors.first { !$0.retryable } ?? errors.first { !$0.unavailable } ?? errors.first
 }

@@ -68,21 +68,7 @@ public struct HTTPRewardBackend: RewardBackend {
         guard !items.isEmpty else { return [] }
         let size = max(1, settings.itemsPerRequest)
         let chunks = stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min($0 + size, items.count)]) }
-        let outcomes = await boundedMap(chunks, limit: settings.http.maxConcurrentRequests) { chunk in
-            do {
-                return Result<[Double], BackendError>.success(try await scoreChunk(chunk))
-            } catch let error as BackendError {
-                return .failure(error)
-            } catch {
-                return .failure(BackendError("scoring failed: \(error)", retryable: true))
-            }
-        }
-        let errors = outcomes.compactMap { outcome -> BackendError? in
-            if case .failure(let error) = outcome { return error }
-            return nil
-        }
-        if let error = mostSevere(errors) { throw error }
-        return outcomes.flatMap { (try? $0.get()) ?? [] }
+        return try await scoreConcurrently(chunks, limit: settings.http.maxConcurrentRequests) { chunk in try await scoreChunk(chunk) }
     }
 
     public func isAvailable() async -> Bool {

@@ -98,21 +98,7 @@ public struct VLLMRewardBackend: RewardBackend {
 
     public func score(_ items: [ScoringItem]) async throws -> [Double] {
         guard !items.isEmpty else { return [] }
-        let outcomes = await boundedMap(items, limit: settings.http.maxConcurrentRequests) { item in
-            do {
-                return Result<Double, BackendError>.success(try await scoreOne(item))
-            } catch let error as BackendError {
-                return .failure(error)
-            } catch {
-                return .failure(BackendError("scoring failed: \(error)", retryable: true))
-            }
-        }
-        let errors = outcomes.compactMap { outcome -> BackendError? in
-            if case .failure(let error) = outcome { return error }
-            return nil
-        }
-        if let error = mostSevere(errors) { throw error }
-        return outcomes.compactMap { try? $0.get() }
+        return try await scoreConcurrently(items, limit: settings.http.maxConcurrentRequests) { item in [try await scoreOne(item)] }
     }
 
     public func isAvailable() async -> Bool {

@@ -69,26 +69,6 @@ public enum ExperimentReport {
                     further up and to the left reaches more reward for fewer generated tokens.
                     """))
         body += HTMLReport.section("Tables", "<pre>\(escape(tables))</pre>\n")
-        return """
-            <!DOCTYPE html>
-            <html lang="en">
-            <head>
-            <meta charset="utf-8"/>
-            <meta name="viewport" content="width=device-width, initial-scale=1"/>
-            <meta name="generator" content="optune report"/>
-            <title>\(escape(title))</title>
-            <style>
-            \(HTMLReport.stylesheet)
-            pre { font-size: 11.5px; overflow-x: auto; }
-            </style>
-            </head>
-            <body>
-            <main>
-            \(body)
-            </main>
-            </body>
-            </html>
-
-            """
+        return HTMLReport.page(title: title, extraStyle: "pre { font-size: 11.5px; overflow-x: auto; }", body: body)
     }
 }

@@ -71,26 +71,31 @@ public enum HTMLReport {
             body += section("Iterations", details)
         }
 
-        return """
-            <!DOCTYPE html>
-            <html lang="en">
-            <head>
-            <meta charset="utf-8"/>
-            <meta name="viewport" content="width=device-width, initial-scale=1"/>
-            <meta name="generator" content="optune report"/>
-            <title>\(escape(title))</title>
-            <style>
-            \(stylesheet)
-            </style>
-            </head>
-            <body>
-            <main>
-            \(body)
-            </main>
-            </body>
-            </html>
+        return page(title: title, body: body)
+    }
 
-            """
+    /// A whole self-contained page: `body` inside the shared head and stylesheet (plus `extraStyle`).
+    static func page(title: String, extraStyle: String = "", body: String) -> String {
+        """
+        <!DOCTYPE html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8"/>
+        <meta name="viewport" content="width=device-width, initial-scale=1"/>
+        <meta name="generator" content="optune report"/>
+        <title>\(escape(title))</title>
+        <style>
+        \(stylesheet)\(extraStyle.isEmpty ? "" : "\n" + extraStyle)
+        </style>
+        </head>
+        <body>
+        <main>
+        \(body)
+        </main>
+        </body>
+        </html>
+
+        """
     }
 
     static func section(_ heading: String, _ content: String) -> String {
