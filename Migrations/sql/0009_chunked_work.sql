@@ -1,0 +1,272 @@
+-- Scale (issue 11): a selection is one row per iteration holding arrays, and a task is a chunk of
+-- prompts. At 1M prompts, one row per selected prompt and per task, each with its foreign keys,
+-- took 47 s to select and enqueue ρ = 0.5; arrays and 256-prompt chunks write a few thousand
+-- rows. Existing selections, tasks and responses are moved to the new layout here: every old
+-- per-prompt task becomes a chunk of one prompt, keeping its state, lease, attempts and error.
+
+-- ---------------------------------------------------------------------------------------------
+-- Selections: one row per (run, t); the view optune.selections keeps the per-prompt shape
+-- ---------------------------------------------------------------------------------------------
+
+CREATE TABLE optune.iteration_selections (
+    run_id           bigint NOT NULL,
+    t                integer NOT NULL,
+    prompt_ids       bigint[] NOT NULL,
+    ranking_rewards  double precision[],
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT iteration_selections_pkey PRIMARY KEY (run_id, t),
+    CONSTRAINT iteration_selections_flat CHECK (array_ndims(prompt_ids) = 1 OR cardinality(prompt_ids) = 0),
+    CONSTRAINT iteration_selections_no_null_prompt CHECK (array_position(prompt_ids, NULL) IS NULL),
+    CONSTRAINT iteration_selections_rewards_aligned CHECK (ranking_rewards IS NULL
+        OR cardinality(ranking_rewards) = cardinality(prompt_ids)),
+    CONSTRAINT iteration_selections_iteration_fk FOREIGN KEY (run_id, t) REFERENCES optune.iterations (run_id, t)
+);
+-- Arrays of ids compress poorly with pglz: store them out of line as they are.
+ALTER TABLE optune.iteration_selections ALTER COLUMN prompt_ids SET STORAGE EXTERNAL;
+ALTER TABLE optune.iteration_selections ALTER COLUMN ranking_rewards SET STORAGE EXTERNAL;
+COMMENT ON TABLE optune.iteration_selections IS 'What iteration (run, t) selected, in one row: prompt_ids in rank order (rank = position, 1 = selected first) and the rewards that ranked them. Written by one statement of the selector from the run''s prompt set (so every id is a distinct member of it). Query it per prompt through the view optune.selections.';
+COMMENT ON COLUMN optune.iteration_selections.prompt_ids IS 'Selected prompt ids in rank order.';
+COMMENT ON COLUMN optune.iteration_selections.ranking_rewards IS 'ranking_rewards[i] = r_w of prompt_ids[i]''s pair in D_{t-1} (strategies reward and highest; an element is NULL for a prompt that had no pair); the whole array is NULL at t = 0 and for full/random.';
+
+INSERT INTO optune.iteration_selections (run_id, t, prompt_ids, ranking_rewards, created_at)
+SELECT run_id, t, array_agg(prompt_id ORDER BY rank),
+       CASE WHEN bool_or(ranking_reward IS NOT NULL) THEN array_agg(ranking_reward ORDER BY rank) END,
+       min(created_at)
+FROM optune.selections GROUP BY run_id, t;
+
+ALTER TABLE optune.unpaired_prompts DROP CONSTRAINT unpaired_prompts_selection_fk;
+ALTER TABLE optune.unpaired_prompts ADD CONSTRAINT unpaired_prompts_selection_fk
+    FOREIGN KEY (run_id, t) REFERENCES optune.iteration_selections (run_id, t);
+ALTER TABLE optune.selections RENAME TO selections_0001;
+
+CREATE VIEW optune.selections AS
+SELECT s.run_id, s.t, u.prompt_id, u.rank::integer AS rank, u.ranking_reward, s.created_at
+FROM optune.iteration_selections s
+CROSS JOIN LATERAL unnest(s.prompt_ids, s.ranking_rewards) WITH ORDINALITY AS u(prompt_id, ranking_reward, rank);
+COMMENT ON VIEW optune.selections IS 'Prompts selected at (run, t), one row each, with their rank (1 = selected first) and the reward that ranked them (r_w in D_{t-1} for strategies reward and highest; NULL at t = 0 and for full/random). Unnests optune.iteration_selections; filter on run_id and t.';
+
+-- reward_trajectory (0002) read the old table; the same definition now reads the view.
+CREATE OR REPLACE VIEW optune.reward_trajectory AS
+SELECT r.id                          AS run_id,
+       r.name                        AS run_name,
+       p.t,
+       p.prompt_id,
+       p.run_id                      AS owner_run_id,
+       p.run_id <> r.id              AS inherited,
+       p.origin,
+       p.source_run_id,
+       p.source_t,
+       p.t - p.source_t              AS age,
+       p.r_w,
+       p.r_l,
+       p.gap,
+       p.weight,
+       p.zero_gap,
+       s.prompt_id IS NOT NULL       AS selected,
+       s.rank                        AS selection_rank,
+       s.ranking_reward
+FROM optune.runs r
+JOIN optune.run_lineage l ON l.run_id = r.id
+JOIN optune.pairs p
+  ON p.run_id = l.owner_run_id AND p.t >= l.t_from AND p.t <= coalesce(l.t_through, 2147483647)
+LEFT JOIN optune.selections s
+  ON s.run_id = p.run_id AND s.t = p.t AND s.prompt_id = p.prompt_id;
+
+DROP TABLE optune.selections_0001;
+
+-- ---------------------------------------------------------------------------------------------
+-- Work queues: one task per chunk of prompts
+-- ---------------------------------------------------------------------------------------------
+
+CREATE SEQUENCE optune.task_chunk_seq;
+COMMENT ON SEQUENCE optune.task_chunk_seq IS 'Chunk numbers of both work queues: creation order, so a queue leased in (run, t, chunk) order takes a selection''s ranks in order and split-off retries after fresh work.';
+
+-- The responses' old composite FK pointed at the per-prompt generation tasks; the set-based
+-- check below replaces it.
+ALTER TABLE optune.responses DROP CONSTRAINT responses_generation_task_fk;
+ALTER TABLE optune.generation_tasks RENAME TO generation_tasks_0001;
+ALTER TABLE optune.scoring_tasks RENAME TO scoring_tasks_0001;
+ALTER INDEX optune.generation_tasks_pkey RENAME TO generation_tasks_0001_pkey;
+ALTER INDEX optune.generation_tasks_response_key RENAME TO generation_tasks_0001_response_key;
+ALTER INDEX optune.generation_tasks_pending_idx RENAME TO generation_tasks_0001_pending_idx;
+ALTER INDEX optune.generation_tasks_lease_expiry_idx RENAME TO generation_tasks_0001_lease_expiry_idx;
+ALTER INDEX optune.scoring_tasks_pkey RENAME TO scoring_tasks_0001_pkey;
+ALTER INDEX optune.scoring_tasks_pending_idx RENAME TO scoring_tasks_0001_pending_idx;
+ALTER INDEX optune.scoring_tasks_lease_expiry_idx RENAME TO scoring_tasks_0001_lease_expiry_idx;
+
+CREATE TABLE optune.generation_tasks (
+    run_id            bigint NOT NULL,
+    t                 integer NOT NULL,
+    chunk             bigint NOT NULL DEFAULT nextval('optune.task_chunk_seq'),
+    purpose           text NOT NULL,
+    policy_id         bigint NOT NULL,
+    prompt_ids        bigint[] NOT NULL,
+    size              integer NOT NULL,
+    parent_chunk      bigint,
+    state             text NOT NULL DEFAULT 'pending',
+    lease_owner       text,
+    lease_token       bigint,
+    lease_expires_at  timestamptz,
+    attempts          integer NOT NULL DEFAULT 0,
+    max_attempts      integer NOT NULL DEFAULT 3,
+    expiries          integer NOT NULL DEFAULT 0,
+    last_error        text,
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT generation_tasks_pkey PRIMARY KEY (run_id, t, chunk),
+    CONSTRAINT generation_tasks_size_matches CHECK (size >= 1 AND size = cardinality(prompt_ids) AND array_ndims(prompt_ids) = 1),
+    CONSTRAINT generation_tasks_purpose_valid CHECK (purpose IN ('train', 'eval')),
+    CONSTRAINT generation_tasks_state_valid CHECK (state IN ('pending', 'leased', 'done', 'dead', 'split')),
+    CONSTRAINT generation_tasks_lease_complete CHECK (state <> 'leased'
+        OR (lease_owner IS NOT NULL AND lease_token IS NOT NULL AND lease_expires_at IS NOT NULL)),
+    CONSTRAINT generation_tasks_attempts_nonnegative CHECK (attempts >= 0),
+    CONSTRAINT generation_tasks_max_attempts_positive CHECK (max_attempts >= 1),
+    CONSTRAINT generation_tasks_expiries_nonnegative CHECK (expiries >= 0),
+    CONSTRAINT generation_tasks_dead_has_error CHECK (state <> 'dead' OR last_error IS NOT NULL),
+    CONSTRAINT generation_tasks_iteration_fk FOREIGN KEY (run_id, t, policy_id) REFERENCES optune.iterations (run_id, t, policy_id),
+    CONSTRAINT generation_tasks_parent_fk FOREIGN KEY (run_id, t, parent_chunk) REFERENCES optune.generation_tasks (run_id, t, chunk)
+) WITH (autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.05);
+CREATE INDEX generation_tasks_pending_idx ON optune.generation_tasks (run_id, t, chunk) WHERE state = 'pending';
+CREATE INDEX generation_tasks_lease_expiry_idx ON optune.generation_tasks (lease_expires_at) WHERE state = 'leased';
+COMMENT ON TABLE optune.generation_tasks IS 'Generation work queue: one task per chunk of prompts of (run, t) (a run''s chunk_size consecutive ranks of its selection, or of its eval split), each prompt sampled n times with policy_id. States pending → leased → done; dead after max_attempts (last_error kept); split when the chunk was replaced by smaller chunks (parent_chunk = this chunk) covering its prompts: after a lease expired (4 parts), or when some of its prompts failed and the rest were submitted. A chunk''s prompts never change. Which prompts died and why: unnest(prompt_ids) of the dead chunks.';
+COMMENT ON COLUMN optune.generation_tasks.chunk IS 'Chunk number from optune.task_chunk_seq (creation order). responses.chunk names the chunk a response was submitted for.';
+COMMENT ON COLUMN optune.generation_tasks.prompt_ids IS 'The chunk''s prompts (train: in rank order). Never updated.';
+COMMENT ON COLUMN optune.generation_tasks.size IS 'cardinality(prompt_ids), kept for cheap counts.';
+COMMENT ON COLUMN optune.generation_tasks.parent_chunk IS 'The chunk this one was split from (NULL for a chunk enqueued by the iteration''s opening).';
+COMMENT ON COLUMN optune.generation_tasks.purpose IS 'train (selected prompts, policy π_t) or eval (eval-split prompts, policy under evaluation).';
+COMMENT ON COLUMN optune.generation_tasks.policy_id IS 'The policy to sample with; equals every response''s policy_id (checked on insert).';
+COMMENT ON COLUMN optune.generation_tasks.state IS 'pending | leased (lease_owner, lease_token, lease_expires_at set) | done | dead (last_error set) | split (replaced by the chunks whose parent_chunk it is).';
+COMMENT ON COLUMN optune.generation_tasks.lease_token IS 'Fencing token of the current/last lease, from optune.lease_token_seq. A submission must match it (AND state = ''leased'') or it is refused.';
+COMMENT ON COLUMN optune.generation_tasks.lease_owner IS 'workers.id of the lease holder (soft reference, no FK).';
+COMMENT ON COLUMN optune.generation_tasks.attempts IS 'Leases of this chunk (and of the chunk it was split from) that ended in an error, an expiry while it held one prompt, or are in progress; max_attempts of them make it dead. A graceful release does not count.';
+COMMENT ON COLUMN optune.generation_tasks.expiries IS 'Lease expiries of this chunk''s line (its worker died or hung). A chunk of more than one prompt whose lease expires is split into 4 smaller chunks, so a poison prompt ends up alone; only an expiry of a one-prompt chunk counts as an attempt.';
+COMMENT ON COLUMN optune.generation_tasks.updated_at IS 'Set by every writer (no trigger, to keep the hot path cheap).';
+
+CREATE TABLE optune.scoring_tasks (
+    run_id            bigint NOT NULL,
+    t                 integer NOT NULL,
+    chunk             bigint NOT NULL DEFAULT nextval('optune.task_chunk_seq'),
+    purpose           text NOT NULL,
+    policy_id         bigint NOT NULL,
+    prompt_ids        bigint[] NOT NULL,
+    size              integer NOT NULL,
+    parent_chunk      bigint,
+    state             text NOT NULL DEFAULT 'pending',
+    lease_owner       text,
+    lease_token       bigint,
+    lease_expires_at  timestamptz,
+    attempts          integer NOT NULL DEFAULT 0,
+    max_attempts      integer NOT NULL DEFAULT 3,
+    expiries          integer NOT NULL DEFAULT 0,
+    last_error        text,
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT scoring_tasks_pkey PRIMARY KEY (run_id, t, chunk),
+    CONSTRAINT scoring_tasks_size_matches CHECK (size >= 1 AND size = cardinality(prompt_ids) AND array_ndims(prompt_ids) = 1),
+    CONSTRAINT scoring_tasks_purpose_valid CHECK (purpose IN ('train', 'eval')),
+    CONSTRAINT scoring_tasks_state_valid CHECK (state IN ('pending', 'leased', 'done', 'dead', 'split')),
+    CONSTRAINT scoring_tasks_lease_complete CHECK (state <> 'leased'
+        OR (lease_owner IS NOT NULL AND lease_token IS NOT NULL AND lease_expires_at IS NOT NULL)),
+    CONSTRAINT scoring_tasks_attempts_nonnegative CHECK (attempts >= 0),
+    CONSTRAINT scoring_tasks_max_attempts_positive CHECK (max_attempts >= 1),
+    CONSTRAINT scoring_tasks_expiries_nonnegative CHECK (expiries >= 0),
+    CONSTRAINT scoring_tasks_dead_has_error CHECK (state <> 'dead' OR last_error IS NOT NULL),
+    CONSTRAINT scoring_tasks_iteration_fk FOREIGN KEY (run_id, t, policy_id) REFERENCES optune.iterations (run_id, t, policy_id),
+    CONSTRAINT scoring_tasks_parent_fk FOREIGN KEY (run_id, t, parent_chunk) REFERENCES optune.scoring_tasks (run_id, t, chunk)
+) WITH (autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.05);
+CREATE INDEX scoring_tasks_pending_idx ON optune.scoring_tasks (run_id, t, chunk) WHERE state = 'pending';
+CREATE INDEX scoring_tasks_lease_expiry_idx ON optune.scoring_tasks (lease_expires_at) WHERE state = 'leased';
+COMMENT ON TABLE optune.scoring_tasks IS 'Scoring work queue: one task per chunk of prompts of (run, t) whose generation was submitted (the prompts of one generation submission), to be scored with the run''s reward model. Same states, lease, split and fencing protocol as generation_tasks.';
+COMMENT ON COLUMN optune.scoring_tasks.lease_token IS 'Fencing token from optune.lease_token_seq; a submission must match it.';
+COMMENT ON COLUMN optune.scoring_tasks.prompt_ids IS 'The chunk''s prompts. Never updated.';
+
+-- Move the per-prompt tasks: each becomes a chunk of one prompt.
+ALTER TABLE optune.generation_tasks_0001 ADD COLUMN chunk bigint;
+UPDATE optune.generation_tasks_0001 SET chunk = nextval('optune.task_chunk_seq');
+INSERT INTO optune.generation_tasks (run_id, t, chunk, purpose, policy_id, prompt_ids, size, state, lease_owner, lease_token,
+    lease_expires_at, attempts, max_attempts, expiries, last_error, updated_at, created_at)
+SELECT run_id, t, chunk, purpose, policy_id, ARRAY[prompt_id], 1, state, lease_owner, lease_token,
+    lease_expires_at, attempts, max_attempts, expiries, last_error, updated_at, created_at
+FROM optune.generation_tasks_0001 ORDER BY chunk;
+INSERT INTO optune.scoring_tasks (run_id, t, purpose, policy_id, prompt_ids, size, state, lease_owner, lease_token,
+    lease_expires_at, attempts, max_attempts, expiries, last_error, updated_at, created_at)
+SELECT run_id, t, purpose, policy_id, ARRAY[prompt_id], 1, state, lease_owner, lease_token,
+    lease_expires_at, attempts, max_attempts, expiries, last_error, updated_at, created_at
+FROM optune.scoring_tasks_0001 ORDER BY run_id, t, prompt_id;
+
+-- ---------------------------------------------------------------------------------------------
+-- Responses name their chunk; one set-based check per statement replaces the per-row FK
+-- ---------------------------------------------------------------------------------------------
+
+ALTER TABLE optune.responses ADD COLUMN chunk bigint;
+UPDATE optune.responses r SET chunk = g.chunk
+FROM optune.generation_tasks_0001 g
+WHERE (g.run_id, g.t, g.prompt_id) = (r.run_id, r.t, r.prompt_id);
+ALTER TABLE optune.responses ALTER COLUMN chunk SET NOT NULL;
+COMMENT ON COLUMN optune.responses.chunk IS 'The generation chunk (generation_tasks.chunk of the same run and t) the response was submitted for; it holds prompt_id and has the response''s policy_id and purpose (checked per statement by optune.check_response_chunks).';
+DROP TABLE optune.generation_tasks_0001, optune.scoring_tasks_0001;
+
+-- The guarantee of the old per-row FK — a response belongs to a generation task of its run and
+-- t, for its prompt, policy and purpose — checked once per statement over all the statement's
+-- rows: the statement's chunks are read once (by key) and their prompts unnested, then one hash
+-- join. A per-row FK costs about 8 µs a row here; this costs well under 1 µs.
+CREATE FUNCTION optune.check_response_chunks() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    bad record;
+BEGIN
+    WITH chunks AS MATERIALIZED (
+        SELECT DISTINCT run_id, t, chunk FROM new_responses
+    ), members AS MATERIALIZED (
+        SELECT g.run_id, g.t, g.chunk, g.policy_id, g.purpose, u.prompt_id
+        FROM chunks c
+        JOIN optune.generation_tasks g ON (g.run_id, g.t, g.chunk) = (c.run_id, c.t, c.chunk)
+        CROSS JOIN LATERAL unnest(g.prompt_ids) AS u(prompt_id)
+    )
+    SELECT n.run_id, n.t, n.prompt_id, n.sample_index, n.chunk, n.policy_id, n.purpose INTO bad
+    FROM new_responses n
+    LEFT JOIN members m ON (m.run_id, m.t, m.chunk, m.prompt_id) = (n.run_id, n.t, n.chunk, n.prompt_id)
+    WHERE m.chunk IS NULL OR m.policy_id <> n.policy_id OR m.purpose <> n.purpose
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'response (run %, t %, prompt %, sample %) has no generation task: chunk % of its iteration does not hold the prompt with policy % and purpose %',
+            bad.run_id, bad.t, bad.prompt_id, bad.sample_index, bad.chunk, bad.policy_id, bad.purpose
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'responses_generation_task_check',
+                  TABLE = 'responses', SCHEMA = 'optune';
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION optune.check_response_chunks() IS 'Statement trigger of optune.responses: every inserted or updated response names a generation chunk of its (run, t) that holds its prompt, with its policy and purpose. Raises 23503 (constraint responses_generation_task_check) naming the first row that does not.';
+CREATE TRIGGER responses_generation_task_check_insert AFTER INSERT ON optune.responses
+    REFERENCING NEW TABLE AS new_responses FOR EACH STATEMENT EXECUTE FUNCTION optune.check_response_chunks();
+CREATE TRIGGER responses_generation_task_check_update AFTER UPDATE ON optune.responses
+    REFERENCING NEW TABLE AS new_responses FOR EACH STATEMENT EXECUTE FUNCTION optune.check_response_chunks();
+
+-- What the check relies on: a chunk's identity and prompts never change, and chunks are never
+-- deleted by the roles that write responses.
+CREATE FUNCTION optune.keep_chunk_identity() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF (NEW.run_id, NEW.t, NEW.chunk, NEW.purpose, NEW.policy_id, NEW.prompt_ids)
+        IS DISTINCT FROM (OLD.run_id, OLD.t, OLD.chunk, OLD.purpose, OLD.policy_id, OLD.prompt_ids) THEN
+        RAISE EXCEPTION 'a task chunk''s run, t, chunk, purpose, policy and prompts never change (chunk % of run % t %)',
+            OLD.chunk, OLD.run_id, OLD.t USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION optune.keep_chunk_identity() IS 'Row trigger of the task queues: refuses an update that changes a chunk''s identity or prompts (responses are checked against them).';
+CREATE TRIGGER generation_tasks_identity BEFORE UPDATE OF run_id, t, chunk, purpose, policy_id, prompt_ids ON optune.generation_tasks
+    FOR EACH ROW EXECUTE FUNCTION optune.keep_chunk_identity();
+CREATE TRIGGER scoring_tasks_identity BEFORE UPDATE OF run_id, t, chunk, purpose, policy_id, prompt_ids ON optune.scoring_tasks
+    FOR EACH ROW EXECUTE FUNCTION optune.keep_chunk_identity();
+REVOKE DELETE ON optune.generation_tasks, optune.scoring_tasks FROM optune_worker;
+
+COMMENT ON COLUMN optune.iterations.dead_tasks IS 'Prompts of the iteration (both queues) whose task chunk died.';
+
+GRANT SELECT ON optune.iteration_selections, optune.selections, optune.generation_tasks, optune.scoring_tasks TO optune_reader;
+GRANT SELECT, INSERT, UPDATE ON optune.iteration_selections, optune.generation_tasks, optune.scoring_tasks TO optune_worker;
+GRANT SELECT ON optune.selections TO optune_worker;
+GRANT USAGE, SELECT ON SEQUENCE optune.task_chunk_seq TO optune_worker;
+GRANT EXECUTE ON FUNCTION optune.check_response_chunks(), optune.keep_chunk_identity() TO optune_worker;
