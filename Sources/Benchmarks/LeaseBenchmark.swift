@@ -5,8 +5,8 @@ import Selection
 import Synchronization
 
 /// Prompt-leases per second from the generation queue through ``ReplayBuffer/lease(_:owner:limit:leaseSeconds:run:)``
-/// with N pending tasks, for several client counts and batch sizes, beside a floor on the same
-/// server: leasing from a table with one row per 256 prompts (what a chunked queue would lease).
+/// with N pending prompts in 256-prompt chunks, for several client counts and batch sizes, beside
+/// a floor on the same server: leasing from a bare table with one row per 256 prompts.
 struct LeaseBenchmark {
     var fixture: ScaleFixture
     /// (clients, batch size) pairs to measure.
@@ -28,10 +28,11 @@ struct LeaseBenchmark {
         let policy = try await buffer.registerPolicy(run: run, t: 1, parent: fixture.policies[0], uri: "bench://leases")
         let pending = try await c.transaction { [set = fixture.promptSet, parent = fixture.run] c in
             try ReplayBuffer.createIteration(run: run, t: 1, policy: policy, rho: 1, strategy: .full, on: c)
-            try Selector.select(run: run, t: 1, strategy: .full, rho: 1, seed: 7, promptSetID: set, previousPairsRun: parent, on: c)
-            return try ReplayBuffer.enqueueIterationWork(
-                run: run, t: 1, policy: policy, promptSetID: set, train: true, eval: false, on: c
-            ).train
+            return try Selector.select(
+                Selector.Request(
+                    run: run, t: 1, strategy: .full, rho: 1, seed: 7, promptSetID: set, previousPairsRun: parent, policy: policy,
+                    chunkSize: 256),
+                on: c)
         }
         try await c.simpleQuery("VACUUM ANALYZE optune.generation_tasks")
         let clients = try await Self.connect(databaseURL, count: configurations.map(\.clients).max() ?? 1)
@@ -48,7 +49,7 @@ struct LeaseBenchmark {
             try await c.execute(
                 """
                 UPDATE optune.generation_tasks SET state = 'pending', lease_owner = NULL, lease_token = NULL,
-                    lease_expires_at = NULL, lease_batch = NULL, attempts = 0
+                    lease_expires_at = NULL, attempts = 0
                 WHERE run_id = $1 AND t = 1 AND state = 'leased'
                 """, [run])
             try await c.simpleQuery("VACUUM ANALYZE optune.generation_tasks")

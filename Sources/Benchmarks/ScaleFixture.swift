@@ -41,17 +41,19 @@ struct ScaleFixture {
         progress("\(name): tasks, \(2 * count) responses and rewards of iteration 0")
         try await c.execute(
             """
-            INSERT INTO optune.generation_tasks (run_id, t, prompt_id, policy_id, purpose, state)
-            SELECT $1, 0, prompt_id, $2, 'train', 'done' FROM optune.prompt_set_members WHERE set_id = $3
+            INSERT INTO optune.generation_tasks (run_id, t, purpose, policy_id, prompt_ids, size, state)
+            SELECT $1, 0, 'train', $2, array_agg(prompt_id ORDER BY position), count(*), 'done'
+            FROM (SELECT prompt_id, row_number() OVER (ORDER BY prompt_id) AS position FROM optune.prompt_set_members WHERE set_id = $3) m
+            GROUP BY (position - 1) / 256 ORDER BY (position - 1) / 256
             """, [run, pi0, set])
         try await c.execute(
             """
-            INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens, text, finish_reason)
-            SELECT $1, 0, m.prompt_id, s, 'train', $2, CASE WHEN $4 THEN n_tokens_of(b.blob) ELSE 3 END,
-                   CASE WHEN $4 THEN b.blob END, CASE WHEN $4 THEN NULL ELSE 'answer ' || m.prompt_id || '/' || s END, 'stop'
-            FROM optune.prompt_set_members m CROSS JOIN generate_series(0, 1) s
-            CROSS JOIN LATERAL (SELECT ($5::bytea[])[1 + (m.prompt_id * 2 + s) % greatest(1, cardinality($5::bytea[]))] AS blob) b
-            WHERE m.set_id = $3
+            INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens, text, finish_reason, chunk)
+            SELECT $1, 0, u.prompt_id, s, 'train', $2, CASE WHEN $4 THEN n_tokens_of(b.blob) ELSE 3 END,
+                   CASE WHEN $4 THEN b.blob END, CASE WHEN $4 THEN NULL ELSE 'answer ' || u.prompt_id || '/' || s END, 'stop', g.chunk
+            FROM optune.generation_tasks g CROSS JOIN LATERAL unnest(g.prompt_ids) AS u(prompt_id) CROSS JOIN generate_series(0, 1) s
+            CROSS JOIN LATERAL (SELECT ($5::bytea[])[1 + (u.prompt_id * 2 + s) % greatest(1, cardinality($5::bytea[]))] AS blob) b
+            WHERE g.run_id = $1 AND g.t = 0 AND $3::int8 IS NOT NULL
             """.replacingOccurrences(
                 of: "n_tokens_of(b.blob)",
                 with: "get_byte(b.blob, 4) + (get_byte(b.blob, 5) << 8) + (get_byte(b.blob, 6) << 16) + (get_byte(b.blob, 7) << 24)"),

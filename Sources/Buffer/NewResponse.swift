@@ -24,6 +24,9 @@ public struct NewResponse: Sendable, Hashable {
     public var worker: String?
     public var latencyMs: Double?
     public var logprobSum: Double?
+    /// The generation chunk (`generation_tasks.chunk`) the response is submitted for. nil: the
+    /// buffer finds the unsplit chunk of its run and t that holds the prompt.
+    public var chunk: Int64?
 
     /// A response whose tokens are already encoded (`tokenBlob`, `tokenCount`) or text-only.
     public init(

@@ -4,7 +4,7 @@ import Postgres
 public struct DeadWorkRetry: Sendable, Hashable {
     /// The iteration it acted on.
     public var t: Int
-    /// Dead generation and scoring tasks put back to pending.
+    /// Prompts of dead generation and scoring chunks put back to pending.
     public var requeued: Int
     /// The state a failed iteration was reopened in, if it was failed.
     public var reopenedAs: IterationState?
@@ -37,19 +37,23 @@ extension ReplayBuffer {
             }
             var requeued: [WorkQueue: Int] = [:]
             for queue in WorkQueue.allCases {
-                requeued[queue] = try c.execute(
+                requeued[queue] = try c.query(
                     """
-                    UPDATE \(queue.table)
-                    SET state = 'pending', attempts = 0, expiries = 0, lease_batch = NULL, updated_at = now()
-                    WHERE run_id = $1 AND t = $2 AND state = 'dead'
-                    """, [run, Int32(clamping: t)])
+                    WITH requeued AS (
+                        UPDATE \(queue.table)
+                        SET state = 'pending', attempts = 0, expiries = 0, updated_at = now()
+                        WHERE run_id = $1 AND t = $2 AND state = 'dead'
+                        RETURNING size
+                    )
+                    SELECT coalesce(sum(size), 0) FROM requeued
+                    """, [run, Int32(clamping: t)])[0].decode(0, as: Int.self)
             }
             var reopened: IterationState?
             if current == .failed {
                 guard t == latest.t else { throw BufferError("iteration \(t) failed but is not the run's latest (\(latest.t))") }
                 let pending = { (queue: WorkQueue) in
                     try c.query(
-                        "SELECT EXISTS (SELECT 1 FROM \(queue.table) WHERE run_id = $1 AND t = $2 AND state <> 'done')",
+                        "SELECT EXISTS (SELECT 1 FROM \(queue.table) WHERE run_id = $1 AND t = $2 AND state NOT IN ('done', 'split'))",
                         [run, Int32(clamping: t)])[0].decode(0, as: Bool.self)
                 }
                 if try pending(.generation) {

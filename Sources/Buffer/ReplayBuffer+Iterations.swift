@@ -1,6 +1,5 @@
 import Foundation
 import Postgres
-import Synchronization
 
 extension ReplayBuffer {
     /// The run with id `run`.
@@ -128,95 +127,55 @@ extension ReplayBuffer {
         return changed == 1
     }
 
-    /// Enqueues generation tasks: the iteration's selected train prompts (if `train`) and every
-    /// eval prompt (if `eval`), all sampled with `policy`. Returns (train, eval) task counts.
-    /// Meant for the transaction that creates the iteration: tasks must not exist yet (plain
-    /// INSERT, no ON CONFLICT — speculative insertion costs every row).
-    public static func enqueueIterationWork(
-        run: Int64, t: Int, policy: Int64, promptSetID: Int64, train: Bool, eval: Bool, on c: isolated Connection
-    ) throws -> (train: Int, eval: Int) {
-        let trainCount =
-            train
-            ? try c.execute(
-                """
-                INSERT INTO optune.generation_tasks (run_id, t, prompt_id, policy_id, purpose)
-                SELECT run_id, t, prompt_id, $3, 'train' FROM optune.selections WHERE run_id = $1 AND t = $2
-                """, [run, Int32(t), policy]) : 0
-        let evalCount =
-            eval
-            ? try c.execute(
-                """
-                INSERT INTO optune.generation_tasks (run_id, t, prompt_id, policy_id, purpose)
-                SELECT $1, $2, prompt_id, $3, 'eval' FROM optune.prompt_set_members WHERE set_id = $4 AND split = 'eval'
-                """, [run, Int32(t), policy, promptSetID]) : 0
+    /// Enqueues the iteration's eval generation work — every eval prompt of the set, in chunks of
+    /// `chunkSize` in id order, sampled with `policy` — and records the selection's size
+    /// (`selected`; the selector enqueued those chunks). Returns the eval prompts enqueued.
+    /// Meant for the transaction that creates the iteration.
+    public static func enqueueEvaluationWork(
+        run: Int64, t: Int, policy: Int64, promptSetID: Int64, chunkSize: Int, selected: Int, on c: isolated Connection
+    ) throws -> Int {
+        let evalCount = try c.query(
+            """
+            WITH eval AS MATERIALIZED (
+                SELECT prompt_id, row_number() OVER (ORDER BY prompt_id) AS position
+                FROM optune.prompt_set_members WHERE set_id = $4 AND split = 'eval'
+            ), chunks AS (
+                INSERT INTO optune.generation_tasks (run_id, t, purpose, policy_id, prompt_ids, size)
+                SELECT $1, $2, 'eval', $3, array_agg(prompt_id ORDER BY position), count(*)
+                FROM eval GROUP BY (position - 1) / $5 ORDER BY (position - 1) / $5
+            )
+            SELECT count(*) FROM eval
+            """, [run, Int32(t), policy, promptSetID, Int64(max(1, chunkSize))])[0].decode(0, as: Int.self)
         try c.execute(
             "UPDATE optune.iterations SET selected = $3, prompts_total = (SELECT count(*) FROM optune.prompt_set_members WHERE set_id = $4 AND split = 'train') WHERE run_id = $1 AND t = $2",
-            [run, Int32(t), Int64(trainCount), promptSetID])
+            [run, Int32(t), Int64(selected), promptSetID])
         try c.notify("optune_work", payload: "generation")
-        return (trainCount, evalCount)
+        return evalCount
     }
 
-    /// Task counts of one iteration's queue, with the first dead task's error.
-    ///
-    /// Called on every coordinator wake-up, so it avoids touching every task each time: a probe
-    /// through the two partial indexes runs on every call — is any task pending (the first entry
-    /// of the pending index in key order: a scalar subquery with ORDER BY … LIMIT 1, because the
-    /// planner strips those from EXISTS and may then pick a scan of the whole table), and how
-    /// many are leased (OFFSET 0 keeps the run/t filter out of the index choice, so the small
-    /// leased index is read rather than every task of the iteration by key). The full count
-    /// (dead, done, the first error) runs only when the probe finds the queue drained, or when
-    /// the last full count of this queue is older than ``queueCountRefresh`` (at least 2 s, and 10× the time that count took). While
-    /// work remains, the counts returned may be that old: dead tasks only grow, so a dead-fraction
-    /// failure is found that much later at most, and the drained decision is always exact.
+    /// Prompt counts of one iteration's queue by the state of their chunk, with the first dead
+    /// chunk's error. A chunk that was split is counted through the chunks that replaced it.
+    /// Chunks are few (a 1M-prompt iteration has about 4k), so this reads them all each time.
     public static func queueCounts(_ queue: WorkQueue, run: Int64, t: Int, on c: isolated Connection) throws -> QueueCounts {
-        let probe = try c.query(
-            """
-            SELECT (SELECT 1 FROM \(queue.table) WHERE state = 'pending' AND run_id = $1 AND t = $2
-                    ORDER BY run_id, t, prompt_id LIMIT 1) IS NOT NULL,
-                   (SELECT count(*) FROM (SELECT run_id, t FROM \(queue.table) WHERE state = 'leased' OFFSET 0) leased
-                    WHERE run_id = $1 AND t = $2)
-            """, [run, Int32(t)])[0]
-        let working = try probe.decode(0, as: Bool.self) || probe.decode(1, as: Int.self) > 0
-        let key = QueueCountKey(queue: queue, run: run, t: t)
-        if working, let cached = queueCountCache.withLock({ $0[key] }), !cached.counts.isDrained,
-            ContinuousClock.now < cached.refreshAfter
-        {
-            return cached.counts
-        }
-        let started = ContinuousClock.now
         let row = try c.query(
             """
-            SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'leased'),
-                   count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE state = 'dead'),
-                   (SELECT last_error FROM \(queue.table) WHERE run_id = $1 AND t = $2 AND state = 'dead' ORDER BY prompt_id LIMIT 1)
-            FROM \(queue.table) WHERE run_id = $1 AND t = $2
+            SELECT coalesce(sum(size) FILTER (WHERE state = 'pending'), 0), coalesce(sum(size) FILTER (WHERE state = 'leased'), 0),
+                   coalesce(sum(size) FILTER (WHERE state = 'done'), 0), coalesce(sum(size) FILTER (WHERE state = 'dead'), 0),
+                   (SELECT last_error FROM \(queue.table) WHERE run_id = $1 AND t = $2 AND state = 'dead' ORDER BY chunk LIMIT 1)
+            FROM \(queue.table) WHERE run_id = $1 AND t = $2 AND state <> 'split'
             """, [run, Int32(t)])[0]
-        let counts = QueueCounts(
+        return QueueCounts(
             pending: try row.decode(0), leased: try row.decode(1), done: try row.decode(2), dead: try row.decode(3),
             firstError: try row.decode(4))
-        let took = ContinuousClock.now - started
-        queueCountCache.withLock { cache in
-            if counts.isDrained {
-                cache[key] = nil
-            } else {
-                if cache.count >= 64 { cache.removeAll() }
-                cache[key] = CachedQueueCounts(counts: counts, refreshAfter: .now + max(queueCountRefresh, took * 10))
-            }
-        }
-        return counts
     }
 
-    /// The least time between two full counts of one queue while it has work (see
-    /// ``queueCounts(_:run:t:on:)``).
-    public static let queueCountRefresh: Duration = .seconds(2)
-
-    /// Records on the iteration how many of its tasks (both queues) are dead.
+    /// Records on the iteration how many of its prompts' tasks (both queues) are dead.
     public static func recordDeadTasks(run: Int64, t: Int, on c: isolated Connection) throws {
         try c.execute(
             """
             UPDATE optune.iterations SET dead_tasks =
-                (SELECT count(*) FROM optune.generation_tasks WHERE run_id = $1 AND t = $2 AND state = 'dead')
-                + (SELECT count(*) FROM optune.scoring_tasks WHERE run_id = $1 AND t = $2 AND state = 'dead')
+                (SELECT coalesce(sum(size), 0) FROM optune.generation_tasks WHERE run_id = $1 AND t = $2 AND state = 'dead')
+                + (SELECT coalesce(sum(size), 0) FROM optune.scoring_tasks WHERE run_id = $1 AND t = $2 AND state = 'dead')
             WHERE run_id = $1 AND t = $2
             """, [run, Int32(t)])
     }
@@ -288,7 +247,7 @@ extension ReplayBuffer {
     public static func refreshBuildStatistics(on c: isolated Connection) throws {
         try c.simpleQuery(
             """
-            ANALYZE optune.selections (run_id, t, prompt_id), optune.responses (run_id, t, prompt_id, sample_index, purpose),
+            ANALYZE optune.responses (run_id, t, prompt_id, sample_index, purpose),
                 optune.rewards (response_id, reward_model_id)
             """)
     }
@@ -299,18 +258,3 @@ extension ReplayBuffer {
             "UPDATE optune.runs SET status = $2, status_reason = $3, updated_at = now() WHERE id = $1", [run, status.rawValue, reason])
     }
 }
-
-/// A queue of one iteration, as ``ReplayBuffer/queueCounts(_:run:t:on:)`` caches its counts.
-private struct QueueCountKey: Hashable {
-    var queue: WorkQueue
-    var run: Int64
-    var t: Int
-}
-
-private struct CachedQueueCounts {
-    var counts: QueueCounts
-    var refreshAfter: ContinuousClock.Instant
-}
-
-/// The last full count of each queue with work left, shared by the process's coordinators.
-private let queueCountCache = Mutex<[QueueCountKey: CachedQueueCounts]>([:])

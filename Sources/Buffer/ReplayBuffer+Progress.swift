@@ -6,9 +6,9 @@ public struct StageProgress: Sendable, Hashable {
     public var run: String
     public var t: Int
     public var state: String
-    /// Tasks of the state's queue that are done or dead (generating, scoring); 0 otherwise.
+    /// Prompts of the state's queue whose chunk is done or dead (generating, scoring); 0 otherwise.
     public var finished: Int
-    /// Tasks of the state's queue; 0 for states without one.
+    /// Prompts of the state's queue; 0 for states without one.
     public var total: Int
 }
 
@@ -19,14 +19,16 @@ extension ReplayBuffer {
             """
             SELECT r.name, i.t, i.state,
                    CASE i.state
-                       WHEN 'generating' THEN (SELECT count(*) FILTER (WHERE q.state IN ('done', 'dead')) FROM optune.generation_tasks q
-                                               WHERE q.run_id = i.run_id AND q.t = i.t)
-                       WHEN 'scoring' THEN (SELECT count(*) FILTER (WHERE q.state IN ('done', 'dead')) FROM optune.scoring_tasks q
-                                            WHERE q.run_id = i.run_id AND q.t = i.t)
+                       WHEN 'generating' THEN (SELECT coalesce(sum(q.size) FILTER (WHERE q.state IN ('done', 'dead')), 0)
+                                               FROM optune.generation_tasks q WHERE q.run_id = i.run_id AND q.t = i.t AND q.state <> 'split')
+                       WHEN 'scoring' THEN (SELECT coalesce(sum(q.size) FILTER (WHERE q.state IN ('done', 'dead')), 0)
+                                            FROM optune.scoring_tasks q WHERE q.run_id = i.run_id AND q.t = i.t AND q.state <> 'split')
                        ELSE 0 END,
                    CASE i.state
-                       WHEN 'generating' THEN (SELECT count(*) FROM optune.generation_tasks q WHERE q.run_id = i.run_id AND q.t = i.t)
-                       WHEN 'scoring' THEN (SELECT count(*) FROM optune.scoring_tasks q WHERE q.run_id = i.run_id AND q.t = i.t)
+                       WHEN 'generating' THEN (SELECT coalesce(sum(q.size), 0) FROM optune.generation_tasks q
+                                               WHERE q.run_id = i.run_id AND q.t = i.t AND q.state <> 'split')
+                       WHEN 'scoring' THEN (SELECT coalesce(sum(q.size), 0) FROM optune.scoring_tasks q
+                                            WHERE q.run_id = i.run_id AND q.t = i.t AND q.state <> 'split')
                        ELSE 0 END
             FROM optune.iterations i JOIN optune.runs r ON r.id = i.run_id
             WHERE i.run_id = $1 ORDER BY i.t DESC LIMIT 1

@@ -16,6 +16,7 @@ extension ReplayBuffer {
     /// The same as ``insertResponses(_:)`` inside the caller's open transaction.
     public static func insertResponses(_ batch: [NewResponse], on c: isolated Connection) throws -> BatchOutcome {
         guard !batch.isEmpty else { return BatchOutcome(inserted: 0, alreadyStored: 0) }
+        let batch = try withChunks(batch, on: c)
         for (position, response) in batch.enumerated() {
             if let problem = response.problem() {
                 throw BufferError(
@@ -30,7 +31,7 @@ extension ReplayBuffer {
             let copied = try c.copyFromBinary(
                 """
                 COPY optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens,
-                    prompt_tokens, text, finish_reason, sampling, seed, worker_id, latency_ms, logprob_sum)
+                    prompt_tokens, text, finish_reason, sampling, seed, worker_id, latency_ms, logprob_sum, chunk)
                 FROM STDIN (FORMAT binary)
                 """
             ) { writer in
@@ -47,14 +48,14 @@ extension ReplayBuffer {
                 position int NOT NULL, run_id bigint NOT NULL, t integer NOT NULL, prompt_id bigint NOT NULL,
                 sample_index integer NOT NULL, purpose text NOT NULL, policy_id bigint NOT NULL, n_tokens integer NOT NULL,
                 tokens bytea, prompt_tokens bytea, text text, finish_reason text, sampling jsonb NOT NULL,
-                seed bigint, worker_id text, latency_ms double precision, logprob_sum double precision
+                seed bigint, worker_id text, latency_ms double precision, logprob_sum double precision, chunk bigint NOT NULL
             );
             TRUNCATE response_staging;
             """)
         try c.copyFromBinary(
             """
             COPY response_staging (position, run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens,
-                prompt_tokens, text, finish_reason, sampling, seed, worker_id, latency_ms, logprob_sum)
+                prompt_tokens, text, finish_reason, sampling, seed, worker_id, latency_ms, logprob_sum, chunk)
             FROM STDIN (FORMAT binary)
             """
         ) { writer in
@@ -65,9 +66,9 @@ extension ReplayBuffer {
             let inserted = try c.execute(
                 """
                 INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens,
-                    prompt_tokens, text, finish_reason, sampling, seed, worker_id, latency_ms, logprob_sum)
+                    prompt_tokens, text, finish_reason, sampling, seed, worker_id, latency_ms, logprob_sum, chunk)
                 SELECT run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens,
-                    prompt_tokens, text, finish_reason, sampling, seed, worker_id, latency_ms, logprob_sum
+                    prompt_tokens, text, finish_reason, sampling, seed, worker_id, latency_ms, logprob_sum, chunk
                 FROM response_staging
                 ON CONFLICT (run_id, t, prompt_id, sample_index) DO NOTHING
                 """)
@@ -78,8 +79,11 @@ extension ReplayBuffer {
             let orphan = try c.query(
                 """
                 SELECT s.position FROM response_staging s
-                LEFT JOIN optune.generation_tasks g USING (run_id, t, prompt_id, policy_id, purpose)
-                WHERE g.run_id IS NULL ORDER BY s.position LIMIT 1
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM optune.generation_tasks g
+                    WHERE (g.run_id, g.t, g.chunk, g.policy_id, g.purpose) = (s.run_id, s.t, s.chunk, s.policy_id, s.purpose)
+                      AND s.prompt_id = ANY (g.prompt_ids))
+                ORDER BY s.position LIMIT 1
                 """)
             let position = try orphan.first.map { try $0.decode(0, as: Int.self) }
             let key =
@@ -136,7 +140,7 @@ extension ReplayBuffer {
 
     /// Writes one response as a COPY row, with its batch position first when `position` is set.
     private static func write(_ response: NewResponse, position: Int?, to writer: inout BinaryCopyWriter) throws {
-        try writer.beginRow(fieldCount: position == nil ? 16 : 17)
+        try writer.beginRow(fieldCount: position == nil ? 17 : 18)
         if let position { writer.write(Int32(position)) }
         writer.write(response.run)
         writer.write(Int32(response.t))
@@ -154,5 +158,40 @@ extension ReplayBuffer {
         writer.write(response.worker)
         writer.write(response.latencyMs)
         writer.write(response.logprobSum)
+        writer.write(response.chunk)
+    }
+
+    /// `batch` with every response's chunk set: a response without one gets the unsplit chunk of
+    /// its run, t and purpose that holds its prompt. A response for which there is none is
+    /// refused with a ``BufferError`` naming it.
+    static func withChunks(_ batch: [NewResponse], on c: isolated Connection) throws -> [NewResponse] {
+        guard batch.contains(where: { $0.chunk == nil }) else { return batch }
+        struct Iteration: Hashable {
+            var run: Int64
+            var t: Int
+            var purpose: Purpose
+        }
+        var found: [Iteration: [Int64: Int64]] = [:]
+        let missing = Dictionary(grouping: batch.filter { $0.chunk == nil }) { Iteration(run: $0.run, t: $0.t, purpose: $0.purpose) }
+        for (iteration, responses) in missing {
+            let rows = try c.query(
+                """
+                SELECT u.prompt_id, g.chunk FROM optune.generation_tasks g
+                CROSS JOIN LATERAL unnest(g.prompt_ids) AS u(prompt_id)
+                WHERE g.run_id = $1 AND g.t = $2 AND g.purpose = $3 AND g.state <> 'split' AND u.prompt_id = ANY ($4::int8[])
+                """, [iteration.run, Int32(clamping: iteration.t), iteration.purpose.rawValue, Array(Set(responses.map(\.prompt)))])
+            for row in rows { found[iteration, default: [:]][try row.decode(0, as: Int64.self)] = try row.decode(1, as: Int64.self) }
+        }
+        return try batch.enumerated().map { position, response in
+            guard response.chunk == nil else { return response }
+            var response = response
+            guard let chunk = found[Iteration(run: response.run, t: response.t, purpose: response.purpose)]?[response.prompt] else {
+                throw BufferError(
+                    "response batch rejected, nothing stored: row \(position) (\(response.keyDescription), policy \(response.policy), \(response.purpose.rawValue)) has no generation task (unknown prompt, iteration or policy)",
+                    row: position)
+            }
+            response.chunk = chunk
+            return response
+        }
     }
 }

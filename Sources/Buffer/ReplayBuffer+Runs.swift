@@ -72,16 +72,27 @@ extension ReplayBuffer {
             """, [run, Int32(t), policy, rho, strategy.rawValue])
     }
 
-    /// Enqueues one generation task per prompt for iteration (`run`, `t`), sampling with `policy`.
-    /// Already enqueued prompts are left as they are. Returns the number of tasks added.
+    /// Enqueues generation work for `promptIDs` at iteration (`run`, `t`), sampling with `policy`,
+    /// in chunks of `chunkSize` prompts in the order given. Prompts already enqueued for the same
+    /// purpose are left as they are. Returns the number of prompts added.
     @discardableResult
-    public func enqueueGeneration(run: Int64, t: Int, policy: Int64, purpose: Purpose, promptIDs: [Int64]) async throws -> Int {
-        try await connection.execute(
+    public func enqueueGeneration(
+        run: Int64, t: Int, policy: Int64, purpose: Purpose, promptIDs: [Int64], chunkSize: Int = 256
+    ) async throws -> Int {
+        try await connection.query(
             """
-            INSERT INTO optune.generation_tasks (run_id, t, prompt_id, policy_id, purpose)
-            SELECT $1, $2, p, $3, $4 FROM unnest($5::int8[]) AS p
-            ON CONFLICT (run_id, t, prompt_id) DO NOTHING
-            """, [run, Int32(t), policy, purpose.rawValue, promptIDs])
+            WITH fresh AS MATERIALIZED (
+                SELECT p AS prompt_id, row_number() OVER () AS position FROM unnest($5::int8[]) AS p
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM optune.generation_tasks g
+                    WHERE (g.run_id, g.t, g.purpose) = ($1, $2, $4) AND p = ANY (g.prompt_ids))
+            ), chunks AS (
+                INSERT INTO optune.generation_tasks (run_id, t, purpose, policy_id, prompt_ids, size)
+                SELECT $1, $2, $4, $3, array_agg(prompt_id ORDER BY position), count(*)
+                FROM fresh GROUP BY (position - 1) / $6 ORDER BY (position - 1) / $6
+            )
+            SELECT count(*) FROM fresh
+            """, [run, Int32(t), policy, purpose.rawValue, promptIDs, Int64(max(1, chunkSize))])[0].decode(0, as: Int.self)
     }
 
     /// The prompt ids of a set's split, in id order.

@@ -50,8 +50,14 @@ public struct RunConfig: Sendable, Codable, Hashable {
     /// Samples per eval prompt; the evaluation is their mean reward. nil: 1.
     public var evalSamples: Int?
 
+    /// Prompts per generation/scoring task (a chunk of the selection's ranks). nil: 256.
+    public var chunkSize: Int?
+
     /// The eval samples in effect per eval prompt.
     public var evalSamplesPerPrompt: Int { evalSamples ?? 1 }
+
+    /// The chunk size in effect.
+    public var taskChunkSize: Int { chunkSize ?? 256 }
 
     /// The tolerance in effect for dead work.
     public var deadFractionTolerance: Double { maxDeadFraction ?? 0.01 }
@@ -96,6 +102,9 @@ public struct RunConfig: Sendable, Codable, Hashable {
         }
         guard batchSize >= 1, batchSize <= Self.maxBatchSize else {
             throw RunConfigError(field: "batchSize", message: "must be in 1…\(Self.maxBatchSize), got \(batchSize)")
+        }
+        if let chunkSize, !(1...100_000).contains(chunkSize) {
+            throw RunConfigError(field: "chunkSize", message: "must be in 1...100000, got \(chunkSize)")
         }
         if let maxDeadFraction, !(maxDeadFraction >= 0 && maxDeadFraction < 1) {
             throw RunConfigError(field: "maxDeadFraction", message: "must be in [0, 1), got \(maxDeadFraction)")

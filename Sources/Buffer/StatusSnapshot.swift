@@ -142,10 +142,11 @@ extension ReplayBuffer {
         for (queue, table) in [("generation", "optune.generation_tasks"), ("scoring", "optune.scoring_tasks")] {
             snapshot.queues += try await connection.query(
                 """
-                SELECT r.name, q.t, count(*) FILTER (WHERE q.state = 'pending'), count(*) FILTER (WHERE q.state = 'leased'),
-                       count(*) FILTER (WHERE q.state = 'done'), count(*) FILTER (WHERE q.state = 'dead')
+                SELECT r.name, q.t, coalesce(sum(q.size) FILTER (WHERE q.state = 'pending'), 0),
+                       coalesce(sum(q.size) FILTER (WHERE q.state = 'leased'), 0),
+                       coalesce(sum(q.size) FILTER (WHERE q.state = 'done'), 0), coalesce(sum(q.size) FILTER (WHERE q.state = 'dead'), 0)
                 FROM \(table) q JOIN optune.runs r ON r.id = q.run_id
-                WHERE \(runFilter) AND (q.run_id, q.t) IN (SELECT run_id, max(t) FROM optune.iterations GROUP BY run_id)
+                WHERE \(runFilter) AND q.state <> 'split' AND (q.run_id, q.t) IN (SELECT run_id, max(t) FROM optune.iterations GROUP BY run_id)
                 GROUP BY r.id, r.name, q.t ORDER BY r.id
                 """, [run]
             ).map { row in
@@ -155,9 +156,10 @@ extension ReplayBuffer {
             }
             snapshot.deadTasks += try await connection.query(
                 """
-                SELECT r.name, q.t, q.prompt_id, q.attempts, q.last_error
+                SELECT r.name, q.t, u.prompt_id, q.attempts, q.last_error
                 FROM \(table) q JOIN optune.runs r ON r.id = q.run_id
-                WHERE \(runFilter) AND q.state = 'dead' ORDER BY q.updated_at DESC LIMIT $2
+                CROSS JOIN LATERAL unnest(q.prompt_ids) AS u(prompt_id)
+                WHERE \(runFilter) AND q.state = 'dead' ORDER BY q.updated_at DESC, q.chunk, u.prompt_id LIMIT $2
                 """, [run, Int64(deadTaskLimit)]
             ).map { row in
                 .init(

@@ -41,9 +41,9 @@ public struct GeneratorService: Service, BatchWork, CustomStringConvertible {
     var backendName: String { "generation backend" }
     func isBackendAvailable() async -> Bool { await backend.isAvailable() }
 
-    /// Generates and submits one leased batch; returns the responses stored. Each task succeeds
-    /// or fails on its own: a failed task goes back to the queue or dies with its error (see
-    /// `BatchContext.settle`), the others are submitted.
+    /// Generates and submits one leased batch; returns the responses stored. Each prompt succeeds
+    /// or fails on its own: the submission stores the successes and sends a failed prompt back to
+    /// the queue or to dead with its error (its chunk is split when its chunk-mates succeeded).
     func process(_ tasks: [LeasedTask], context: BatchContext) async throws -> Int {
         let buffer = context.buffer
         let cache = context.cache
@@ -121,17 +121,15 @@ public struct GeneratorService: Service, BatchWork, CustomStringConvertible {
             if settings.delayBeforeSubmit > .zero { try? await Task.sleep(for: settings.delayBeforeSubmit) }
         }
         let submitting = ContinuousClock.now
-        if !succeeded.isEmpty {
-            // Fenced by the lease token: repeated after an outage, it is stored once or refused.
-            let outcome = try await context.submit("submitting generations", queue: .generation) {
-                try await buffer.submitGenerations(succeeded, responses: responses)
-            }
-            if outcome.refused > 0 {
-                logger.warning("lease lost before submitting; responses dropped", metadata: ["refused": "\(outcome.refused)"])
-            }
-            OptuneMetrics.tokensGenerated(responses.reduce(0) { $0 + max(0, $1.tokenCount) })
+        // Fenced by the lease token: repeated after an outage, it is stored once or refused.
+        let outcome = try await context.submit("submitting generations", queue: .generation) {
+            try await buffer.submitGenerations(succeeded, responses: responses, failures: failures.map { TaskFailure($0.0, $0.1) })
         }
-        try await context.settle(failures, queue: .generation)
+        if outcome.refused > 0 {
+            logger.warning("lease lost before submitting; responses dropped", metadata: ["refused": "\(outcome.refused)"])
+        }
+        OptuneMetrics.tokensGenerated(responses.reduce(0) { $0 + max(0, $1.tokenCount) })
+        context.count(failures, queue: .generation)
         logger.debug(
             "submitted",
             metadata: [

@@ -45,13 +45,21 @@ struct BatchContext: Sendable {
     /// Failed and returned tasks of the batch in hand (for `optune_tasks_completed_total`).
     var tally = BatchTally()
 
-    /// Records failed tasks (fenced; repeated across a database outage): each goes back to
-    /// pending or to dead with its error, except those whose endpoint was unavailable, which
-    /// return to the queue uncounted.
+    /// Records failed prompts with no success in their chunks (fenced; repeated across a database
+    /// outage): each goes back to pending or to dead with its error, except those whose endpoint
+    /// was unavailable, which return to the queue uncounted.
     func settle(_ failures: [(LeasedTask, BackendError)], queue: WorkQueue) async throws {
+        guard !failures.isEmpty else { return }
         try await supervisor.perform("recording failed tasks") {
-            try await settleFailures(failures, queue: queue, buffer: buffer, owner: identity.id, logger: logger)
+            try await buffer.reportFailures(queue, failures.map { TaskFailure($0.0, $0.1) })
         }
+        count(failures, queue: queue)
+    }
+
+    /// Logs and counts failed prompts whose chunks a submission has settled.
+    func count(_ failures: [(LeasedTask, BackendError)], queue: WorkQueue) {
+        guard !failures.isEmpty else { return }
+        logFailures(failures, queue: queue, logger: logger)
         let returned = failures.filter { $0.1.unavailable }.count
         OptuneMetrics.failed(queue.rawValue, count: failures.count - returned)
         OptuneMetrics.returned(queue.rawValue, count: returned)

@@ -85,15 +85,14 @@ public struct ScorerService: Service, BatchWork, CustomStringConvertible {
         let failed = Set(failures.map { TaskKey(run: $0.0.run, t: $0.0.t, prompt: $0.0.prompt) })
         let submitted = tasks.filter { !failed.contains(TaskKey(run: $0.run, t: $0.t, prompt: $0.prompt)) }
         let kept = rewards.filter { taskOfResponse[$0.response].map { !failed.contains($0) } ?? false }
-        if !submitted.isEmpty {
-            let outcome = try await context.submit("submitting scores", queue: .scoring) {
-                try await buffer.submitScores(submitted, rewards: kept, taskOfResponse: taskOfResponse)
-            }
-            if outcome.refused > 0 {
-                logger.warning("lease lost before submitting; rewards dropped", metadata: ["refused": "\(outcome.refused)"])
-            }
+        let outcome = try await context.submit("submitting scores", queue: .scoring) {
+            try await buffer.submitScores(
+                submitted, rewards: kept, taskOfResponse: taskOfResponse, failures: failures.map { TaskFailure($0.0, $0.1) })
         }
-        try await context.settle(failures, queue: .scoring)
+        if outcome.refused > 0 {
+            logger.warning("lease lost before submitting; rewards dropped", metadata: ["refused": "\(outcome.refused)"])
+        }
+        context.count(failures, queue: .scoring)
         return kept.count
     }
 }

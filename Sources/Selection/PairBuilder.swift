@@ -71,9 +71,11 @@ public enum PairBuilder {
             SELECT s.run_id, s.t, s.prompt_id,
                    coalesce(
                        (SELECT 'generation task dead: ' || g.last_error FROM optune.generation_tasks g
-                        WHERE (g.run_id, g.t, g.prompt_id) = (s.run_id, s.t, s.prompt_id) AND g.state = 'dead'),
+                        WHERE (g.run_id, g.t) = (s.run_id, s.t) AND g.state = 'dead' AND s.prompt_id = ANY (g.prompt_ids)
+                        ORDER BY g.chunk LIMIT 1),
                        (SELECT 'scoring task dead: ' || k.last_error FROM optune.scoring_tasks k
-                        WHERE (k.run_id, k.t, k.prompt_id) = (s.run_id, s.t, s.prompt_id) AND k.state = 'dead'),
+                        WHERE (k.run_id, k.t) = (s.run_id, s.t) AND k.state = 'dead' AND s.prompt_id = ANY (k.prompt_ids)
+                        ORDER BY k.chunk LIMIT 1),
                        'fewer than 2 scored samples'),
                    p.prompt_id IS NOT NULL
             FROM optune.selections s

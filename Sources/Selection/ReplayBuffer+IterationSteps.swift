@@ -16,14 +16,17 @@ extension ReplayBuffer {
         try await connection.transaction { c in
             try Self.createIteration(
                 run: run, t: t, policy: policy, rho: fullyOnline ? 1 : config.rho, strategy: fullyOnline ? .full : config.strategy, on: c)
+            var selected = 0
             if t < finalT {
                 let previous = t > 0 ? try Self.pairsOwner(run: run, t: t - 1, on: c) : run
-                try Selector.select(
-                    run: run, t: t, strategy: fullyOnline ? .full : config.strategy, rho: config.rho, seed: config.seed,
-                    promptSetID: record.promptSetID, previousPairsRun: previous, on: c)
+                selected = try Selector.select(
+                    Selector.Request(
+                        run: run, t: t, strategy: fullyOnline ? .full : config.strategy, rho: config.rho, seed: config.seed,
+                        promptSetID: record.promptSetID, previousPairsRun: previous, policy: policy, chunkSize: config.taskChunkSize),
+                    on: c)
             }
-            _ = try Self.enqueueIterationWork(
-                run: run, t: t, policy: policy, promptSetID: record.promptSetID, train: t < finalT, eval: true, on: c)
+            _ = try Self.enqueueEvaluationWork(
+                run: run, t: t, policy: policy, promptSetID: record.promptSetID, chunkSize: config.taskChunkSize, selected: selected, on: c)
             try Self.transition(run: run, t: t, from: .selecting, to: .generating, on: c)
         }
     }

@@ -3,9 +3,11 @@ import Postgres
 
 /// Chooses the prompts an iteration regenerates (DESIGN §2 step 1), inside the database.
 ///
-/// Ranking, tie-breaking and enqueueing are one SQL statement each, so 1M prompts never leave
-/// the server. Ties break by a seeded hash of (prompt id, t) — `hashint8extended`, stable across
-/// PostgreSQL versions — never by physical row order.
+/// One statement ranks, records the selection as one row of arrays (`optune.iteration_selections`,
+/// rank = position) and enqueues its generation work as chunks of consecutive ranks, so 1M
+/// prompts never leave the server and only a few thousand rows are written. Ties break by a
+/// seeded hash of (prompt id, t) — `hashint8extended`, stable across PostgreSQL versions —
+/// never by physical row order.
 public struct Selector: Sendable {
     public let connection: Connection
 
@@ -21,77 +23,122 @@ public struct Selector: Sendable {
         return min(max(0, promptCount), ratio.ceilingOfProduct(promptCount))
     }
 
-    /// Records the selection of iteration (`run`, `t`) in `optune.selections` and returns N.
+    /// What one iteration's selection is made of.
+    public struct Request: Sendable {
+        public var run: Int64
+        public var t: Int
+        public var strategy: SelectionStrategy
+        public var rho: Double
+        public var seed: Int64
+        public var promptSetID: Int64
+        /// The run that owns D_{t−1}: this run, or the run it forked from.
+        public var previousPairsRun: Int64
+        /// π_t, which the train chunks sample with.
+        public var policy: Int64
+        /// Prompts per generation chunk.
+        public var chunkSize: Int
+
+        public init(
+            run: Int64, t: Int, strategy: SelectionStrategy, rho: Double, seed: Int64, promptSetID: Int64, previousPairsRun: Int64,
+            policy: Int64, chunkSize: Int
+        ) {
+            self.run = run
+            self.t = t
+            self.strategy = strategy
+            self.rho = rho
+            self.seed = seed
+            self.promptSetID = promptSetID
+            self.previousPairsRun = previousPairsRun
+            self.policy = policy
+            self.chunkSize = chunkSize
+        }
+    }
+
+    /// Records the selection of iteration (`run`, `t`) and enqueues its train generation chunks;
+    /// returns N.
     ///
     /// t = 0, and strategy `full`: every train prompt. `reward`: the N prompts whose chosen
-    /// response in D_{t-1} (read from `previousPairsRun`, the run that owns D_{t-1}: this run,
-    /// or the run it forked from) has the lowest reward. `highest`: the N with the highest
-    /// (the paper's control; ties by the same seeded hash). `random`: a seeded uniform sample.
+    /// response in D_{t-1} has the lowest reward. `highest`: the N with the highest (the paper's
+    /// control). Prompts without a pair in D_{t-1} (none in a healthy run) rank first for both:
+    /// they need one. `random`: a seeded uniform sample.
     @discardableResult
-    public static func select(
-        run: Int64, t: Int, strategy: SelectionStrategy, rho: Double, seed: Int64, promptSetID: Int64,
-        previousPairsRun: Int64, on c: isolated Connection
-    ) throws -> Int {
+    public static func select(_ request: Request, on c: isolated Connection) throws -> Int {
+        let t32 = try int32(request.t)
         let promptCount = try c.query(
-            "SELECT count(*) FROM optune.prompt_set_members WHERE set_id = $1 AND split = 'train'", [promptSetID]
+            "SELECT count(*) FROM optune.prompt_set_members WHERE set_id = $1 AND split = 'train'", [request.promptSetID]
         )[0].decode(0, as: Int.self)
         // The tie seed has one definition, in SQL (migration 0002), shared with the views and the report.
-        let tieSeed = try c.query("SELECT optune.selection_tie_seed($1, $2)", [seed, Int32(t)])[0].decode(0, as: Int64.self)
-        if t == 0 || strategy == .full {
-            return try c.execute(
-                """
-                INSERT INTO optune.selections (run_id, t, prompt_id, rank, ranking_reward)
-                SELECT $1, $2, prompt_id, row_number() OVER (ORDER BY hashint8extended(prompt_id, $3), prompt_id), NULL
-                FROM optune.prompt_set_members WHERE set_id = $4 AND split = 'train'
-                """, [run, Int32(t), tieSeed, promptSetID])
-        }
-        let size = selectionSize(rho: rho, promptCount: promptCount)
+        let tieSeed = try c.query("SELECT optune.selection_tie_seed($1, $2)", [request.seed, t32])[0].decode(0, as: Int64.self)
+        let everyPrompt = request.t == 0 || request.strategy == .full
+        let size = everyPrompt ? promptCount : selectionSize(rho: request.rho, promptCount: promptCount)
         // Rank in memory rather than spilling the sort to disk (~40 bytes per prompt).
         try c.simpleQuery("SET LOCAL work_mem = '256MB'")
-        switch strategy {
-        case .highest:
-            // Prompts without a pair in D_{t-1} rank first here too: they need one.
-            return try c.execute(
+        let ranking: String
+        var parameters: [(any PostgresEncodable)?] = [request.run, t32, request.policy, Int64(max(1, request.chunkSize)), tieSeed]
+        switch request.strategy {
+        case _ where everyPrompt:
+            ranking = """
+                SELECT prompt_id, NULL::float8 AS r_w FROM optune.prompt_set_members WHERE set_id = $6 AND split = 'train'
+                ORDER BY hashint8extended(prompt_id, $5), prompt_id
                 """
-                INSERT INTO optune.selections (run_id, t, prompt_id, rank, ranking_reward)
-                SELECT $1, $2, prompt_id, row_number() OVER (ORDER BY r_w DESC NULLS FIRST, tie, prompt_id), r_w
-                FROM (
-                    SELECT m.prompt_id, p.r_w, hashint8extended(m.prompt_id, $3) AS tie
-                    FROM optune.prompt_set_members m
-                    LEFT JOIN optune.pairs p ON p.run_id = $5 AND p.t = $2 - 1 AND p.prompt_id = m.prompt_id
-                    WHERE m.set_id = $4 AND m.split = 'train'
-                    ORDER BY p.r_w DESC NULLS FIRST, tie, m.prompt_id
-                    LIMIT $6
-                ) ranked
-                """, [run, Int32(t), tieSeed, promptSetID, previousPairsRun, Int64(size)])
-        case .reward:
-            // Prompts without a pair in D_{t-1} (none in a healthy run) rank first: they need one.
-            return try c.execute(
-                """
-                INSERT INTO optune.selections (run_id, t, prompt_id, rank, ranking_reward)
-                SELECT $1, $2, prompt_id, row_number() OVER (ORDER BY r_w NULLS FIRST, tie, prompt_id), r_w
-                FROM (
-                    SELECT m.prompt_id, p.r_w, hashint8extended(m.prompt_id, $3) AS tie
-                    FROM optune.prompt_set_members m
-                    LEFT JOIN optune.pairs p ON p.run_id = $5 AND p.t = $2 - 1 AND p.prompt_id = m.prompt_id
-                    WHERE m.set_id = $4 AND m.split = 'train'
-                    ORDER BY p.r_w NULLS FIRST, tie, m.prompt_id
-                    LIMIT $6
-                ) ranked
-                """, [run, Int32(t), tieSeed, promptSetID, previousPairsRun, Int64(size)])
+            parameters.append(request.promptSetID)
         case .random:
-            return try c.execute(
+            ranking = """
+                SELECT prompt_id, NULL::float8 AS r_w FROM optune.prompt_set_members WHERE set_id = $6 AND split = 'train'
+                ORDER BY hashint8extended(prompt_id, $5), prompt_id LIMIT $7
                 """
-                INSERT INTO optune.selections (run_id, t, prompt_id, rank, ranking_reward)
-                SELECT $1, $2, prompt_id, row_number() OVER (ORDER BY tie, prompt_id), NULL
-                FROM (
-                    SELECT prompt_id, hashint8extended(prompt_id, $3) AS tie
-                    FROM optune.prompt_set_members WHERE set_id = $4 AND split = 'train'
-                    ORDER BY tie, prompt_id LIMIT $5
-                ) sampled
-                """, [run, Int32(t), tieSeed, promptSetID, Int64(size)])
-        case .full:
-            preconditionFailure("handled above")
+            parameters += [request.promptSetID, Int64(size)]
+        case .reward, .highest, .full:
+            let order = request.strategy == .highest ? "DESC NULLS FIRST" : "NULLS FIRST"
+            if try previousPairsCoverSet(request, on: c) {
+                // Every train prompt has a pair in D_{t−1}: rank straight from pairs_selection_idx
+                // (run_id, t, r_w, prompt_id), the hash tie-break an incremental sort within equal r_w.
+                ranking = """
+                    SELECT prompt_id, r_w FROM optune.pairs WHERE run_id = $6 AND t = $2 - 1
+                    ORDER BY r_w \(order), hashint8extended(prompt_id, $5), prompt_id LIMIT $7
+                    """
+                parameters += [request.previousPairsRun, Int64(size)]
+            } else {
+                ranking = """
+                    SELECT m.prompt_id, p.r_w FROM optune.prompt_set_members m
+                    LEFT JOIN optune.pairs p ON p.run_id = $6 AND p.t = $2 - 1 AND p.prompt_id = m.prompt_id
+                    WHERE m.set_id = $8 AND m.split = 'train'
+                    ORDER BY p.r_w \(order), hashint8extended(m.prompt_id, $5), m.prompt_id LIMIT $7
+                    """
+                parameters += [request.previousPairsRun, Int64(size), request.promptSetID]
+            }
         }
+        let ranksRewards = !everyPrompt && request.strategy != .random
+        let rewards = ranksRewards ? "array_agg(r_w ORDER BY rank)" : "NULL::float8[]"
+        try c.execute(
+            """
+            WITH ranked AS MATERIALIZED (
+                SELECT prompt_id, r_w, row_number() OVER () AS rank FROM (\(ranking)) ordered
+            ), selection AS (
+                INSERT INTO optune.iteration_selections (run_id, t, prompt_ids, ranking_rewards)
+                SELECT $1, $2, coalesce(array_agg(prompt_id ORDER BY rank), '{}'), \(rewards) FROM ranked
+            )
+            INSERT INTO optune.generation_tasks (run_id, t, purpose, policy_id, prompt_ids, size)
+            SELECT $1, $2, 'train', $3, array_agg(prompt_id ORDER BY rank), count(*)
+            FROM ranked GROUP BY (rank - 1) / $4 ORDER BY (rank - 1) / $4
+            """, parameters)
+        return size
+    }
+
+    /// Whether D_{t−1} holds a pair for every train prompt of the set (then ranking needs no join
+    /// with the set: pairs are only ever built for the set's train prompts).
+    private static func previousPairsCoverSet(_ request: Request, on c: isolated Connection) throws -> Bool {
+        let row = try c.query(
+            """
+            SELECT (SELECT prompt_set_id FROM optune.runs WHERE id = $1) = $3
+                   AND (SELECT count(*) FROM optune.pairs WHERE run_id = $1 AND t = $2 - 1)
+                       >= (SELECT count(*) FROM optune.prompt_set_members WHERE set_id = $3 AND split = 'train')
+            """, [request.previousPairsRun, try int32(request.t), request.promptSetID])
+        return try row[0].decode(0, as: Bool?.self) ?? false
+    }
+
+    private static func int32(_ t: Int) throws -> Int32 {
+        guard let value = Int32(exactly: t) else { throw BufferError("iteration \(t) is out of range") }
+        return value
     }
 }

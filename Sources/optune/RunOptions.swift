@@ -56,6 +56,13 @@ struct RunConfigOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Rewards above this make their scoring task dead with a clear message (default: none).")
     var rewardMax: Double?
 
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Prompts per generation/scoring task: a worker leases whole chunks, and a chunk whose lease expires is split in 4 (1...100000).",
+            valueName: "N"))
+    var chunkSize: Int = 256
+
     func config(basePolicy: Int64?) -> RunConfig {
         var config = RunConfig()
         config.rho = rho
@@ -73,6 +80,7 @@ struct RunConfigOptions: ParsableArguments {
         config.maxDeadFraction = maxDeadFraction
         config.rewardMin = rewardMin
         config.rewardMax = rewardMax
+        config.chunkSize = chunkSize == 256 ? nil : chunkSize
         config.basePolicy = basePolicy
         return config
     }
@@ -91,6 +99,7 @@ struct RunConfigOptions: ParsableArguments {
         case "evalSamples": "--eval-samples"
         case "rewardMin": "--reward-min"
         case "rewardMax": "--reward-max"
+        case "chunkSize": "--chunk-size"
         default: "--" + field
         }
     }
