@@ -119,15 +119,23 @@ extension ReplayBuffer {
                 continue
             }
             let mine = prompts.filter { succeededKeys.contains(key($0)) }
-            if state != "leased" {
+            if state == "done" {
                 // A repeat of a committed submission.
-                let done =
-                    state == "done"
-                    ? held.chunk
-                    : try c.query(
-                        "SELECT chunk FROM \(queue.table) WHERE run_id = $1 AND t = $2 AND parent_chunk = $3 AND state = 'done' AND lease_token = $4",
-                        [held.run, t32, held.chunk, held.token]
-                    ).first?.decode(0, as: Int64.self)
+                for prompt in mine { settled.doneChunk[key(prompt)] = held.chunk }
+                settled.outcome.accepted += prompts.count
+                continue
+            }
+            if state == "split" {
+                // Split by a committed submission of this lease (it made a done part under the same
+                // token), or by the lease's expiry (then the lease is lost).
+                let parts = try c.query(
+                    "SELECT chunk, state FROM \(queue.table) WHERE run_id = $1 AND t = $2 AND parent_chunk = $3 AND lease_token = $4",
+                    [held.run, t32, held.chunk, held.token])
+                guard !parts.isEmpty else {
+                    settled.outcome.refused += prompts.count
+                    continue
+                }
+                let done = try parts.first { try $0.decode(1, as: String.self) == "done" }?.decode(0, as: Int64.self)
                 if let done { for prompt in mine { settled.doneChunk[key(prompt)] = done } }
                 settled.outcome.accepted += prompts.count
                 continue

@@ -55,33 +55,35 @@ public struct TaskFailure: Sendable, Hashable {
 
 extension ReplayBuffer {
     /// Leases whole pending chunks of `queue` (optionally of one run) for `owner`, for
-    /// `leaseSeconds`, and returns their prompts: at least one chunk, and more while they fit in
-    /// `limit` prompts. Uses `FOR NO KEY UPDATE SKIP LOCKED`, so concurrent workers never wait on
-    /// each other and never get the same chunk. Chunks are taken in (run, t, chunk) order: a
-    /// selection's ranks in order, and chunks split off a failed or expired one after fresh work.
+    /// `leaseSeconds`, and returns their prompts: the first chunk in (run, t, chunk) order — a
+    /// selection's ranks in order, and chunks split off a failed or expired one after fresh
+    /// work — and, when it is a fresh chunk, more fresh chunks while they fit in `limit` prompts.
+    /// A chunk split off after an expiry is leased alone, so the prompt that killed its worker
+    /// ends up alone and its chunk-mates are not held with it again. Uses `FOR NO KEY UPDATE SKIP
+    /// LOCKED`, so concurrent workers never wait on each other and never get the same chunk.
     public func lease(
         _ queue: WorkQueue, owner: String, limit: Int, leaseSeconds: Double, run: Int64? = nil
     ) async throws -> [LeasedTask] {
         let limit = max(1, limit)
-        var leased = try Self.leasedTasks(try await connection.query(Self.leaseSQL(queue), [run, Int64(1), owner, leaseSeconds]))
-        if let first = leased.first, leased.count < limit {
-            let perChunk = leased.filter { $0.chunk == first.chunk }.count
-            let more = (limit - leased.count) / max(1, perChunk)
-            if more > 0 {
-                leased += try Self.leasedTasks(try await connection.query(Self.leaseSQL(queue), [run, Int64(more), owner, leaseSeconds]))
-            }
+        let first = try await connection.query(Self.leaseSQL(queue, freshOnly: false), [run, Int64(1), owner, leaseSeconds])
+        var leased = try Self.leasedTasks(first)
+        guard let row = first.first, try row.decode(8, as: Int.self) == 0, leased.count < limit else { return leased }
+        let more = (limit - leased.count) / max(1, leased.count)
+        if more > 0 {
+            leased += try Self.leasedTasks(
+                try await connection.query(Self.leaseSQL(queue, freshOnly: true), [run, Int64(more), owner, leaseSeconds]))
         }
         return leased
     }
 
     /// The lease statement. The batch's rows, locked by the CTE (so their ctids cannot change
     /// under it), are updated by ctid — a TID scan, whatever the planner believes the batch's
-    /// size is. Only the fixed table name is spliced in.
-    private static func leaseSQL(_ queue: WorkQueue) -> String {
+    /// size is. Only fixed SQL is spliced in.
+    private static func leaseSQL(_ queue: WorkQueue, freshOnly: Bool) -> String {
         """
         WITH batch AS (
             SELECT ctid FROM \(queue.table)
-            WHERE state = 'pending' AND ($1::int8 IS NULL OR run_id = $1)
+            WHERE state = 'pending' AND ($1::int8 IS NULL OR run_id = $1)\(freshOnly ? " AND expiries = 0" : "")
             ORDER BY run_id, t, chunk
             LIMIT $2
             FOR NO KEY UPDATE SKIP LOCKED
@@ -90,7 +92,8 @@ extension ReplayBuffer {
         SET state = 'leased', lease_owner = $3, lease_token = (SELECT value FROM token),
             lease_expires_at = now() + make_interval(secs => $4), attempts = task.attempts + 1, updated_at = now()
         WHERE task.ctid = ANY (ARRAY(SELECT ctid FROM batch))
-        RETURNING task.run_id, task.t, task.chunk, task.purpose, task.policy_id, task.lease_token, task.attempts, task.prompt_ids
+        RETURNING task.run_id, task.t, task.chunk, task.purpose, task.policy_id, task.lease_token, task.attempts, task.prompt_ids,
+                  task.expiries
         """
     }
 

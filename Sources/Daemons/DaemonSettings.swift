@@ -3,7 +3,7 @@ import ServiceLifecycle
 /// Settings every worker daemon shares.
 public struct DaemonSettings: Sendable {
     /// Tasks leased per batch.
-    public var batchSize = 64
+    public var batchSize = 256
     /// How long a lease lasts; a killed worker's tasks return to the queue after this.
     public var leaseSeconds = 30.0
     /// The longest wait between looks for work when no notification arrives.

@@ -13,10 +13,14 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "Only work on this run (by name); default: any run.")
     var run: String?
 
-    @Option(parsing: .unconditional, help: "Tasks leased per batch.")
-    var batchSize = 64
+    @Option(
+        parsing: .unconditional,
+        help: "Prompts leased per batch: whole chunks (the run's --chunk-size), at least one, more while they fit in this number.")
+    var batchSize = 256
 
-    @Option(parsing: .unconditional, help: "Lease length in seconds; a killed worker's tasks return to the queue after it.")
+    @Option(
+        parsing: .unconditional,
+        help: "Lease length in seconds; a killed worker's chunks return to the queue after it, split in 4 smaller chunks.")
     var leaseSeconds = 30.0
 
     @Option(parsing: .unconditional, help: "Longest wait in milliseconds between looks for work (LISTEN/NOTIFY wakes sooner).")

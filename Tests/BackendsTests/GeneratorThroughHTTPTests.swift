@@ -33,7 +33,12 @@ struct GeneratorThroughHTTPTests {
     }
 
     func taskRows(_ connection: Connection) async throws -> [(state: String, attempts: Int, error: String?)] {
-        try await connection.query("SELECT state, attempts, last_error FROM optune.generation_tasks ORDER BY prompt_id").map {
+        try await connection.query(
+            """
+            SELECT state, attempts, last_error FROM optune.generation_tasks CROSS JOIN LATERAL unnest(prompt_ids) AS u(prompt_id)
+            WHERE state <> 'split' ORDER BY u.prompt_id
+            """
+        ).map {
             (try $0.decode(0, as: String.self), try $0.decode(1, as: Int.self), try $0.decode(2, as: String?.self))
         }
     }
@@ -115,7 +120,7 @@ struct GeneratorThroughHTTPTests {
                 let chat = try #require(sent.first { $0["path"]?.stringValue == "/v1/chat/completions" })
                 #expect(chat["messages"]?.arrayValue?.count == 2)
                 #expect(chat["prompt"] == nil)
-                #expect(try await count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'done'", on: buffer.connection) == 3)
+                #expect(try await count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'done'", on: buffer.connection) == 3)
             }
         }
     }
@@ -285,7 +290,7 @@ struct GeneratorThroughHTTPTests {
                 #expect(
                     try await eventually(timeout: .seconds(60)) {
                         try await count(
-                            "SELECT count(*) FROM optune.generation_tasks WHERE state = 'pending' AND attempts = 0 AND lease_token IS NOT NULL",
+                            "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'pending' AND attempts = 0 AND lease_token IS NOT NULL",
                             on: connection) == 3
                     })
                 // While the server is down the daemon leases nothing: every task stays pending, attempts unchanged.
@@ -299,7 +304,7 @@ struct GeneratorThroughHTTPTests {
                 try await server.control(#"{"down": false}"#)
                 #expect(
                     try await eventually(timeout: .seconds(60)) {
-                        try await count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'done'", on: connection) == 3
+                        try await count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'done'", on: connection) == 3
                     })
                 #expect(try await taskRows(connection).allSatisfy { $0.attempts == 1 && $0.error == nil })
                 #expect(try await count("SELECT count(*) FROM optune.responses", on: connection) == 6)

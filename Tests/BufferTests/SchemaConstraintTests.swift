@@ -64,8 +64,8 @@ struct SchemaConstraintTests {
         try await TestDatabase.withFresh { database in
             let scenario = try await BufferScenario.make(in: database, promptCount: 1)
             let insert = """
-                INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, text)
-                VALUES ($1, 0, $2, 0, 'train', $3, 1, 'x')
+                INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, text, chunk)
+                VALUES ($1, 0, $2, 0, 'train', $3, 1, 'x', (SELECT chunk FROM optune.generation_tasks WHERE run_id = $1))
                 """
             let parameters: [(any PostgresEncodable)?] = [scenario.run, scenario.prompts[0], scenario.policy]
             #expect(try await brokenConstraint(insert, parameters, on: scenario.buffer.connection) == nil)
@@ -117,13 +117,31 @@ struct SchemaConstraintTests {
 
     @Test func aResponseForAPromptWithoutATaskIsAForeignKeyViolation() async throws {
         try await TestDatabase.withFresh { database in
-            let scenario = try await BufferScenario.make(in: database, promptCount: 1)
-            let error = try await brokenConstraint(
+            let scenario = try await BufferScenario.make(in: database, promptCount: 2)
+            let c = scenario.buffer.connection
+            let insert = """
+                INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, text, chunk)
+                VALUES ($1, 0, $2, 0, $4, $3, 1, 'x', (SELECT chunk FROM optune.generation_tasks WHERE run_id = $1))
                 """
-                INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, text)
-                VALUES ($1, 0, $2, 0, 'train', $3, 1, 'x')
-                """, [scenario.run, Int64(987_654), scenario.policy], on: scenario.buffer.connection)
-            #expect(error?.constraint == "responses_generation_task_fk")
+            let (run, prompt, policy) = (scenario.run, scenario.prompts[0], scenario.policy)
+            // A prompt its chunk does not hold, another policy, another purpose: each is refused by
+            // the statement-level check that stands in for a per-row foreign key.
+            for (badPrompt, badPolicy, purpose) in [(Int64(987_654), policy, "train"), (prompt, policy + 1000, "train"), (prompt, policy, "eval")] {
+                let error = try await brokenConstraint(insert, [run, badPrompt, badPolicy, purpose], on: c)
+                #expect(error?.sqlState == SQLState.foreignKeyViolation)
+                #expect(error?.constraint == "responses_generation_task_check")
+            }
+            // A chunk that does not exist.
+            let missing = try await brokenConstraint(
+                """
+                INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, text, chunk)
+                VALUES ($1, 0, $2, 0, 'train', $3, 1, 'x', -1)
+                """, [run, prompt, policy], on: c)
+            #expect(missing?.constraint == "responses_generation_task_check")
+            #expect(try await brokenConstraint(insert, [run, prompt, policy, "train"], on: c) == nil)
+            // The chunk a response relies on cannot change its prompts.
+            let changed = try await brokenConstraint("UPDATE optune.generation_tasks SET prompt_ids = '{1}', size = 1", on: c)
+            #expect(changed?.sqlState == "23000")
         }
     }
 }

@@ -4,8 +4,8 @@ import Postgres
 import TestSupport
 import Testing
 
-/// A batch whose worker keeps dying: each expiry re-leases its tasks in a batch 4× smaller, so
-/// the run finishes, nothing is lost, and the expiries are counted apart from attempts.
+/// A chunk whose worker keeps dying: each expiry splits it in 4 smaller chunks, each leased alone,
+/// so the run finishes, nothing is lost, and the expiries are counted apart from attempts.
 @Suite("Poison batches split on retry")
 struct PoisonBatchTests {
     @Test func killingTheHolderOfABatchFourTimesLosesNothing() async throws {
@@ -23,20 +23,19 @@ struct PoisonBatchTests {
                         "--log-level", "warning",
                     ], databaseURL: database.url)
                 let holding = try await Probe.eventually(timeout: .seconds(60)) {
-                    try await Probe.count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'leased'", on: connection) > 0
+                    try await Probe.count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection) > 0
                 }
                 #expect(holding, "kill \(kill): the generator leased nothing\n\(holder.output)")
                 batchSizes.append(
-                    try await Probe.count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'leased'", on: connection))
+                    try await Probe.count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection))
                 holder.send(SIGKILL)
                 _ = await holder.waitForExit(timeout: .seconds(10))
                 // Let the lease run out before the next holder looks for work.
                 try await Task.sleep(for: .milliseconds(1200))
             }
-            // 12 fresh tasks in one batch, then retried ones in batches 4^expiries smaller.
-            #expect(batchSizes.first == 12)
-            #expect(batchSizes.dropFirst().allSatisfy { $0 <= 4 }, "\(batchSizes)")
-            #expect(batchSizes.last == 1, "\(batchSizes)")
+            // The train chunk of 10 fresh prompts, then the fresh eval chunk of 2, then a quarter
+            // of the train chunk (⌈10/4⌉ = 3) alone, then another.
+            #expect(batchSizes == [10, 2, 3, 3], "\(batchSizes)")
 
             let workers = try ["generate", "score", "train"].map {
                 try OptuneProcess([$0, "--log-level", "warning", "--poll-milliseconds", "100"], databaseURL: database.url)
@@ -45,15 +44,15 @@ struct PoisonBatchTests {
             for worker in workers { worker.send(SIGTERM) }
             #expect(status == 0, "coordinator output:\n\(coordinator.output)")
             // Nothing died, nothing was lost or stored twice.
-            #expect(try await Probe.count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'dead'", on: connection) == 0)
+            #expect(try await Probe.count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'dead'", on: connection) == 0)
             #expect(try await Probe.count("SELECT count(*) FROM optune.unpaired_prompts", on: connection) == 0)
             #expect(try await Probe.count("SELECT count(*) FROM optune.responses WHERE t = 0", on: connection) == 10 * 2 + 2)
             #expect(
                 try await Probe.count(
                     "SELECT count(*) FROM (SELECT DISTINCT run_id, t, prompt_id, sample_index FROM optune.responses) d", on: connection)
                     == Probe.count("SELECT count(*) FROM optune.responses", on: connection))
-            // Expiries are counted apart from attempts: four kills, at most two of them solo.
-            #expect(try await Probe.count("SELECT max(expiries)::int8 FROM optune.generation_tasks WHERE t = 0", on: connection) >= 3)
+            // Expiries are counted apart from attempts: a chunk split twice was expired twice.
+            #expect(try await Probe.count("SELECT max(expiries)::int8 FROM optune.generation_tasks WHERE t = 0", on: connection) >= 2)
             #expect(try await Probe.count("SELECT max(attempts)::int8 FROM optune.generation_tasks WHERE t = 0", on: connection) <= 3)
             #expect(try await Probe.count("SELECT count(*) FROM optune.iterations WHERE state = 'done'", on: connection) == 2)
             for worker in workers { _ = await worker.waitForExit(timeout: .seconds(30)) }

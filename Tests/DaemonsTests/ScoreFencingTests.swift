@@ -57,7 +57,7 @@ struct ScoreFencingTests {
             #expect(try stored.map { try $0.decode(0, as: Int64.self) } == [scenario.run, scenario.run])
             #expect(
                 try await Probe.count(
-                    "SELECT count(*) FROM optune.scoring_tasks WHERE run_id = $1 AND state = 'leased'", [other],
+                    "SELECT coalesce(sum(size), 0)::int8 FROM optune.scoring_tasks WHERE run_id = $1 AND state = 'leased'", [other],
                     on: buffer.connection) == 1)
         }
     }

@@ -15,8 +15,14 @@ struct WorkProtocolTests {
             // The slow worker's lease expires; the task goes back to the queue and is re-leased.
             try await buffer.connection.execute("UPDATE optune.generation_tasks SET lease_expires_at = now() - interval '1 second'")
             #expect(try await buffer.reclaimExpiredLeases(.generation) == (3, 0))
-            // An expired batch is leased again 4× smaller (12 → 3), and its expiry is not an attempt.
-            let second = try await buffer.lease(.generation, owner: "fast", limit: 12, leaseSeconds: 60)
+            // The expired chunk of 3 is split in 3 chunks of 1 (4 parts at most), each leased alone
+            // however large the limit, and its expiry is not an attempt.
+            var second: [LeasedTask] = []
+            for _ in 0..<3 {
+                let part = try await buffer.lease(.generation, owner: "fast", limit: 12, leaseSeconds: 60)
+                #expect(part.count == 1)
+                second += part
+            }
             #expect(second.count == 3)
             #expect(second.allSatisfy { $0.leaseToken > first[0].leaseToken && $0.attempts == 1 })
 
@@ -62,7 +68,7 @@ struct WorkProtocolTests {
                 databaseURL: database.url)
             // Wait until the slow generator holds every task of iteration 0, then kill it.
             let leasedAll = try await Probe.eventually(timeout: .seconds(60)) {
-                try await Probe.count("SELECT count(*) FROM optune.generation_tasks WHERE t = 0 AND state = 'leased'", on: connection) == 80
+                try await Probe.count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE t = 0 AND state = 'leased'", on: connection) == 80
             }
             #expect(leasedAll)
             slow.send(SIGKILL)
@@ -74,11 +80,11 @@ struct WorkProtocolTests {
             let status = await coordinator.waitForExit(timeout: .seconds(240))
             for worker in workers { worker.send(SIGTERM) }
             #expect(status == 0, "coordinator output:\n\(coordinator.output)")
-            // Every task of iteration 0 was redone once, by another worker: one expiry of a
-            // 1000-task batch, which does not count as an attempt.
+            // Every prompt of iteration 0 was redone once, by another worker, in a quarter of the
+            // chunk it was leased with: one expiry of a chunk, which does not count as an attempt.
             #expect(
                 try await Probe.count(
-                    "SELECT count(*) FROM optune.generation_tasks WHERE t = 0 AND attempts = 1 AND expiries = 1 AND state = 'done'",
+                    "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE t = 0 AND attempts = 1 AND expiries = 1 AND state = 'done'",
                     on: connection) == 80)
             // 60 train prompts × 2 samples + 20 eval prompts × 1, per iteration: nothing lost, nothing twice.
             #expect(try await Probe.count("SELECT count(*) FROM optune.responses WHERE t = 0", on: connection) == 140)
@@ -96,11 +102,14 @@ struct WorkProtocolTests {
             try await createRun("terminated", in: database)
             let connection = try await database.connect()
             let coordinator = try OptuneProcess(["coordinate", "--run", "terminated", "--log-level", "warning"], databaseURL: database.url)
-            // Leases 30 tasks per batch and takes 3 s per batch: SIGTERM arrives with a batch in hand.
+            // Leases one chunk per batch and takes 3 s per batch: SIGTERM arrives with a batch in hand.
             let generator = try OptuneProcess(
-                ["generate", "--batch-size", "30", "--delay-before-submit-ms", "3000", "--log-level", "info"], databaseURL: database.url)
+                ["generate", "--batch-size", "1", "--delay-before-submit-ms", "3000", "--log-level", "info"], databaseURL: database.url)
+            var inHand = 0
             let leased = try await Probe.eventually(timeout: .seconds(60)) {
-                try await Probe.count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'leased'", on: connection) > 0
+                inHand = try await Probe.count(
+                    "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection)
+                return inHand > 0
             }
             #expect(leased)
             generator.send(SIGTERM)
@@ -108,8 +117,10 @@ struct WorkProtocolTests {
             #expect(status == 0, "generator output:\n\(generator.output)")
             #expect(!generator.terminatedBySignal)
             // The batch in hand was finished and submitted; nothing is left leased by it.
-            #expect(try await Probe.count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'leased'", on: connection) == 0)
-            #expect(try await Probe.count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'done'", on: connection) == 30)
+            #expect(try await Probe.count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection) == 0)
+            #expect(
+                try await Probe.count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'done'", on: connection)
+                    == inHand)
             #expect(
                 try await Probe.count(
                     "SELECT count(*) FROM optune.workers WHERE role = 'generator' AND stopped_at IS NOT NULL", on: connection) == 1)
@@ -128,7 +139,7 @@ struct WorkProtocolTests {
                 ["generate", "--batch-size", "1000", "--delay-before-submit-ms", "25000", "--log-level", "warning"],
                 databaseURL: database.url)
             let busy = try await Probe.eventually(timeout: .seconds(60)) {
-                try await Probe.count("SELECT count(*) FROM optune.generation_tasks WHERE state = 'leased'", on: connection) > 0
+                try await Probe.count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection) > 0
             }
             #expect(busy, "\(generator.output)")
             try await Task.sleep(for: .seconds(16))

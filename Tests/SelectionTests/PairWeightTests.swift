@@ -27,9 +27,13 @@ struct PairWeightTests {
         try await TestDatabase.withFresh { database in
             let scenario = try await BufferScenario.make(in: database, promptCount: Self.rewardPairs.count)
             let buffer = scenario.buffer
-            let (run, set) = (scenario.run, scenario.setID)
+            let (run, set, policy) = (scenario.run, scenario.setID, scenario.policy)
             _ = try await buffer.connection.run { c in
-                try Selector.select(run: run, t: 0, strategy: .full, rho: 1, seed: 0, promptSetID: set, previousPairsRun: run, on: c)
+                try Selector.select(
+                    Selector.Request(
+                        run: run, t: 0, strategy: .full, rho: 1, seed: 0, promptSetID: set, previousPairsRun: run, policy: policy,
+                        chunkSize: 256),
+                    on: c)
             }
             try await buffer.insertResponses(scenario.responses())
             let index = Dictionary(uniqueKeysWithValues: scenario.prompts.enumerated().map { ($1, $0) })

@@ -18,8 +18,10 @@ struct ScoredRun {
         let buffer = scenario.buffer
         try await buffer.connection.run { c in
             try Selector.select(
-                run: scenario.run, t: 0, strategy: .reward, rho: 0.5, seed: seed, promptSetID: scenario.setID,
-                previousPairsRun: scenario.run, on: c)
+                Selector.Request(
+                    run: scenario.run, t: 0, strategy: .reward, rho: 0.5, seed: seed, promptSetID: scenario.setID,
+                    previousPairsRun: scenario.run, policy: scenario.policy, chunkSize: 4),
+                on: c)
         }
         try await buffer.insertResponses(scenario.responses())
         let stored = try await buffer.responses(run: scenario.run, t: 0)
@@ -45,7 +47,11 @@ struct ScoredRun {
         try await buffer.openIteration(run: scenario.run, t: 1, policy: policy, rho: rho, strategy: strategy)
         let (run, set) = (scenario.run, scenario.setID)
         _ = try await buffer.connection.run { c in
-            try Selector.select(run: run, t: 1, strategy: strategy, rho: rho, seed: seed, promptSetID: set, previousPairsRun: run, on: c)
+            try Selector.select(
+                Selector.Request(
+                    run: run, t: 1, strategy: strategy, rho: rho, seed: seed, promptSetID: set, previousPairsRun: run, policy: policy,
+                    chunkSize: 4),
+                on: c)
         }
         return try await buffer.connection.query(
             "SELECT prompt_id FROM optune.selections WHERE run_id = $1 AND t = 1 ORDER BY rank", [run]
