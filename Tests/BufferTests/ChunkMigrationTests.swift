@@ -103,12 +103,13 @@ struct ChunkMigrationTests {
                 VALUES ($1, 1, $2, $3, $4, $5, 3, 'a late sample', $6)
                 """
             let responsesBefore = try await Self.count("SELECT count(*) FROM optune.responses", on: connection)
+            // Each case has its own sample index, so a row wrongly accepted cannot fail a later case for another reason.
             let refused: [(String, [(any PostgresEncodable)?])] = [
                 ("the chunk does not hold the prompt", [run, donePrompt, Int32(7), "train", pi1, pendingChunk]),
-                ("another policy than the chunk's", [run, pendingPrompt, Int32(0), "train", pi0, pendingChunk]),
-                ("another purpose than the chunk's", [run, pendingPrompt, Int32(0), "eval", pi1, pendingChunk]),
-                ("a chunk of another iteration", [run, pendingPrompt, Int32(0), "train", pi1, chunkOfT0]),
-                ("a chunk that does not exist", [run, pendingPrompt, Int32(0), "train", pi1, maxChunk + 1000]),
+                ("another policy than the chunk's", [run, pendingPrompt, Int32(11), "train", pi0, pendingChunk]),
+                ("another purpose than the chunk's", [run, pendingPrompt, Int32(12), "eval", pi1, pendingChunk]),
+                ("a chunk of another iteration", [run, pendingPrompt, Int32(13), "train", pi1, chunkOfT0]),
+                ("a chunk that does not exist", [run, pendingPrompt, Int32(14), "train", pi1, maxChunk + 1000]),
             ]
             for (reason, parameters) in refused {
                 let error = try await Self.failure(insert, parameters, on: connection)
@@ -119,7 +120,7 @@ struct ChunkMigrationTests {
             let mixed = try await Self.failure(
                 """
                 INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, text, chunk)
-                VALUES ($1, 1, $2, 0, 'train', $3, 3, 'good', $4), ($1, 1, $5, 8, 'train', $3, 3, 'bad', $4)
+                VALUES ($1, 1, $2, 20, 'train', $3, 3, 'good', $4), ($1, 1, $5, 21, 'train', $3, 3, 'bad', $4)
                 """, [run, pendingPrompt, pi1, pendingChunk, donePrompt], on: connection)
             #expect(mixed?.constraint == "responses_generation_task_check")
             #expect(try await Self.count("SELECT count(*) FROM optune.responses", on: connection) == responsesBefore)
