@@ -129,6 +129,36 @@ struct ChunkMigrationTests {
             try await connection.execute(insert, [run, pendingPrompt, Int32(0), "train", pi1, pendingChunk])
             #expect(try await Self.count("SELECT count(*) FROM optune.responses", on: connection) == responsesBefore + 1)
 
+            // The buffer COPYs responses straight into the table: the check runs for COPY as well.
+            let copy = """
+                COPY optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, text, chunk)
+                FROM STDIN (FORMAT binary)
+                """
+            let copyRows: @Sendable (inout BinaryCopyWriter, [(prompt: Int64, sample: Int32)]) throws -> Void = { writer, rows in
+                for row in rows {
+                    try writer.beginRow(fieldCount: 9)
+                    writer.write(run)
+                    writer.write(Int32(1))
+                    writer.write(row.prompt)
+                    writer.write(row.sample)
+                    writer.write("train")
+                    writer.write(pi1)
+                    writer.write(Int32(3))
+                    writer.write("a copied sample")
+                    writer.write(pendingChunk)
+                }
+            }
+            do {
+                try await connection.copyFromBinary(copy) { try copyRows(&$0, [(pendingPrompt, 30), (donePrompt, 31)]) }
+                Issue.record("a COPY of a response whose chunk does not hold its prompt was accepted")
+            } catch let error as PostgresError {
+                #expect(error.sqlState == SQLState.foreignKeyViolation)
+                #expect(error.constraint == "responses_generation_task_check")
+            }
+            #expect(try await Self.count("SELECT count(*) FROM optune.responses", on: connection) == responsesBefore + 1)
+            let copied = try await connection.copyFromBinary(copy) { try copyRows(&$0, [(pendingPrompt, 30), (pendingPrompt, 31)]) }
+            #expect(copied == 2)
+
             // Moving a response to a chunk that does not hold its prompt is refused too.
             let moved = try await Self.failure(
                 "UPDATE optune.responses SET chunk = $1 WHERE run_id = $2 AND t = 1 AND prompt_id = $3",
