@@ -71,7 +71,8 @@ struct ChunkMigrationTests {
             try await Migrator(connection: connection).migrate()
 
             // Run A's iteration 1: a pending chunk (its prompt has no response yet) and a done one.
-            let ids = try await connection.query("""
+            let ids = try await connection.query(
+                """
                 SELECT r.id, i.policy_id, p0.id,
                        pending.chunk, pending.prompt_ids[1], done.chunk, done.prompt_ids[1], old.chunk
                 FROM optune.runs r
@@ -169,13 +170,19 @@ struct ChunkMigrationTests {
             // A chunk's prompts never change (keep_chunk_identity), in either queue; its state may.
             for queue in ["generation_tasks", "scoring_tasks"] {
                 let error = try await Self.failure(
-                    "UPDATE optune.\(queue) SET prompt_ids = ARRAY[$1::bigint] WHERE run_id = $2 AND t = 1 AND prompt_ids = ARRAY[$3::bigint]",
+                    """
+                    UPDATE optune.\(queue) SET prompt_ids = ARRAY[$1::bigint]
+                    WHERE run_id = $2 AND t = 1 AND prompt_ids = ARRAY[$3::bigint]
+                    """,
                     [pendingPrompt, run, donePrompt], on: connection)
                 #expect(error?.sqlState == "23000", "\(queue)")
                 #expect(error?.message.contains("never change") == true, "\(queue)")
             }
             let chunkKept = try await Self.count(
-                "SELECT count(*) FROM optune.generation_tasks WHERE run_id = $1 AND t = 1 AND chunk = $2 AND prompt_ids = ARRAY[$3::bigint]",
+                """
+                SELECT count(*) FROM optune.generation_tasks
+                WHERE run_id = $1 AND t = 1 AND chunk = $2 AND prompt_ids = ARRAY[$3::bigint]
+                """,
                 [run, doneChunk, donePrompt], on: connection)
             #expect(chunkKept == 1)
             let leased = try await connection.execute(
@@ -240,11 +247,14 @@ struct ChunkMigrationTests {
         ("fig2_gain_split", "SELECT v::text FROM optune.fig2_gain_split v ORDER BY v.run_id, v.t"),
         ("reused_pair_staleness", "SELECT v::text FROM optune.reused_pair_staleness v ORDER BY v.run_id, v.t"),
         ("run_comparison", "SELECT v::text FROM optune.run_comparison v ORDER BY v.run_id"),
-        ("responses", """
+        (
+            "responses",
+            """
             SELECT row(id, run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, sha256(tokens), text,
                        finish_reason, sampling, seed, worker_id, latency_ms, created_at)::text
             FROM optune.responses ORDER BY id
-            """),
+            """
+        ),
         ("rewards", "SELECT w::text FROM optune.rewards w ORDER BY w.response_id, w.reward_model_id"),
         ("pairs", "SELECT p::text FROM optune.pairs p ORDER BY p.run_id, p.t, p.prompt_id"),
         ("unpaired_prompts", "SELECT u::text FROM optune.unpaired_prompts u ORDER BY u.run_id, u.t, u.prompt_id"),
