@@ -193,6 +193,22 @@ struct ChunkMigrationTests {
                 WHERE run_id = $1 AND t = 1 AND chunk = $2 AND state = 'pending'
                 """, [run, pendingChunk])
             #expect(leased == 1)
+
+            // As the daemons' role: a chunk split off a moved one takes a number from the sequence and
+            // accepts responses of its prompt; no chunk can be deleted (the check relies on them).
+            try await connection.execute("SET ROLE optune_worker")
+            let split = try await connection.query(
+                """
+                INSERT INTO optune.generation_tasks (run_id, t, purpose, policy_id, prompt_ids, size, parent_chunk)
+                VALUES ($1, 1, 'train', $2, ARRAY[$3::bigint], 1, $4)
+                RETURNING chunk
+                """, [run, pi1, pendingPrompt, pendingChunk])[0].decode(0, as: Int64.self)
+            #expect(split > maxChunk)
+            try await connection.execute(insert, [run, pendingPrompt, Int32(40), "train", pi1, split])
+            let deleted = try await Self.failure(
+                "DELETE FROM optune.generation_tasks WHERE run_id = $1 AND t = 1 AND chunk = $2", [run, split], on: connection)
+            #expect(deleted?.sqlState == "42501")
+            try await connection.execute("RESET ROLE")
             await connection.close()
         }
     }
