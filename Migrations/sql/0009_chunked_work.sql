@@ -2,7 +2,17 @@
 -- prompts. At 1M prompts, one row per selected prompt and per task, each with its foreign keys,
 -- took 47 s to select and enqueue ρ = 0.5; arrays and 256-prompt chunks write a few thousand
 -- rows. Existing selections, tasks and responses are moved to the new layout here: every old
--- per-prompt task becomes a chunk of one prompt, keeping its state, lease, attempts and error.
+-- per-prompt task becomes a chunk of one prompt, keeping its state, lease, attempts and error
+-- (lease_batch is not carried over: a chunk's size says how much its lease covered).
+--
+-- What the per-prompt rows' keys guaranteed and arrays cannot: a selection's prompt ids are
+-- distinct members of the run's prompt set, and a chunk's prompts exist, because one statement
+-- of the selector writes both from optune.prompt_set_members (which references prompts); no role
+-- but the schema owner writes them otherwise. Checking it per row (or sorting 1M ids) is what
+-- made selecting 1M prompts take 47 s. A response's prompt is checked against its chunk.
+--
+-- On a large buffer this migration rewrites every response row once (responses.chunk) under an
+-- exclusive lock: plan for the downtime.
 
 -- ---------------------------------------------------------------------------------------------
 -- Selections: one row per (run, t); the view optune.selections keeps the per-prompt shape
@@ -19,6 +29,8 @@ CREATE TABLE optune.iteration_selections (
     CONSTRAINT iteration_selections_no_null_prompt CHECK (array_position(prompt_ids, NULL) IS NULL),
     CONSTRAINT iteration_selections_rewards_aligned CHECK (ranking_rewards IS NULL
         OR cardinality(ranking_rewards) = cardinality(prompt_ids)),
+    CONSTRAINT iteration_selections_rewards_finite CHECK (ranking_rewards IS NULL
+        OR ('-Infinity' < ALL (ranking_rewards) AND 'Infinity' > ALL (ranking_rewards))),
     CONSTRAINT iteration_selections_iteration_fk FOREIGN KEY (run_id, t) REFERENCES optune.iterations (run_id, t)
 );
 -- Arrays of ids compress poorly with pglz: store them out of line as they are.
@@ -28,6 +40,14 @@ COMMENT ON TABLE optune.iteration_selections IS 'What iteration (run, t) selecte
 COMMENT ON COLUMN optune.iteration_selections.prompt_ids IS 'Selected prompt ids in rank order.';
 COMMENT ON COLUMN optune.iteration_selections.ranking_rewards IS 'ranking_rewards[i] = r_w of prompt_ids[i]''s pair in D_{t-1} (strategies reward and highest; an element is NULL for a prompt that had no pair); the whole array is NULL at t = 0 and for full/random.';
 
+-- The view below takes rank from array position: old ranks must be 1…n.
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM optune.selections GROUP BY run_id, t HAVING min(rank) <> 1 OR max(rank) <> count(*)) THEN
+        RAISE EXCEPTION 'optune.selections has an iteration whose ranks are not 1…n; fix it before migrating';
+    END IF;
+END
+$$;
 INSERT INTO optune.iteration_selections (run_id, t, prompt_ids, ranking_rewards, created_at)
 SELECT run_id, t, array_agg(prompt_id ORDER BY rank),
        CASE WHEN bool_or(ranking_reward IS NOT NULL) THEN array_agg(ranking_reward ORDER BY rank) END,
@@ -181,8 +201,14 @@ COMMENT ON COLUMN optune.scoring_tasks.lease_token IS 'Fencing token from optune
 COMMENT ON COLUMN optune.scoring_tasks.prompt_ids IS 'The chunk''s prompts. Never updated.';
 
 -- Move the per-prompt tasks: each becomes a chunk of one prompt.
+-- Numbered in queue order (train before eval, then prompt), so pending ones lease in that order.
 ALTER TABLE optune.generation_tasks_0001 ADD COLUMN chunk bigint;
-UPDATE optune.generation_tasks_0001 SET chunk = nextval('optune.task_chunk_seq');
+UPDATE optune.generation_tasks_0001 g SET chunk = numbered.chunk
+FROM (
+    SELECT run_id, t, prompt_id, nextval('optune.task_chunk_seq') AS chunk
+    FROM (SELECT run_id, t, prompt_id FROM optune.generation_tasks_0001 ORDER BY run_id, t, purpose DESC, prompt_id) ordered
+) numbered
+WHERE (g.run_id, g.t, g.prompt_id) = (numbered.run_id, numbered.t, numbered.prompt_id);
 INSERT INTO optune.generation_tasks (run_id, t, chunk, purpose, policy_id, prompt_ids, size, state, lease_owner, lease_token,
     lease_expires_at, attempts, max_attempts, expiries, last_error, updated_at, created_at)
 SELECT run_id, t, chunk, purpose, policy_id, ARRAY[prompt_id], 1, state, lease_owner, lease_token,
@@ -192,7 +218,7 @@ INSERT INTO optune.scoring_tasks (run_id, t, purpose, policy_id, prompt_ids, siz
     lease_expires_at, attempts, max_attempts, expiries, last_error, updated_at, created_at)
 SELECT run_id, t, purpose, policy_id, ARRAY[prompt_id], 1, state, lease_owner, lease_token,
     lease_expires_at, attempts, max_attempts, expiries, last_error, updated_at, created_at
-FROM optune.scoring_tasks_0001 ORDER BY run_id, t, prompt_id;
+FROM optune.scoring_tasks_0001 ORDER BY run_id, t, purpose DESC, prompt_id;
 
 -- ---------------------------------------------------------------------------------------------
 -- Responses name their chunk; one set-based check per statement replaces the per-row FK
@@ -251,7 +277,9 @@ BEGIN
     IF (NEW.run_id, NEW.t, NEW.chunk, NEW.purpose, NEW.policy_id, NEW.prompt_ids)
         IS DISTINCT FROM (OLD.run_id, OLD.t, OLD.chunk, OLD.purpose, OLD.policy_id, OLD.prompt_ids) THEN
         RAISE EXCEPTION 'a task chunk''s run, t, chunk, purpose, policy and prompts never change (chunk % of run % t %)',
-            OLD.chunk, OLD.run_id, OLD.t USING ERRCODE = 'integrity_constraint_violation';
+            OLD.chunk, OLD.run_id, OLD.t
+            USING ERRCODE = 'integrity_constraint_violation', CONSTRAINT = TG_TABLE_NAME || '_identity', TABLE = TG_TABLE_NAME,
+                  SCHEMA = TG_TABLE_SCHEMA;
     END IF;
     RETURN NEW;
 END

@@ -44,10 +44,12 @@ public struct IngestBenchmark: Sendable {
             for prompt in prompts {
                 for sample in 0..<2 {
                     let blob = blobs[Int(prompt &* 2 &+ Int64(sample)) % blobs.count]
-                    batch.append(
-                        NewResponse(
-                            run: fixture.run, t: t, prompt: prompt, sampleIndex: sample, policy: fixture.policies[t],
-                            tokenBlob: blob, tokenCount: Int(tokensPerResponse), finishReason: "length", seed: prompt))
+                    var response = NewResponse(
+                        run: fixture.run, t: t, prompt: prompt, sampleIndex: sample, policy: fixture.policies[t],
+                        tokenBlob: blob, tokenCount: Int(tokensPerResponse), finishReason: "length", seed: prompt)
+                    // The chunk the prompt was leased with, as a generator's submission names it.
+                    response.chunk = fixture.chunks[t][prompt]
+                    batch.append(response)
                     if batch.count == batchSize {
                         all.append(batch)
                         batch.removeAll(keepingCapacity: true)
@@ -213,6 +215,8 @@ struct IngestFixture {
     /// π_t for t = 0, 1.
     var policies: [Int64]
     var prompts: [Int64]
+    /// For t = 0, 1: the generation chunk of each prompt.
+    var chunks: [[Int64: Int64]]
 
     static func create(buffer: ReplayBuffer, prompts count: Int) async throws -> IngestFixture {
         let set = try await buffer.promptSet(named: "bench")
@@ -229,12 +233,21 @@ struct IngestFixture {
         config.iterations = 2
         let run = try await buffer.createRun(name: "bench", promptSetID: set, rewardModelID: model, config: config)
         var policies: [Int64] = []
+        var chunks: [[Int64: Int64]] = []
         for t in 0..<2 {
             let policy = try await buffer.registerPolicy(run: run, t: t, parent: policies.last, uri: "bench://pi\(t)")
             try await buffer.openIteration(run: run, t: t, policy: policy, rho: 1, strategy: .full)
             try await buffer.enqueueGeneration(run: run, t: t, policy: policy, purpose: .train, promptIDs: prompts)
             policies.append(policy)
+            var chunkOf: [Int64: Int64] = [:]
+            for row in try await buffer.connection.query(
+                "SELECT u.prompt_id, g.chunk FROM optune.generation_tasks g, unnest(g.prompt_ids) AS u(prompt_id) WHERE g.run_id = $1 AND g.t = $2",
+                [run, Int32(t)])
+            {
+                chunkOf[try row.decode(0, as: Int64.self)] = try row.decode(1, as: Int64.self)
+            }
+            chunks.append(chunkOf)
         }
-        return IngestFixture(run: run, promptSet: set, rewardModel: model, policies: policies, prompts: prompts)
+        return IngestFixture(run: run, promptSet: set, rewardModel: model, policies: policies, prompts: prompts, chunks: chunks)
     }
 }
