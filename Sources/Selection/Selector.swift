@@ -71,8 +71,9 @@ public struct Selector: Sendable {
         let tieSeed = try c.query("SELECT optune.selection_tie_seed($1, $2)", [request.seed, t32])[0].decode(0, as: Int64.self)
         let everyPrompt = request.t == 0 || request.strategy == .full
         let size = everyPrompt ? promptCount : selectionSize(rho: request.rho, promptCount: promptCount)
-        // Rank in memory rather than spilling the sort to disk (~40 bytes per prompt).
-        try c.simpleQuery("SET LOCAL work_mem = '256MB'")
+        // Rank in memory rather than spilling the sort to disk (~40 bytes per prompt); no JIT:
+        // compiling the statement costs more than the statement at any size.
+        try c.simpleQuery("SET LOCAL work_mem = '256MB'; SET LOCAL jit = off")
         let ranking: String
         var parameters: [(any PostgresEncodable)?] = [request.run, t32, request.policy, Int64(max(1, request.chunkSize)), tieSeed]
         switch request.strategy {
