@@ -23,16 +23,38 @@ extension ReplayBuffer {
     /// Pairs per page of a D_t read: about 4096 (token ids of a page take a few hundred kB).
     public static let trainingPageSize = 4096
 
-    /// The columns every D_t read decodes (see ``decodeTrainingPairs(_:)``) and the joins
-    /// they need; a statement appends its own WHERE, ORDER BY and LIMIT.
-    private static let trainingPairSelect = """
-        SELECT p.prompt_id, q.text, q.messages::text, c.tokens, r.tokens, p.weight, p.zero_gap, c.id, r.id, p.source_run_id, p.source_t
-        FROM optune.pairs p
-        JOIN optune.prompts q ON q.id = p.prompt_id
-        JOIN optune.responses c ON (c.run_id, c.t, c.prompt_id, c.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.chosen_sample)
-        JOIN optune.responses r ON (r.run_id, r.t, r.prompt_id, r.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.rejected_sample)
-
+    /// A D_t read whose pairs are the rows of `pairs` (a subquery of `optune.pairs` with the
+    /// columns below, an index range or lookup of `pairs_pkey`), with prompts and responses each
+    /// fetched by one index lookup per pair (LATERAL … LIMIT 1 keeps the planner from hashing the
+    /// whole responses table), in the row order of `pairs`. Decoded by ``decodeTrainingPairs(_:)``.
+    private static func trainingPairStatement(pairs: String) -> String {
         """
+        SELECT p.prompt_id, q.text, q.messages::text, c.tokens, r.tokens, p.weight, p.zero_gap, c.id, r.id, p.source_run_id, p.source_t
+        FROM (\(pairs)) p
+        CROSS JOIN LATERAL (SELECT text, messages FROM optune.prompts WHERE id = p.prompt_id LIMIT 1) q
+        CROSS JOIN LATERAL (
+            SELECT id, tokens FROM optune.responses
+            WHERE (run_id, t, prompt_id, sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.chosen_sample) LIMIT 1) c
+        CROSS JOIN LATERAL (
+            SELECT id, tokens FROM optune.responses
+            WHERE (run_id, t, prompt_id, sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.rejected_sample) LIMIT 1) r
+        """
+    }
+
+    /// One keyset page of D_t: `pageSize` ($4) pairs after prompt id $3, an index range of `pairs_pkey`.
+    private static let trainingPageStatement =
+        trainingPairStatement(
+            pairs: """
+                SELECT prompt_id, source_run_id, source_t, chosen_sample, rejected_sample, weight, zero_gap FROM optune.pairs
+                WHERE run_id = $1 AND t = $2 AND prompt_id > $3 ORDER BY prompt_id LIMIT $4
+                """) + "\nORDER BY p.prompt_id"
+
+    /// The pairs of D_t for the prompt ids $3, one `pairs_pkey` lookup each.
+    private static let trainingPairsByPromptStatement = trainingPairStatement(
+        pairs: """
+            SELECT prompt_id, source_run_id, source_t, chosen_sample, rejected_sample, weight, zero_gap FROM optune.pairs
+            WHERE run_id = $1 AND t = $2 AND prompt_id = ANY($3::int8[])
+            """)
 
     /// All of D_t with prompts and decoded token ids, in prompt order (read in pages, returned
     /// whole). A blob that fails to decode throws ``CorruptTokenBlob`` naming the response. A
@@ -87,11 +109,7 @@ extension ReplayBuffer {
             after: Int64.min, pageSize: pageSize,
             fetch: { after in
                 try await connection.query(
-                    Self.trainingPairSelect + """
-                        WHERE p.run_id = $1 AND p.t = $2 AND p.prompt_id > $3
-                        ORDER BY p.prompt_id
-                        LIMIT $4
-                        """, [run, t32, after, Int64(pageSize)])
+                    Self.trainingPageStatement, [run, t32, after, Int64(pageSize)])
             },
             decode: { page in try Self.decodeTrainingPairs(page) },
             key: \.prompt.id, body)
@@ -104,7 +122,7 @@ extension ReplayBuffer {
         let t32 = try int32Iteration(t)
         guard !prompts.isEmpty else { return [] }
         let rows = try await connection.query(
-            Self.trainingPairSelect + "WHERE p.run_id = $1 AND p.t = $2 AND p.prompt_id = ANY($3::int8[])", [run, t32, prompts])
+            Self.trainingPairsByPromptStatement, [run, t32, prompts])
         var byPrompt: [Int64: TrainingPairRecord] = [:]
         byPrompt.reserveCapacity(rows.count)
         for record in try Self.decodeTrainingPairs(rows) { byPrompt[record.prompt.id] = record }
@@ -116,7 +134,7 @@ extension ReplayBuffer {
         }
     }
 
-    /// Decodes rows of ``trainingPairSelect``.
+    /// Decodes rows of ``trainingPairStatement(pairs:)``.
     private static func decodeTrainingPairs(_ rows: QueryResult) throws -> [TrainingPairRecord] {
         var decoder = TokenBlobDecoder()
         var records: [TrainingPairRecord] = []
