@@ -29,7 +29,8 @@ extension BuiltinPreferenceTrainer: PagedPreferenceTrainingBackend {
         -> TrainingResult
     {
         let reference = try BuiltinModels.model(policy)
-        let result = try await PreferenceTrainer.train(reference, from: DigitPairSource(pairs: source), options: PreferenceOptions(settings))
+        let result = try await PreferenceTrainer.train(
+            reference, from: DigitPairSource(pairs: source), options: PreferenceOptions(settings))
         return TrainingResult(weights: result.model.serialized(), lossCurve: result.stepLosses, pairsUsed: result.pairs)
     }
 }
@@ -60,6 +61,7 @@ struct DigitPairSource<Pairs: TrainingPairSource>: PreferencePairSource {
     }
 
     static func digitPair(_ pair: TrainingPair) throws -> PreferencePair {
-        PreferencePair(prompt: try BuiltinModels.digitPrompt(pair.prompt), chosen: pair.chosen, rejected: pair.rejected, weight: pair.weight)
+        PreferencePair(
+            prompt: try BuiltinModels.digitPrompt(pair.prompt), chosen: pair.chosen, rejected: pair.rejected, weight: pair.weight)
     }
 }

@@ -82,7 +82,9 @@ extension ReplayBuffer {
                     LIMIT $4
                     """, [run, t32, after, Int64(pageSize)])
             },
-            decode: { page in try page.map { row in (prompt: try row.decode(0, as: Int64.self), zeroGap: try row.decode(1, as: Bool.self)) } },
+            decode: { page in
+                try page.map { row in (prompt: try row.decode(0, as: Int64.self), zeroGap: try row.decode(1, as: Bool.self)) }
+            },
             key: \.prompt
         ) { page in
             for pair in page {

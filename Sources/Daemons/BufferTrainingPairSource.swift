@@ -22,7 +22,8 @@ struct BufferTrainingPairSource: TrainingPairSource {
             let usable = skipZeroGap ? records.filter { !$0.zeroGap } : records
             for record in usable {
                 guard position < prompts.count, prompts[position] == record.prompt.id else {
-                    throw BufferError("D_\(t) of run \(run) changed while training read it (prompt \(record.prompt.id) was not expected at position \(position))")
+                    throw BufferError(
+                        "D_\(t) of run \(run) changed while training read it (prompt \(record.prompt.id) at position \(position))")
                 }
                 position += 1
             }

@@ -194,7 +194,8 @@ public struct TrainerService: Service, CustomStringConvertible {
             } else {
                 let records = try await buffer.trainingPairs(run: iteration.run, t: iteration.t)
                 let usable = config.skipZeroGap ? records.filter { !$0.zeroGap } : records
-                result = try await trainer.train(policy: policy, pairs: usable.map(BufferTrainingPairSource.trainingPair), settings: training)
+                result = try await trainer.train(
+                    policy: policy, pairs: usable.map(BufferTrainingPairSource.trainingPair), settings: training)
                 skippedZeroGap = records.count - usable.count
             }
             return TrainedPolicy(

@@ -96,7 +96,8 @@ struct TrainerPagingTests {
             let lease = try #require(try await buffer.acquireTrainingLease(run: scenario.run, t: 0, holder: "test", seconds: 60))
             let run = try await RunCache().run(scenario.run, buffer: buffer)
             func train(_ trainer: any PreferenceTrainingBackend, pageSize: Int) async throws -> TrainedPolicy {
-                var service = TrainerService(databaseURL: database.url, trainer: trainer, settings: quickSettings(), logger: Logger(label: "test.paging"))
+                var service = TrainerService(
+                    databaseURL: database.url, trainer: trainer, settings: quickSettings(), logger: Logger(label: "test.paging"))
                 service.trainingPageSize = pageSize
                 return try await service.produce(iteration, lease: lease, run: run, buffer: buffer, cache: RunCache())
             }

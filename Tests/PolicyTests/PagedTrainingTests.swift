@@ -54,7 +54,8 @@ struct PagedTrainingTests {
         return result
     }
 
-    static func expectSame(_ a: PreferenceTrainingResult, _ b: PreferenceTrainingResult, sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectSame(_ a: PreferenceTrainingResult, _ b: PreferenceTrainingResult, sourceLocation: SourceLocation = #_sourceLocation)
+    {
         #expect(a.model.parameters.map(\.bitPattern) == b.model.parameters.map(\.bitPattern), sourceLocation: sourceLocation)
         #expect(a.stepLosses.map(\.bitPattern) == b.stepLosses.map(\.bitPattern), sourceLocation: sourceLocation)
         #expect(a.epochLosses == b.epochLosses && a.epochAccuracies == b.epochAccuracies, sourceLocation: sourceLocation)
