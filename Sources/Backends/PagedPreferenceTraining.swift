@@ -18,6 +18,7 @@ public protocol TrainingPairSource: Sendable {
 /// A trainer that reads D_t page by page from a ``TrainingPairSource`` instead of taking it
 /// whole, so its memory is bounded by a page of token ids rather than by |D_t|.
 public protocol PagedPreferenceTrainingBackend: PreferenceTrainingBackend {
+    /// Trains π_t = `policy` on the pairs of `source` and returns π_{t+1}.
     func train(policy: PolicyHandle, source: some TrainingPairSource, settings: PreferenceTrainingSettings) async throws
         -> TrainingResult
 }

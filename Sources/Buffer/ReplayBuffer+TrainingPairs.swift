@@ -3,10 +3,15 @@ import TokenCodec
 
 /// A pair of D_t with what a trainer needs: the prompt and both responses' token ids.
 public struct TrainingPairRecord: Sendable, Hashable {
+    /// x.
     public var prompt: StoredPrompt
+    /// y_w's token ids.
     public var chosen: [UInt32]
+    /// y_l's token ids.
     public var rejected: [UInt32]
+    /// R = σ(β2·(r_w − r_l)).
     public var weight: Double
+    /// Whether r_w = r_l.
     public var zeroGap: Bool
 }
 

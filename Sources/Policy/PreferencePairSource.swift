@@ -26,6 +26,7 @@ public struct PreferencePairArray: PreferencePairSource {
     /// Pairs per page of ``forEachPage(_:)``.
     public var pageSize: Int
 
+    /// Serves `pairs` in pages of `pageSize` (> 0).
     public init(_ pairs: [PreferencePair], pageSize: Int = 4096) {
         precondition(pageSize > 0, "page size must be positive")
         self.pairs = pairs
