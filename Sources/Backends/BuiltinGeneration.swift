@@ -63,10 +63,7 @@ public struct BuiltinPreferenceTrainer: PreferenceTrainingBackend {
             PreferencePair(
                 prompt: try BuiltinModels.digitPrompt(pair.prompt), chosen: pair.chosen, rejected: pair.rejected, weight: pair.weight)
         }
-        let options = PreferenceOptions(
-            loss: settings.weighted ? .wdpo : .dpo, beta: settings.beta1, epochs: settings.epochs, batchSize: settings.batchSize,
-            optimizer: OptimizerSettings(kind: .rmsProp, learningRate: settings.learningRate, warmupFraction: 0.1),
-            seed: settings.seed)
+        let options = PreferenceOptions(settings)
         let result = await Task.detached { PreferenceTrainer.train(reference, on: preferencePairs, options: options) }.value
         return TrainingResult(weights: result.model.serialized(), lossCurve: result.stepLosses, pairsUsed: result.pairs)
     }

@@ -19,15 +19,6 @@ public struct StoredPolicy: Sendable, Hashable {
     public var uri: String?
 }
 
-/// A pair of D_t with what a trainer needs: the prompt and both responses' token ids.
-public struct TrainingPairRecord: Sendable, Hashable {
-    public var prompt: StoredPrompt
-    public var chosen: [UInt32]
-    public var rejected: [UInt32]
-    public var weight: Double
-    public var zeroGap: Bool
-}
-
 extension ReplayBuffer {
     /// The content of prompts `ids`, keyed by id.
     public func prompts(_ ids: [Int64]) async throws -> [Int64: StoredPrompt] {
@@ -80,39 +71,6 @@ extension ReplayBuffer {
                     try decoder.decode(blob, response: id, prompt: prompt, run: run, t: t, column: .responseTokens)
                 },
                 text: try row.decode(7), finishReason: try row.decode(8), seed: try row.decode(9))
-        }
-    }
-
-    /// D_t with prompts and decoded token ids, in prompt order. A blob that fails to decode throws
-    /// ``CorruptTokenBlob`` naming the response.
-    public func trainingPairs(run: Int64, t: Int) async throws -> [TrainingPairRecord] {
-        let rows = try await connection.query(
-            """
-            SELECT p.prompt_id, q.text, q.messages::text, c.tokens, r.tokens, p.weight, p.zero_gap, c.id, r.id, p.source_run_id, p.source_t
-            FROM optune.pairs p
-            JOIN optune.prompts q ON q.id = p.prompt_id
-            JOIN optune.responses c ON (c.run_id, c.t, c.prompt_id, c.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.chosen_sample)
-            JOIN optune.responses r ON (r.run_id, r.t, r.prompt_id, r.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.rejected_sample)
-            WHERE p.run_id = $1 AND p.t = $2
-            ORDER BY p.prompt_id
-            """, [run, try int32Iteration(t)])
-        var decoder = TokenBlobDecoder()
-        return try rows.map { row in
-            let prompt: Int64 = try row.decode(0)
-            let (chosenID, rejectedID): (Int64, Int64) = (try row.decode(7), try row.decode(8))
-            let (sourceRun, sourceT): (Int64, Int) = (try row.decode(9), try row.decode(10))
-            let chosen = try row.withRawBytes(3) { blob in
-                try decoder.decode(blob, response: chosenID, prompt: prompt, run: sourceRun, t: sourceT, column: .responseTokens)
-            }
-            let rejected = try row.withRawBytes(4) { blob in
-                try decoder.decode(blob, response: rejectedID, prompt: prompt, run: sourceRun, t: sourceT, column: .responseTokens)
-            }
-            guard let chosen, let rejected else {
-                throw BufferError("pair for prompt \(prompt) has a response without token ids; the built-in trainer needs them")
-            }
-            return TrainingPairRecord(
-                prompt: StoredPrompt(id: prompt, text: try row.decode(1), messagesJSON: try row.decode(2)),
-                chosen: chosen, rejected: rejected, weight: try row.decode(5), zeroGap: try row.decode(6))
         }
     }
 

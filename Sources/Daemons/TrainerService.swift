@@ -34,6 +34,8 @@ public struct TrainerService: Service, CustomStringConvertible {
     let settings: DaemonSettings
     let identity = WorkerIdentity(role: "trainer")
     let logger: Logger
+    /// Pairs per page when a built-in trainer reads D_t (see ``BufferTrainingPairSource``).
+    var trainingPageSize = ReplayBuffer.trainingPageSize
 
     /// A trainer of built-in policies with `trainer`.
     public init(databaseURL: String, trainer: any PreferenceTrainingBackend, settings: DaemonSettings, logger: Logger) {
@@ -173,26 +175,35 @@ public struct TrainerService: Service, CustomStringConvertible {
         case .builtin(let trainer):
             let config = run.config
             let started = ContinuousClock.now
-            let records = try await buffer.trainingPairs(run: iteration.run, t: iteration.t)
-            let usable = config.skipZeroGap ? records.filter { !$0.zeroGap } : records
-            let pairs = usable.map { record in
-                TrainingPair(
-                    prompt: PromptContent(id: record.prompt.id, text: record.prompt.text, messagesJSON: record.prompt.messagesJSON),
-                    chosen: record.chosen, rejected: record.rejected, weight: record.weight)
-            }
             let policy = try await cache.policy(iteration.policy, buffer: buffer)
             var training = PreferenceTrainingSettings(
                 weighted: config.loss == .wdpo, beta1: config.beta1, seed: UInt64(bitPattern: config.seed) &+ UInt64(iteration.t))
             training.learningRate = config.learningRate
             training.epochs = config.epochs
             training.batchSize = config.batchSize
-            let result = try await trainer.train(policy: policy, pairs: pairs, settings: training)
+            let result: TrainingResult
+            let skippedZeroGap: Int
+            if let paged = trainer as? any PagedPreferenceTrainingBackend {
+                // D_t in pages: memory bounded by a page of token ids, not by |D_t|.
+                let keys = try await buffer.trainingPairKeys(run: iteration.run, t: iteration.t, skipZeroGap: config.skipZeroGap)
+                let source = BufferTrainingPairSource(
+                    buffer: buffer, run: iteration.run, t: iteration.t, prompts: keys.prompts, skipZeroGap: config.skipZeroGap,
+                    pageSize: trainingPageSize)
+                result = try await paged.train(policy: policy, source: source, settings: training)
+                skippedZeroGap = keys.skippedZeroGap
+            } else {
+                let records = try await buffer.trainingPairs(run: iteration.run, t: iteration.t)
+                let usable = config.skipZeroGap ? records.filter { !$0.zeroGap } : records
+                result = try await trainer.train(
+                    policy: policy, pairs: usable.map(BufferTrainingPairSource.trainingPair), settings: training)
+                skippedZeroGap = records.count - usable.count
+            }
             return TrainedPolicy(
                 weightsBlob: CompressedBytes.compress(result.weights), uri: nil, sha256: nil,
                 policyConfigJSON: #"{"kind": "builtin", "trained_by": \#(JSONText.quoted(identity.id))}"#,
                 optimizerJSON: String(decoding: try JSONEncoder().encode(training), as: UTF8.self),
                 trainerJSON: #"{"kind": "builtin", "trained_by": \#(JSONText.quoted(identity.id)), "lease_token": \#(lease.token)}"#,
-                pairsUsed: result.pairsUsed, skippedZeroGap: records.count - usable.count, lossCurve: result.lossCurve,
+                pairsUsed: result.pairsUsed, skippedZeroGap: skippedZeroGap, lossCurve: result.lossCurve,
                 seconds: (ContinuousClock.now - started).seconds)
         }
     }

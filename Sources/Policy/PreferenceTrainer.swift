@@ -63,47 +63,22 @@ public struct PreferenceTrainingResult: Sendable {
 /// over each minibatch. The reference is π_t for every pair, including pairs whose responses
 /// an older policy generated.
 public enum PreferenceTrainer {
-    /// Trains π_t = `reference` on `pairs` and returns π_{t+1}.
+    /// Trains π_t = `reference` on `pairs` and returns π_{t+1}. Holds all of `pairs`; see
+    /// ``train(_:from:options:)`` for D_t read in pages (the same steps, bit for bit).
     public static func train(_ reference: PolicyModel, on pairs: [PreferencePair], options: PreferenceOptions = PreferenceOptions())
         -> PreferenceTrainingResult
     {
-        var model = reference
-        let weights = PreferenceLoss.weights(options.loss, of: pairs)
-        let referenceChosen = reference.logProbabilities(prompts: pairs.map(\.prompt), responses: pairs.map(\.chosen))
-        let referenceRejected = reference.logProbabilities(prompts: pairs.map(\.prompt), responses: pairs.map(\.rejected))
-        let workspace = Workspace(config: model.config)
-        var optimizer = Optimizer(settings: options.optimizer, parameterCount: model.layout.count)
-        var gradient = [Float](repeating: 0, count: model.layout.count)
-        var rng = SplitMix64(seed: SplitMix64.mix(options.seed, 0x64_706F))  // "dpo"
-        let stepsPerEpoch = (pairs.count + options.batchSize - 1) / options.batchSize
-        let totalSteps = stepsPerEpoch * options.epochs
-        var result = PreferenceTrainingResult(
-            model: model, stepLosses: [], epochLosses: [], epochAccuracies: [], pairs: pairs.count, steps: 0, tokens: 0)
+        var run = PreferenceRun(reference: reference, count: pairs.count, options: options)
+        for chunk in chunks(pairs.count, size: PolicyModel.chunkSize) { run.addReference(pairs[chunk]) }
         for _ in 0..<options.epochs where !pairs.isEmpty {
-            let order = shuffledIndices(pairs.count, using: &rng)
-            var lossSum = 0.0
-            var wins = 0
+            let order = run.epochOrder()
+            var epoch = PreferenceRun.Epoch()
             for batch in chunks(order.count, size: options.batchSize) {
-                let members = Array(order[batch])
-                let step = Self.lossAndGradient(
-                    model, workspace: workspace, pairs: members.map { pairs[$0] },
-                    referenceChosen: members.map { referenceChosen[$0] },
-                    referenceRejected: members.map { referenceRejected[$0] },
-                    weights: members.map { weights[$0] }, beta: options.beta, into: &gradient)
-                optimizer.step(
-                    &model.parameters, gradient: gradient,
-                    learningRate: options.optimizer.learningRate(atStep: result.steps, of: totalSteps))
-                result.stepLosses.append(step.loss)
-                result.steps += 1
-                result.tokens += step.tokens
-                lossSum += step.loss * Double(members.count)
-                wins += step.margins.count { $0 > 0 }
+                run.step(positions: order[batch], pairs: ArraySlice(order[batch].map { pairs[$0] }), epoch: &epoch)
             }
-            result.epochLosses.append(lossSum / Double(pairs.count))
-            result.epochAccuracies.append(Double(wins) / Double(pairs.count))
+            run.finish(epoch)
         }
-        result.model = model
-        return result
+        return run.result()
     }
 
     /// The minibatch loss at `model` and its gradient with respect to the model's parameters
