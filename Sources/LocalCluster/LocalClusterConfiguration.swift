@@ -45,11 +45,13 @@ public struct LocalClusterConfiguration: Sendable {
     /// `$OPTUNE_HOME` if set and not empty, else `./.optune`, as an absolute path.
     /// Server settings for a write-heavy replay buffer: more shared memory than PostgreSQL's
     /// 128 MB default, and room for bulk ingest between checkpoints (each checkpoint makes the
-    /// next writes log whole pages).
+    /// next writes log whole pages). No JIT: the buffer's statements are index-driven and short,
+    /// and compiling one whose estimated cost is high (a 1M-row selection) takes longer than it.
     public static let replayBufferSettings: [String: String] = [
         "shared_buffers": "512MB",
         "max_wal_size": "4GB",
         "wal_buffers": "16MB",
+        "jit": "off",
     ]
 
     public static func defaultRoot(
