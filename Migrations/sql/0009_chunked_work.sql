@@ -295,6 +295,15 @@ CREATE TRIGGER scoring_tasks_identity BEFORE UPDATE OF run_id, t, chunk, purpose
     FOR EACH ROW EXECUTE FUNCTION optune.keep_chunk_identity();
 REVOKE DELETE ON optune.generation_tasks, optune.scoring_tasks FROM optune_worker;
 
+-- |D_t| kept on its iteration, so the next selection knows without counting 1M pairs whether
+-- every prompt has one (then it ranks straight from pairs_selection_idx).
+ALTER TABLE optune.iterations ADD COLUMN pairs bigint,
+    ADD CONSTRAINT iterations_pairs_nonnegative CHECK (pairs IS NULL OR pairs >= 0);
+UPDATE optune.iterations i SET pairs = d.n
+FROM (SELECT run_id, t, count(*) AS n FROM optune.pairs GROUP BY run_id, t) d
+WHERE (d.run_id, d.t) = (i.run_id, i.t);
+COMMENT ON COLUMN optune.iterations.pairs IS '|D_t|, recorded when D_t is built (NULL before).';
+
 COMMENT ON COLUMN optune.iterations.dead_tasks IS 'Prompts of the iteration (both queues) whose task chunk died.';
 
 GRANT SELECT ON optune.iteration_selections, optune.selections, optune.generation_tasks, optune.scoring_tasks TO optune_reader;

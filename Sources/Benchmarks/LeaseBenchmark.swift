@@ -32,7 +32,8 @@ struct LeaseBenchmark {
                 Selector.Request(
                     run: run, t: 1, strategy: .full, rho: 1, seed: 7, promptSetID: set, previousPairsRun: parent, policy: policy,
                     chunkSize: 256),
-                on: c)
+                on: c
+            ).selected
         }
         try await c.simpleQuery("VACUUM ANALYZE optune.generation_tasks")
         let clients = try await Self.connect(databaseURL, count: configurations.map(\.clients).max() ?? 1)

@@ -67,7 +67,8 @@ struct ScaleFixture {
         try await c.simpleQuery("ANALYZE optune.responses, optune.rewards, optune.pairs")
         progress("\(name): D_0 by the pair builder")
         try await c.transaction { [beta2 = config.beta2] c in
-            _ = try PairBuilder.build(run: run, t: 0, rewardModel: model, beta2: beta2, previousPairsRun: nil, on: c)
+            let built = try PairBuilder.build(run: run, t: 0, rewardModel: model, beta2: beta2, previousPairsRun: nil, on: c)
+            try ReplayBuffer.recordPairCounts(run: run, t: 0, pairs: built.pairs, reused: built.reused, zeroGap: built.zeroGap, on: c)
             try c.execute("UPDATE optune.iterations SET state = 'done', finished_at = now() WHERE run_id = $1 AND t = 0", [run])
         }
         try await c.simpleQuery("ANALYZE optune.prompts, optune.prompt_set_members, optune.generation_tasks, optune.pairs")

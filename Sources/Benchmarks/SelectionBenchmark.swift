@@ -27,7 +27,7 @@ struct SelectionBenchmark {
                 on: c)
             let chunks = try c.query("SELECT count(*) FROM optune.generation_tasks WHERE run_id = $1 AND t = 1", [fixture.run])[0]
                 .decode(0, as: Int.self)
-            return (selected, chunks)
+            return (selected.selected, chunks)
         }
         let seconds = (ContinuousClock.now - started).seconds
         let size = Selector.selectionSize(rho: rho, promptCount: fixture.prompts)

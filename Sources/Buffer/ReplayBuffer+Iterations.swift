@@ -129,10 +129,11 @@ extension ReplayBuffer {
 
     /// Enqueues the iteration's eval generation work — every eval prompt of the set, in chunks of
     /// `chunkSize` in id order, sampled with `policy` — and records the selection's size
-    /// (`selected`; the selector enqueued those chunks). Returns the eval prompts enqueued.
-    /// Meant for the transaction that creates the iteration.
+    /// (`selected`; the selector enqueued those chunks) and |P| (`promptsTotal`, counted here when
+    /// nil). Returns the eval prompts enqueued. Meant for the transaction that creates the iteration.
     public static func enqueueEvaluationWork(
-        run: Int64, t: Int, policy: Int64, promptSetID: Int64, chunkSize: Int, selected: Int, on c: isolated Connection
+        run: Int64, t: Int, policy: Int64, promptSetID: Int64, chunkSize: Int, selected: Int, promptsTotal: Int?,
+        on c: isolated Connection
     ) throws -> Int {
         let evalCount = try c.query(
             """
@@ -147,8 +148,12 @@ extension ReplayBuffer {
             SELECT count(*) FROM eval
             """, [run, Int32(t), policy, promptSetID, Int64(max(1, chunkSize))])[0].decode(0, as: Int.self)
         try c.execute(
-            "UPDATE optune.iterations SET selected = $3, prompts_total = (SELECT count(*) FROM optune.prompt_set_members WHERE set_id = $4 AND split = 'train') WHERE run_id = $1 AND t = $2",
-            [run, Int32(t), Int64(selected), promptSetID])
+            """
+            UPDATE optune.iterations
+            SET selected = $3,
+                prompts_total = coalesce($5, (SELECT count(*) FROM optune.prompt_set_members WHERE set_id = $4 AND split = 'train'))
+            WHERE run_id = $1 AND t = $2
+            """, [run, Int32(t), Int64(selected), promptSetID, promptsTotal.map(Int64.init)])
         try c.notify("optune_work", payload: "generation")
         return evalCount
     }
@@ -201,10 +206,10 @@ extension ReplayBuffer {
     }
 
     /// Records the pair counts of D_t on its iteration.
-    public static func recordPairCounts(run: Int64, t: Int, reused: Int, zeroGap: Int, on c: isolated Connection) throws {
+    public static func recordPairCounts(run: Int64, t: Int, pairs: Int, reused: Int, zeroGap: Int, on c: isolated Connection) throws {
         try c.execute(
-            "UPDATE optune.iterations SET reused = $3, zero_gap_pairs = $4 WHERE run_id = $1 AND t = $2",
-            [run, Int32(t), Int64(reused), Int64(zeroGap)])
+            "UPDATE optune.iterations SET pairs = $5, reused = $3, zero_gap_pairs = $4 WHERE run_id = $1 AND t = $2",
+            [run, Int32(t), Int64(reused), Int64(zeroGap), Int64(pairs)])
     }
 
     /// Evaluates the iteration's policy from its scored eval responses (mean reward over the eval

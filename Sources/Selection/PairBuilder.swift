@@ -10,6 +10,8 @@ public enum PairBuilder {
         public var zeroGap: Int
         /// Selected prompts that got no new pair (recorded in `optune.unpaired_prompts`).
         public var unpaired: Int
+        /// |D_t|.
+        public var pairs: Int
     }
 
     /// For each selected prompt: chosen = highest-reward new train sample, rejected = lowest
@@ -59,7 +61,8 @@ public enum PairBuilder {
         let zeroGap = try c.query(
             "SELECT count(*) FROM optune.pairs WHERE run_id = $1 AND t = $2 AND zero_gap", [run, Int32(t)]
         )[0].decode(0, as: Int.self)
-        return Outcome(regenerated: regenerated, reused: reused - unpaired.kept, zeroGap: zeroGap, unpaired: unpaired.count)
+        return Outcome(
+            regenerated: regenerated, reused: reused - unpaired.kept, zeroGap: zeroGap, unpaired: unpaired.count, pairs: regenerated + reused)
     }
 
     /// Records the selected prompts of (run, t) that got no regenerated pair, with the reason

@@ -16,17 +16,18 @@ extension ReplayBuffer {
         try await connection.transaction { c in
             try Self.createIteration(
                 run: run, t: t, policy: policy, rho: fullyOnline ? 1 : config.rho, strategy: fullyOnline ? .full : config.strategy, on: c)
-            var selected = 0
+            var selection: Selector.Outcome?
             if t < finalT {
                 let previous = t > 0 ? try Self.pairsOwner(run: run, t: t - 1, on: c) : run
-                selected = try Selector.select(
+                selection = try Selector.select(
                     Selector.Request(
                         run: run, t: t, strategy: fullyOnline ? .full : config.strategy, rho: config.rho, seed: config.seed,
                         promptSetID: record.promptSetID, previousPairsRun: previous, policy: policy, chunkSize: config.taskChunkSize),
                     on: c)
             }
             _ = try Self.enqueueEvaluationWork(
-                run: run, t: t, policy: policy, promptSetID: record.promptSetID, chunkSize: config.taskChunkSize, selected: selected, on: c)
+                run: run, t: t, policy: policy, promptSetID: record.promptSetID, chunkSize: config.taskChunkSize,
+                selected: selection?.selected ?? 0, promptsTotal: selection?.promptCount, on: c)
             try Self.transition(run: run, t: t, from: .selecting, to: .generating, on: c)
         }
     }
@@ -59,7 +60,7 @@ extension ReplayBuffer {
             let previous = t > 0 ? try Self.pairsOwner(run: run, t: t - 1, on: c) : nil
             let outcome = try PairBuilder.build(
                 run: run, t: t, rewardModel: record.rewardModelID, beta2: record.config.beta2, previousPairsRun: previous, on: c)
-            try Self.recordPairCounts(run: run, t: t, reused: outcome.reused, zeroGap: outcome.zeroGap, on: c)
+            try Self.recordPairCounts(run: run, t: t, pairs: outcome.pairs, reused: outcome.reused, zeroGap: outcome.zeroGap, on: c)
             try Self.transition(run: run, t: t, from: .building, to: .training, on: c)
         }
     }

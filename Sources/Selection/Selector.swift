@@ -54,15 +54,22 @@ public struct Selector: Sendable {
         }
     }
 
-    /// Records the selection of iteration (`run`, `t`) and enqueues its train generation chunks;
-    /// returns N.
+    /// What a selection took.
+    public struct Outcome: Sendable, Hashable {
+        /// N, the prompts selected.
+        public var selected: Int
+        /// |P|, the train prompts of the set.
+        public var promptCount: Int
+    }
+
+    /// Records the selection of iteration (`run`, `t`) and enqueues its train generation chunks.
     ///
     /// t = 0, and strategy `full`: every train prompt. `reward`: the N prompts whose chosen
     /// response in D_{t-1} has the lowest reward. `highest`: the N with the highest (the paper's
     /// control). Prompts without a pair in D_{t-1} (none in a healthy run) rank first for both:
     /// they need one. `random`: a seeded uniform sample.
     @discardableResult
-    public static func select(_ request: Request, on c: isolated Connection) throws -> Int {
+    public static func select(_ request: Request, on c: isolated Connection) throws -> Outcome {
         let t32 = try int32(request.t)
         let promptCount = try c.query(
             "SELECT count(*) FROM optune.prompt_set_members WHERE set_id = $1 AND split = 'train'", [request.promptSetID]
@@ -91,7 +98,7 @@ public struct Selector: Sendable {
             parameters += [request.promptSetID, Int64(size)]
         case .reward, .highest, .full:
             let order = request.strategy == .highest ? "DESC NULLS FIRST" : "NULLS FIRST"
-            if try previousPairsCoverSet(request, on: c) {
+            if try previousPairsCover(promptCount, request, on: c) {
                 // Every train prompt has a pair in D_{t−1}: rank straight from pairs_selection_idx
                 // (run_id, t, r_w, prompt_id), the hash tie-break an incremental sort within equal r_w.
                 ranking = """
@@ -123,18 +130,18 @@ public struct Selector: Sendable {
             SELECT $1, $2, 'train', $3, array_agg(prompt_id ORDER BY rank), count(*)
             FROM ranked GROUP BY (rank - 1) / $4 ORDER BY (rank - 1) / $4
             """, parameters)
-        return size
+        return Outcome(selected: size, promptCount: promptCount)
     }
 
-    /// Whether D_{t−1} holds a pair for every train prompt of the set (then ranking needs no join
-    /// with the set: pairs are only ever built for the set's train prompts).
-    private static func previousPairsCoverSet(_ request: Request, on c: isolated Connection) throws -> Bool {
+    /// Whether D_{t−1} holds a pair for every one of the set's `promptCount` train prompts (then
+    /// ranking needs no join with the set: pairs are only ever built for the set's train prompts).
+    /// |D_{t−1}| is read from its iteration, not counted.
+    private static func previousPairsCover(_ promptCount: Int, _ request: Request, on c: isolated Connection) throws -> Bool {
         let row = try c.query(
             """
             SELECT (SELECT prompt_set_id FROM optune.runs WHERE id = $1) = $3
-                   AND (SELECT count(*) FROM optune.pairs WHERE run_id = $1 AND t = $2 - 1)
-                       >= (SELECT count(*) FROM optune.prompt_set_members WHERE set_id = $3 AND split = 'train')
-            """, [request.previousPairsRun, try int32(request.t), request.promptSetID])
+                   AND (SELECT pairs FROM optune.iterations WHERE run_id = $1 AND t = $2 - 1) >= $4
+            """, [request.previousPairsRun, try int32(request.t), request.promptSetID, Int64(promptCount)])
         return try row[0].decode(0, as: Bool?.self) ?? false
     }
 

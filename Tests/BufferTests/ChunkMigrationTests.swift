@@ -41,6 +41,14 @@ struct ChunkMigrationTests {
                 #expect(after.isEmpty == false, "\(name) had no rows to compare")
             }
 
+            // |D_t| is recorded on every iteration that has pairs.
+            #expect(
+                try await Self.count(
+                    """
+                    SELECT count(*) FROM optune.iterations i
+                    WHERE i.pairs IS DISTINCT FROM (SELECT nullif(count(*), 0) FROM optune.pairs p WHERE (p.run_id, p.t) = (i.run_id, i.t))
+                    """, on: connection) == 0)
+
             // One iteration_selections row per (run, t): prompt_ids in rank order, ranking_rewards
             // aligned with them, and the whole array NULL at t = 0.
             #expect(try await Self.count("SELECT count(*) FROM optune.iteration_selections", on: connection) == iterationsSelecting)
@@ -275,7 +283,13 @@ struct ChunkMigrationTests {
         ("pairs", "SELECT p::text FROM optune.pairs p ORDER BY p.run_id, p.t, p.prompt_id"),
         ("unpaired_prompts", "SELECT u::text FROM optune.unpaired_prompts u ORDER BY u.run_id, u.t, u.prompt_id"),
         ("evaluations", "SELECT e::text FROM optune.evaluations e ORDER BY e.id"),
-        ("iterations", "SELECT i::text FROM optune.iterations i ORDER BY i.run_id, i.t"),
+        (
+            "iterations",
+            """
+            SELECT (SELECT string_agg(v, ',' ORDER BY k) FROM jsonb_each_text(to_jsonb(i) - 'pairs') AS e(k, v))
+            FROM optune.iterations i ORDER BY i.run_id, i.t
+            """
+        ),
     ]
 
     /// Each per-prompt task of `queue` before 0009, as the columns a chunk must keep.

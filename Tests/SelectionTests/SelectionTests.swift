@@ -97,6 +97,32 @@ struct SelectionTests {
         #expect(first != first.sorted())  // not id order either (holds for this seed)
     }
 
+    /// With |D_0| recorded on iteration 0 (as the coordinator's pair building does), selection
+    /// ranks straight from the pairs index; without it, it joins the prompt set. Same result,
+    /// ties included, and the selection's chunks hold its ranks in order.
+    @Test(arguments: [SelectionStrategy.reward, .highest])
+    func rankingFromThePairsIndexEqualsRankingThroughTheSet(strategy: SelectionStrategy) async throws {
+        let scores = [0.5, 0.1, 0.5, 0.3, 0.8, 0.5, 0.7, 0.1, 0.6, 0.05]
+        let throughSet = try await TestDatabase.withFresh { database in
+            try await ScoredRun.make(in: database, scores: scores, seed: 5).selectIteration1(strategy: strategy, rho: 0.7, seed: 5)
+        }
+        try await TestDatabase.withFresh { database in
+            let run = try await ScoredRun.make(in: database, scores: scores, seed: 5)
+            let id = run.scenario.run
+            try await run.scenario.buffer.connection.execute(
+                "UPDATE optune.iterations SET pairs = (SELECT count(*) FROM optune.pairs WHERE run_id = $1 AND t = 0) WHERE run_id = $1 AND t = 0",
+                [id])
+            let fromIndex = try await run.selectIteration1(strategy: strategy, rho: 0.7, seed: 5)
+            #expect(fromIndex.count == 7)
+            #expect(fromIndex == throughSet)
+            let chunks = try await run.scenario.buffer.connection.query(
+                "SELECT prompt_ids FROM optune.generation_tasks WHERE run_id = $1 AND t = 1 AND purpose = 'train' ORDER BY chunk", [id]
+            ).map { try $0.decode(0, as: [Int64].self) }
+            #expect(chunks.map(\.count) == [4, 3])
+            #expect(chunks.flatMap { $0 } == fromIndex)
+        }
+    }
+
     @Test func randomSelectionIsSeeded() async throws {
         let a = try await TestDatabase.withFresh { database in
             try await ScoredRun.make(in: database, scores: scores).selectIteration1(strategy: .random, rho: 0.5, seed: 11)
