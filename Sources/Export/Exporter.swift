@@ -92,13 +92,17 @@ public struct Exporter: Sendable {
         let completed: OutputSink.Completed
         var rows = 0
         do {
-            var line = JSONLineBuilder()
-            try await buffer.forEachExportPage(run: run, t: t, filter: filter, content: content) { page in
-                for record in page {
-                    try ExportLine.append(record, format: format, conversational: conversational, to: &line)
-                    line.ascii("\n")
-                    try sink.write(line.bytes)
+            // A page's lines go into one reused buffer and to the sink in one write, while the
+            // buffer fetches the next page.
+            var lines = JSONLineBuilder()
+            var scratch = ExportLine.Scratch()
+            try await buffer.forEachExportRowPage(run: run, t: t, filter: filter, content: content) { page in
+                lines.reset()
+                for row in 0..<page.count {
+                    try ExportLine.append(page, row, format: format, conversational: conversational, scratch: &scratch, to: &lines)
+                    lines.ascii("\n")
                 }
+                try lines.withBytes { try sink.write($0) }
                 rows += page.count
                 progress(rows)
             }

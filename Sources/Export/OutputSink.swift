@@ -106,6 +106,17 @@ public final class OutputSink {
         if buffer.count >= 1 << 20 { try flush(finishing: false) }
     }
 
+    /// Appends `bytes`; flushes to the destination about every MiB. A MiB or more with nothing
+    /// buffered is written (or compressed) straight from `bytes`, without a copy.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if buffer.isEmpty, bytes.count >= 1 << 20 {
+            try flush(bytes, finishing: false)
+            return
+        }
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 1 << 20 { try flush(finishing: false) }
+    }
+
     /// What ``finish()`` completed: the output is written, synced and closed; ``commit()`` puts a
     /// regular file in place.
     public struct Completed: Sendable {
@@ -189,62 +200,66 @@ public final class OutputSink {
     }
 
     private func flush(finishing: Bool) throws {
-        guard let deflater else {
-            try emit(buffer, count: buffer.count)
-            buffer.removeAll(keepingCapacity: true)
-            return
-        }
-        let capacity = compressed.count
-        try buffer.withUnsafeMutableBytes { input in
-            deflater.pointee.next_in = input.baseAddress?.assumingMemoryBound(to: Bytef.self)
-            deflater.pointee.avail_in = uInt(input.count)
-            while true {
-                let status = compressed.withUnsafeMutableBytes { out in
-                    deflater.pointee.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
-                    deflater.pointee.avail_out = uInt(out.count)
-                    return deflate(deflater, finishing ? Z_FINISH : Z_NO_FLUSH)
-                }
-                guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
-                    throw ExportError("gzip compression of \(path) failed (zlib status \(status))")
-                }
-                let produced = capacity - Int(deflater.pointee.avail_out)
-                try emit(compressed, count: produced)
-                if finishing {
-                    if status == Z_STREAM_END { break }
-                    guard produced > 0 || status != Z_BUF_ERROR else {
-                        throw ExportError("gzip compression of \(path) could not finish its stream")
-                    }
-                } else if deflater.pointee.avail_out != 0 {
-                    break  // all input consumed
-                }
-            }
-        }
+        try buffer.withUnsafeBytes { try flush($0, finishing: finishing) }
         buffer.removeAll(keepingCapacity: true)
     }
 
-    /// Writes the first `count` bytes of `bytes`, retrying short writes and EINTR.
-    private func emit(_ bytes: [UInt8], count: Int) throws {
-        guard count > 0 else { return }
-        try bytes.withUnsafeBytes { raw in
-            let chunk = UnsafeRawBufferPointer(rebasing: raw[..<count])
-            hash.update(chunk)
-            var offset = 0
-            while offset < count {
-                guard let base = chunk.baseAddress else { return }
-                let written = systemWrite(descriptor, base + offset, count - offset)
-                if written < 0 {
-                    let error = errno
-                    if error == EINTR { continue }
-                    if error == EAGAIN || error == EWOULDBLOCK {
-                        var poller = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-                        _ = poll(&poller, 1, -1)
-                        continue
-                    }
-                    throw ExportError(
-                        "cannot write \(destinationName): \(Self.reason(error))\(error == EPIPE ? " (the reader closed the pipe)" : "")")
-                }
-                offset += written
+    /// Writes `input` (compressed when gzipping; `finishing` ends the gzip stream).
+    private func flush(_ input: UnsafeRawBufferPointer, finishing: Bool) throws {
+        guard let deflater else {
+            try emit(input)
+            return
+        }
+        let capacity = compressed.count
+        // zlib's next_in is not const, but deflate never writes through it.
+        deflater.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+        guard let available = uInt(exactly: input.count) else {
+            throw ExportError("gzip compression of \(path): \(input.count) bytes at once is more than zlib takes")
+        }
+        deflater.pointee.avail_in = available
+        while true {
+            let status = compressed.withUnsafeMutableBytes { out in
+                deflater.pointee.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                deflater.pointee.avail_out = uInt(out.count)
+                return deflate(deflater, finishing ? Z_FINISH : Z_NO_FLUSH)
             }
+            guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
+                throw ExportError("gzip compression of \(path) failed (zlib status \(status))")
+            }
+            let produced = capacity - Int(deflater.pointee.avail_out)
+            try compressed.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[..<produced])) }
+            if finishing {
+                if status == Z_STREAM_END { break }
+                guard produced > 0 || status != Z_BUF_ERROR else {
+                    throw ExportError("gzip compression of \(path) could not finish its stream")
+                }
+            } else if deflater.pointee.avail_out != 0 {
+                break  // all input consumed
+            }
+        }
+    }
+
+    /// Writes `chunk`, retrying short writes and EINTR.
+    private func emit(_ chunk: UnsafeRawBufferPointer) throws {
+        let count = chunk.count
+        guard count > 0 else { return }
+        hash.update(chunk)
+        var offset = 0
+        while offset < count {
+            guard let base = chunk.baseAddress else { return }
+            let written = systemWrite(descriptor, base + offset, count - offset)
+            if written < 0 {
+                let error = errno
+                if error == EINTR { continue }
+                if error == EAGAIN || error == EWOULDBLOCK {
+                    var poller = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&poller, 1, -1)
+                    continue
+                }
+                throw ExportError(
+                    "cannot write \(destinationName): \(Self.reason(error))\(error == EPIPE ? " (the reader closed the pipe)" : "")")
+            }
+            offset += written
         }
         bytesWritten += count
     }
