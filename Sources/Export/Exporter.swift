@@ -35,6 +35,8 @@ public typealias ExportSummary = Exporter.Summary
 public struct Exporter: Sendable {
     public var format: ExportFormat
     public var options: ExportOptions
+    /// Pairs fetched per page (tests use small pages to cross page boundaries).
+    var pageSize = 5_000
 
     public init(format: ExportFormat, options: ExportOptions = ExportOptions()) {
         self.format = format
@@ -96,7 +98,7 @@ public struct Exporter: Sendable {
             // buffer fetches the next page.
             var lines = JSONLineBuilder()
             var scratch = ExportLine.Scratch()
-            try await buffer.forEachExportRowPage(run: run, t: t, filter: filter, content: content) { page in
+            try await buffer.forEachExportRowPage(run: run, t: t, filter: filter, content: content, pageSize: pageSize) { page in
                 lines.reset()
                 for row in 0..<page.count {
                     try ExportLine.append(page, row, format: format, conversational: conversational, scratch: &scratch, to: &lines)
