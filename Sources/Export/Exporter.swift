@@ -93,23 +93,24 @@ public struct Exporter: Sendable {
         let sink = try OutputSink(path: path)
         let completed: OutputSink.Completed
         var rows = 0
+        // Three stages overlap: the buffer fetches page k + 1 while this task encodes page k
+        // into one reused byte buffer and the writer hashes and writes page k − 1.
+        let writer = PageWriter(sink: sink)
         do {
-            // A page's lines go into one reused buffer and to the sink in one write, while the
-            // buffer fetches the next page.
-            var lines = JSONLineBuilder()
             var scratch = ExportLine.Scratch()
             try await buffer.forEachExportRowPage(run: run, t: t, filter: filter, content: content, pageSize: pageSize) { page in
-                lines.reset()
                 for row in 0..<page.count {
-                    try ExportLine.append(page, row, format: format, conversational: conversational, scratch: &scratch, to: &lines)
-                    lines.ascii("\n")
+                    try ExportLine.append(page, row, format: format, conversational: conversational, scratch: &scratch, to: &writer.lines)
+                    writer.lines.ascii("\n")
                 }
-                try lines.withBytes { try sink.write($0) }
+                try await writer.submit()
                 rows += page.count
                 progress(rows)
             }
+            try await writer.finish()
             completed = try sink.finish()
         } catch {
+            await writer.abandon()
             sink.abandon()
             throw error
         }
