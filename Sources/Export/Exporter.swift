@@ -93,16 +93,20 @@ public struct Exporter: Sendable {
         let sink = try OutputSink(path: path)
         let completed: OutputSink.Completed
         var rows = 0
-        // Three stages overlap: the buffer fetches page k + 1 while this task encodes page k
-        // into one reused byte buffer and the writer hashes and writes page k − 1.
+        // Three stages overlap: the buffer fetches page k + 1 while page k is encoded (its two
+        // halves on two tasks) into reused byte buffers and the writer hashes and writes page k − 1.
         let writer = PageWriter(sink: sink)
+        let secondHalf = PageHalfEncoder()
         do {
             var scratch = ExportLine.Scratch()
             try await buffer.forEachExportRowPage(run: run, t: t, filter: filter, content: content, pageSize: pageSize) { page in
-                for row in 0..<page.count {
+                let middle = page.count / 2
+                async let encoded = secondHalf.encode(page, rows: middle..<page.count, format: format, conversational: conversational)
+                for row in 0..<middle {
                     try ExportLine.append(page, row, format: format, conversational: conversational, scratch: &scratch, to: &writer.lines)
                     writer.lines.ascii("\n")
                 }
+                try await encoded.lines.withBytes { writer.lines.raw($0) }
                 try await writer.submit()
                 rows += page.count
                 progress(rows)
