@@ -20,6 +20,8 @@ public struct ExportRows: Sendable {
         case chosenID, chosenPolicy, chosenText, chosenTokens, chosenReward
         case rejectedID, rejectedPolicy, rejectedText, rejectedTokens, rejectedReward
         case gap, weight, origin, sourceRun, sourceT
+        /// Whether the pair's prompt row exists (boolean).
+        case promptFound
     }
 
     /// The page as PostgreSQL returned it.
@@ -69,6 +71,15 @@ public struct ExportRows: Sendable {
     /// The prompt id of row `row`.
     public func prompt(_ row: Int) throws -> Int64 { try int64(row, .prompt) }
 
+    /// Throws unless row `row`'s prompt exists (a pair whose prompt row was deleted cannot be
+    /// exported; its texts and ids would be read as missing).
+    public func requirePrompt(_ row: Int) throws {
+        let found = withBytes(row, .promptFound) { $0?.first.map { $0 != 0 } ?? false }
+        guard found else {
+            throw BufferError("pair for prompt \(try prompt(row)) in D_\(t) of run \(run) has no row in optune.prompts")
+        }
+    }
+
     /// Decodes the token blob in `column` of row `row` into `ids` (emptied for NULL); returns
     /// false for NULL. A blob that fails to decode throws ``CorruptTokenBlob`` naming the row.
     public func decodeTokens(
@@ -112,6 +123,7 @@ public struct ExportRows: Sendable {
 
     /// Row `row` as an ``ExportRecord``, its blobs decoded with `decoder`.
     func record(_ row: Int, decoder: inout TokenBlobDecoder) throws -> ExportRecord {
+        try requirePrompt(row)
         func tokens(_ column: Column) throws -> [UInt32]? {
             var ids: [UInt32] = []
             return try decodeTokens(row, column, decoder: &decoder, into: &ids) ? ids : nil

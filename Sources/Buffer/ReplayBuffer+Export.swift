@@ -152,21 +152,23 @@ extension ReplayBuffer {
     /// then their prompt and both responses by key. The prompt join is bounded below by `$3` too,
     /// so a merge join over `prompts_pkey` starts at the page instead of at the table's first
     /// prompt; the responses are index probes of `responses_sample_unique` (the LATERAL
-    /// subqueries, kept apart by `OFFSET 0`, are nested loops in the page's order). Columns as
+    /// subqueries, kept apart by `OFFSET 0`, are nested loops in the page's order). Every pair of
+    /// the page is a row (the responses exist by `pairs_chosen_fk`/`pairs_rejected_fk`; a missing
+    /// prompt is a row the reader refuses), so a short page means the end of D_t. Columns as
     /// ``ExportRows/Column``; `$5` reads texts, `$6` blobs.
     static let exportPageSQL = """
         SELECT p.prompt_id, CASE WHEN $5 THEN q.text END, CASE WHEN $5 THEN q.messages::text END, CASE WHEN $6 THEN q.tokens END,
                CASE WHEN $6 AND q.tokens IS NULL THEN c.prompt_tokens END,
                c.id, c.policy_id, c.text, c.tokens, p.r_w,
                r.id, r.policy_id, r.text, r.tokens, p.r_l,
-               p.gap, p.weight, p.origin, p.source_run_id, p.source_t
+               p.gap, p.weight, p.origin, p.source_run_id, p.source_t, q.id IS NOT NULL
         FROM (SELECT p.prompt_id, p.source_run_id, p.source_t, p.chosen_sample, p.rejected_sample, p.r_w, p.r_l, p.gap,
                      p.weight, p.origin
               FROM optune.pairs p
               WHERE p.run_id = $1 AND p.t = $2 AND p.prompt_id > $3 AND (NOT $7 OR NOT p.zero_gap) AND p.gap >= $8
               ORDER BY p.prompt_id
               LIMIT $4) p
-        JOIN optune.prompts q ON q.id = p.prompt_id AND q.id > $3
+        LEFT JOIN optune.prompts q ON q.id = p.prompt_id AND q.id > $3
         CROSS JOIN LATERAL (
             SELECT c.id, c.policy_id, CASE WHEN $5 THEN c.text END AS text, CASE WHEN $6 THEN c.tokens END AS tokens,
                    CASE WHEN $6 THEN c.prompt_tokens END AS prompt_tokens

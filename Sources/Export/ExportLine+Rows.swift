@@ -19,6 +19,7 @@ extension ExportLine {
         to line: inout JSONLineBuilder
     ) throws {
         let prompt = try rows.prompt(row)
+        try rows.requirePrompt(row)
         line.begin()
         switch format {
         case .trl, .openrlhf:
