@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries (Debian: libpq-dev, liblz4-dev, libopenblas-dev).
@@ -77,7 +78,8 @@ let package = Package(
         /// `optune report`: a self-contained HTML page with SVG plots.
         .target(name: "Report", dependencies: ["Buffer"]),
         /// Training-set export (TRL, OpenRLHF, token ids): line formats, gzip and sha256 sinks.
-        .target(name: "Export", dependencies: ["Buffer", "CZlib", "Postgres"]),
+        .target(
+            name: "Export", dependencies: ["Buffer", "CZlib", "Postgres", .product(name: "Crypto", package: "swift-crypto")]),
         /// `optune bench`: measurements against named baselines, printed as a table.
         .target(name: "Benchmarks", dependencies: ["Buffer", "Daemons", "Export", "Postgres", "Selection", "TokenCodec"]),
         .executableTarget(

@@ -90,69 +90,98 @@ extension ReplayBuffer {
         run: Int64, t: Int, filter: PairFilter = .all, content: ExportContent = .all, pageSize: Int = 5_000,
         _ body: ([ExportRecord]) async throws -> Void
     ) async throws {
-        let t32 = try int32Iteration(t)
         var decoder = TokenBlobDecoder()
-        let text = content.contains(.text)
-        let tokens = content.contains(.tokens)
-        try await forEachKeysetPage(
-            after: Int64.min, pageSize: pageSize,
-            fetch: { after in
-                try await connection.query(
-                    """
-                    SELECT p.prompt_id, CASE WHEN $5 THEN q.text END, CASE WHEN $5 THEN q.messages::text END,
-                           CASE WHEN $6 THEN q.tokens END, CASE WHEN $6 AND q.tokens IS NULL THEN c.prompt_tokens END,
-                           c.id, c.policy_id, CASE WHEN $5 THEN c.text END, CASE WHEN $6 THEN c.tokens END, p.r_w,
-                           r.id, r.policy_id, CASE WHEN $5 THEN r.text END, CASE WHEN $6 THEN r.tokens END, p.r_l,
-                           p.gap, p.weight, p.origin, p.source_run_id, p.source_t
-                    FROM optune.pairs p
-                    JOIN optune.prompts q ON q.id = p.prompt_id
-                    JOIN optune.responses c ON (c.run_id, c.t, c.prompt_id, c.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.chosen_sample)
-                    JOIN optune.responses r ON (r.run_id, r.t, r.prompt_id, r.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.rejected_sample)
-                    WHERE p.run_id = $1 AND p.t = $2 AND p.prompt_id > $3 AND (NOT $7 OR NOT p.zero_gap) AND p.gap >= $8
-                    ORDER BY p.prompt_id
-                    LIMIT $4
-                    """, [run, t32, after, Int64(pageSize), text, tokens, filter.skipZeroGap, filter.minGap])
-            },
-            decode: { page in
-                var records: [ExportRecord] = []
-                records.reserveCapacity(page.count)
-                for row in page {
-                    let prompt: Int64 = try row.decode(0)
-                    let chosenID: Int64 = try row.decode(5)
-                    let rejectedID: Int64 = try row.decode(10)
-                    let sourceRun: Int64 = try row.decode(18)
-                    let sourceT: Int = try row.decode(19)
-                    let promptTokens =
-                        try row.withRawBytes(3) { blob in
-                            try decoder.decode(blob, response: nil, prompt: prompt, run: run, t: t, column: .promptTokens)
-                        }
-                        ?? row.withRawBytes(4) { blob in
-                            try decoder.decode(
-                                blob, response: chosenID, prompt: prompt, run: sourceRun, t: sourceT, column: .responsePromptTokens)
-                        }
-                    let chosenTokens = try row.withRawBytes(8) { blob in
-                        try decoder.decode(blob, response: chosenID, prompt: prompt, run: sourceRun, t: sourceT, column: .responseTokens)
-                    }
-                    let rejectedTokens = try row.withRawBytes(13) { blob in
-                        try decoder.decode(blob, response: rejectedID, prompt: prompt, run: sourceRun, t: sourceT, column: .responseTokens)
-                    }
-                    records.append(
-                        ExportRecord(
-                            run: run, t: t, prompt: prompt, promptText: try row.decode(1), promptMessagesJSON: try row.decode(2),
-                            promptTokens: promptTokens,
-                            chosen: .init(
-                                response: chosenID, policy: try row.decode(6), text: try row.decode(7), tokens: chosenTokens,
-                                reward: try row.decode(9)),
-                            rejected: .init(
-                                response: rejectedID, policy: try row.decode(11), text: try row.decode(12), tokens: rejectedTokens,
-                                reward: try row.decode(14)),
-                            gap: try row.decode(15), weight: try row.decode(16), origin: try row.decode(17), sourceRun: sourceRun,
-                            sourceT: sourceT))
-                }
-                return records
-            },
-            key: \.prompt, body)
+        try await forEachExportRowPage(run: run, t: t, filter: filter, content: content, pageSize: pageSize) { rows in
+            var records: [ExportRecord] = []
+            records.reserveCapacity(rows.count)
+            for index in 0..<rows.count { records.append(try rows.record(index, decoder: &decoder)) }
+            try await body(records)
+        }
     }
+
+    /// Calls `body` with the pairs of D_t that `filter` keeps as raw pages (``ExportRows``, read
+    /// column by column without building records), in prompt order, `pageSize` pairs a page.
+    ///
+    /// The next page is fetched while `body` works on the current one (the connection's queue
+    /// runs the statement while the caller encodes), so at most two pages are in memory. Each
+    /// page is one index range of `pairs_pkey` after the previous page's last prompt, joined to
+    /// its prompts and responses by key, so a page costs the same at the end of a large D_t as
+    /// at its start. No transaction is held between pages.
+    public func forEachExportRowPage(
+        run: Int64, t: Int, filter: PairFilter = .all, content: ExportContent = .all, pageSize: Int = 5_000,
+        _ body: (ExportRows) async throws -> Void
+    ) async throws {
+        let t32 = try int32Iteration(t)
+        guard pageSize > 0 else { throw BufferError("export page size must be at least 1, got \(pageSize)") }
+        let connection = self.connection
+        let limit = Int64(pageSize)
+        let (text, tokens) = (content.contains(.text), content.contains(.tokens))
+        let fetch: @Sendable (Int64) async throws -> QueryResult = { after in
+            try await connection.query(
+                Self.exportPageSQL, [run, t32, after, limit, text, tokens, filter.skipZeroGap, filter.minGap])
+        }
+        // The first page starts just before D_t's first prompt, so that its prompt join too is bounded.
+        let first: Int64? = try await connection.query(
+            "SELECT min(prompt_id) FROM optune.pairs WHERE run_id = $1 AND t = $2", [run, t32])[0].decode(0)
+        guard let first else { return }
+        guard first > Int64.min else { throw BufferError("prompt id \(first) in D_\(t) of run \(run) is below every page key") }
+        var page = try await fetch(first - 1)
+        while page.count > 0 {
+            let rows = ExportRows(result: page, run: run, t: t)
+            // The last prompt of a full page starts the next one, fetched while `body` runs.
+            var next: Task<QueryResult, any Error>?
+            if page.count >= pageSize {
+                let last = try rows.prompt(page.count - 1)
+                next = Task { try await fetch(last) }
+            }
+            do {
+                try await body(rows)
+            } catch {
+                if let next {
+                    next.cancel()
+                    _ = try? await next.value  // leave the connection idle
+                }
+                throw error
+            }
+            guard let next else { return }
+            page = try await next.value
+        }
+    }
+
+    /// One page of D_t: the pairs after `$3` (a prompt id) as an index range of `pairs_pkey`,
+    /// then their prompt and both responses by key. The prompt join is bounded below by `$3` too,
+    /// so a merge join over `prompts_pkey` starts at the page instead of at the table's first
+    /// prompt; the responses are index probes of `responses_sample_unique` (the LATERAL
+    /// subqueries, kept apart by `OFFSET 0`, are nested loops in the page's order). Every pair of
+    /// the page is a row (the responses exist by `pairs_chosen_fk`/`pairs_rejected_fk`; a missing
+    /// prompt is a row the reader refuses), so a short page means the end of D_t. Columns as
+    /// ``ExportRows/Column``; `$5` reads texts, `$6` blobs.
+    static let exportPageSQL = """
+        SELECT p.prompt_id, CASE WHEN $5 THEN q.text END, CASE WHEN $5 THEN q.messages::text END, CASE WHEN $6 THEN q.tokens END,
+               CASE WHEN $6 AND q.tokens IS NULL THEN c.prompt_tokens END,
+               c.id, c.policy_id, c.text, c.tokens, p.r_w,
+               r.id, r.policy_id, r.text, r.tokens, p.r_l,
+               p.gap, p.weight, p.origin, p.source_run_id, p.source_t, q.id IS NOT NULL
+        FROM (SELECT p.prompt_id, p.source_run_id, p.source_t, p.chosen_sample, p.rejected_sample, p.r_w, p.r_l, p.gap,
+                     p.weight, p.origin
+              FROM optune.pairs p
+              WHERE p.run_id = $1 AND p.t = $2 AND p.prompt_id > $3 AND (NOT $7 OR NOT p.zero_gap) AND p.gap >= $8
+              ORDER BY p.prompt_id
+              LIMIT $4) p
+        LEFT JOIN optune.prompts q ON q.id = p.prompt_id AND q.id > $3
+        CROSS JOIN LATERAL (
+            SELECT c.id, c.policy_id, CASE WHEN $5 THEN c.text END AS text, CASE WHEN $6 THEN c.tokens END AS tokens,
+                   CASE WHEN $6 THEN c.prompt_tokens END AS prompt_tokens
+            FROM optune.responses c
+            WHERE (c.run_id, c.t, c.prompt_id, c.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.chosen_sample)
+            OFFSET 0) c
+        CROSS JOIN LATERAL (
+            SELECT r.id, r.policy_id, CASE WHEN $5 THEN r.text END AS text, CASE WHEN $6 THEN r.tokens END AS tokens
+            FROM optune.responses r
+            WHERE (r.run_id, r.t, r.prompt_id, r.sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.rejected_sample)
+            OFFSET 0) r
+        ORDER BY p.prompt_id
+        """
 
     /// Records a finished export in `optune.exports`; returns its id.
     @discardableResult

@@ -26,7 +26,7 @@ public enum ExportLine {
         return String(decoding: line.bytes, as: UTF8.self)
     }
 
-    /// Writes the object for `record` into `line` (reset first).
+    /// Writes the object for `record` into `line`, after what it holds.
     static func append(_ record: ExportRecord, format: ExportFormat, conversational: Bool, to line: inout JSONLineBuilder) throws {
         line.begin()
         switch format {

@@ -35,6 +35,8 @@ public typealias ExportSummary = Exporter.Summary
 public struct Exporter: Sendable {
     public var format: ExportFormat
     public var options: ExportOptions
+    /// Pairs fetched per page (tests use small pages to cross page boundaries).
+    var pageSize = 5_000
 
     public init(format: ExportFormat, options: ExportOptions = ExportOptions()) {
         self.format = format
@@ -91,19 +93,28 @@ public struct Exporter: Sendable {
         let sink = try OutputSink(path: path)
         let completed: OutputSink.Completed
         var rows = 0
+        // Three stages overlap: the buffer fetches page k + 1 while page k is encoded (its two
+        // halves on two tasks) into reused byte buffers and the writer hashes and writes page k − 1.
+        let writer = PageWriter(sink: sink)
+        let secondHalf = PageHalfEncoder()
         do {
-            var line = JSONLineBuilder()
-            try await buffer.forEachExportPage(run: run, t: t, filter: filter, content: content) { page in
-                for record in page {
-                    try ExportLine.append(record, format: format, conversational: conversational, to: &line)
-                    line.ascii("\n")
-                    try sink.write(line.bytes)
+            var scratch = ExportLine.Scratch()
+            try await buffer.forEachExportRowPage(run: run, t: t, filter: filter, content: content, pageSize: pageSize) { page in
+                let middle = page.count / 2
+                async let encoded = secondHalf.encode(page, rows: middle..<page.count, format: format, conversational: conversational)
+                for row in 0..<middle {
+                    try ExportLine.append(page, row, format: format, conversational: conversational, scratch: &scratch, to: &writer.lines)
+                    writer.lines.ascii("\n")
                 }
+                try await encoded.lines.withBytes { writer.lines.raw($0) }
+                try await writer.submit()
                 rows += page.count
                 progress(rows)
             }
+            try await writer.finish()
             completed = try sink.finish()
         } catch {
+            await writer.abandon()
             sink.abandon()
             throw error
         }

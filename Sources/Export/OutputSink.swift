@@ -39,10 +39,12 @@ public final class OutputSink {
     private var buffer: [UInt8] = []
     private var compressed: [UInt8] = []
     private var hash = SHA256()
+    /// Writes the output (after compression) in aligned blocks.
+    private let writer: BlockWriter
     private var closed = false
     /// Set once ``finish()`` hands the temporary file to a ``Completed``, which then owns it.
     private var handedOver = false
-    /// Bytes written to the destination (after compression).
+    /// Bytes of output so far (after compression; the last block is written by ``finish()``).
     public private(set) var bytesWritten = 0
     /// The destination as given, or `-` for standard output.
     public let path: String
@@ -78,6 +80,11 @@ public final class OutputSink {
                 descriptor = fd
             }
         }
+        if case .atomic = target {
+            writer = BlockWriter(descriptor: descriptor, name: path, direct: true)
+        } else {
+            writer = BlockWriter(descriptor: descriptor, name: path == "-" ? "to standard output" : path, direct: false)
+        }
         if path.hasSuffix(".gz") {
             let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
             stream.initialize(to: z_stream())
@@ -93,7 +100,7 @@ public final class OutputSink {
             deflater = stream
             compressed = [UInt8](repeating: 0, count: 1 << 16)
         }
-        buffer.reserveCapacity(1 << 20)
+        if deflater != nil { buffer.reserveCapacity(1 << 20) }
     }
 
     deinit {
@@ -102,6 +109,17 @@ public final class OutputSink {
 
     /// Appends `bytes`; flushes to the destination about every MiB.
     public func write(_ bytes: some Sequence<UInt8>) throws {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 1 << 20 { try flush(finishing: false) }
+    }
+
+    /// Appends `bytes`: hashed and staged for the next block at once, or compressed straight
+    /// from `bytes` when it is a MiB or more and nothing waits in the gzip input buffer.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if deflater == nil || (buffer.isEmpty && bytes.count >= 1 << 20) {
+            try flush(bytes, finishing: false)
+            return
+        }
         buffer.append(contentsOf: bytes)
         if buffer.count >= 1 << 20 { try flush(finishing: false) }
     }
@@ -189,67 +207,53 @@ public final class OutputSink {
     }
 
     private func flush(finishing: Bool) throws {
+        try buffer.withUnsafeBytes { try flush($0, finishing: finishing) }
+        buffer.removeAll(keepingCapacity: true)
+        if finishing { try writer.flush() }
+    }
+
+    /// Writes `input` (compressed when gzipping; `finishing` ends the gzip stream).
+    private func flush(_ input: UnsafeRawBufferPointer, finishing: Bool) throws {
         guard let deflater else {
-            try emit(buffer, count: buffer.count)
-            buffer.removeAll(keepingCapacity: true)
+            try emit(input)
             return
         }
         let capacity = compressed.count
-        try buffer.withUnsafeMutableBytes { input in
-            deflater.pointee.next_in = input.baseAddress?.assumingMemoryBound(to: Bytef.self)
-            deflater.pointee.avail_in = uInt(input.count)
-            while true {
-                let status = compressed.withUnsafeMutableBytes { out in
-                    deflater.pointee.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
-                    deflater.pointee.avail_out = uInt(out.count)
-                    return deflate(deflater, finishing ? Z_FINISH : Z_NO_FLUSH)
+        // zlib's next_in is not const, but deflate never writes through it.
+        deflater.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+        guard let available = uInt(exactly: input.count) else {
+            throw ExportError("gzip compression of \(path): \(input.count) bytes at once is more than zlib takes")
+        }
+        deflater.pointee.avail_in = available
+        while true {
+            let status = compressed.withUnsafeMutableBytes { out in
+                deflater.pointee.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                deflater.pointee.avail_out = uInt(out.count)
+                return deflate(deflater, finishing ? Z_FINISH : Z_NO_FLUSH)
+            }
+            guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
+                throw ExportError("gzip compression of \(path) failed (zlib status \(status))")
+            }
+            let produced = capacity - Int(deflater.pointee.avail_out)
+            try compressed.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[..<produced])) }
+            if finishing {
+                if status == Z_STREAM_END { break }
+                guard produced > 0 || status != Z_BUF_ERROR else {
+                    throw ExportError("gzip compression of \(path) could not finish its stream")
                 }
-                guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
-                    throw ExportError("gzip compression of \(path) failed (zlib status \(status))")
-                }
-                let produced = capacity - Int(deflater.pointee.avail_out)
-                try emit(compressed, count: produced)
-                if finishing {
-                    if status == Z_STREAM_END { break }
-                    guard produced > 0 || status != Z_BUF_ERROR else {
-                        throw ExportError("gzip compression of \(path) could not finish its stream")
-                    }
-                } else if deflater.pointee.avail_out != 0 {
-                    break  // all input consumed
-                }
+            } else if deflater.pointee.avail_out != 0 {
+                break  // all input consumed
             }
         }
-        buffer.removeAll(keepingCapacity: true)
     }
 
-    /// Writes the first `count` bytes of `bytes`, retrying short writes and EINTR.
-    private func emit(_ bytes: [UInt8], count: Int) throws {
-        guard count > 0 else { return }
-        try bytes.withUnsafeBytes { raw in
-            let chunk = UnsafeRawBufferPointer(rebasing: raw[..<count])
-            hash.update(chunk)
-            var offset = 0
-            while offset < count {
-                guard let base = chunk.baseAddress else { return }
-                let written = systemWrite(descriptor, base + offset, count - offset)
-                if written < 0 {
-                    let error = errno
-                    if error == EINTR { continue }
-                    if error == EAGAIN || error == EWOULDBLOCK {
-                        var poller = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-                        _ = poll(&poller, 1, -1)
-                        continue
-                    }
-                    throw ExportError(
-                        "cannot write \(destinationName): \(Self.reason(error))\(error == EPIPE ? " (the reader closed the pipe)" : "")")
-                }
-                offset += written
-            }
-        }
-        bytesWritten += count
+    /// Hashes `chunk` and hands it to the block writer.
+    private func emit(_ chunk: UnsafeRawBufferPointer) throws {
+        guard !chunk.isEmpty else { return }
+        hash.update(chunk)
+        try writer.write(chunk)
+        bytesWritten += chunk.count
     }
-
-    private var destinationName: String { path == "-" ? "to standard output" : path }
 
     static func reason(_ error: Int32) -> String { String(cString: strerror(error)) }
 
@@ -266,9 +270,3 @@ public struct ExportError: Error, CustomStringConvertible, Sendable {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
-
-#if canImport(Glibc)
-    private let systemWrite = Glibc.write
-#elseif canImport(Darwin)
-    private let systemWrite = Darwin.write
-#endif
