@@ -96,7 +96,8 @@ extension ReplayBuffer {
         -> SettledChunks
     {
         var settled = SettledChunks()
-        let failed = Dictionary(failures.map { (TaskKey(run: $0.task.run, t: $0.task.t, prompt: $0.task.prompt), $0) }) { first, _ in first }
+        let failed = Dictionary(failures.map { (TaskKey(run: $0.task.run, t: $0.task.t, prompt: $0.task.prompt), $0) }) { first, _ in first
+        }
         let succeededKeys = Set(succeeded.map { TaskKey(run: $0.run, t: $0.t, prompt: $0.prompt) })
         for held in HeldChunk.of(succeeded + failures.map(\.task)) {
             let t32 = Int32(clamping: held.t)

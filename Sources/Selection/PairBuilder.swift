@@ -62,7 +62,8 @@ public enum PairBuilder {
             "SELECT count(*) FROM optune.pairs WHERE run_id = $1 AND t = $2 AND zero_gap", [run, Int32(t)]
         )[0].decode(0, as: Int.self)
         return Outcome(
-            regenerated: regenerated, reused: reused - unpaired.kept, zeroGap: zeroGap, unpaired: unpaired.count, pairs: regenerated + reused)
+            regenerated: regenerated, reused: reused - unpaired.kept, zeroGap: zeroGap, unpaired: unpaired.count,
+            pairs: regenerated + reused)
     }
 
     /// Records the selected prompts of (run, t) that got no regenerated pair, with the reason

@@ -44,7 +44,9 @@ struct DaemonWiringTests {
                     let score = try row.decode(1, as: Double.self)
                     #expect(abs(score - (Double(text.unicodeScalars.count % 10) / 10 + 0.03)) < 1e-12)
                 }
-                #expect(try await count("SELECT coalesce(sum(size), 0)::int8 FROM optune.scoring_tasks WHERE state = 'done'", on: buffer.connection) == 2)
+                #expect(
+                    try await count(
+                        "SELECT coalesce(sum(size), 0)::int8 FROM optune.scoring_tasks WHERE state = 'done'", on: buffer.connection) == 2)
                 #expect(try await server.count("POST /reward") == 2)  // 4 responses, 3 per request
             }
         }
@@ -62,7 +64,9 @@ struct DaemonWiringTests {
                     ],
                     databaseURL: database.url)
                 let done = try await eventually(timeout: .seconds(20)) {
-                    try await count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'done'", on: scenario.buffer.connection)
+                    try await count(
+                        "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'done'",
+                        on: scenario.buffer.connection)
                         == 3
                 }
                 generator.send(SIGTERM)

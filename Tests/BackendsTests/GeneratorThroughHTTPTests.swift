@@ -120,7 +120,10 @@ struct GeneratorThroughHTTPTests {
                 let chat = try #require(sent.first { $0["path"]?.stringValue == "/v1/chat/completions" })
                 #expect(chat["messages"]?.arrayValue?.count == 2)
                 #expect(chat["prompt"] == nil)
-                #expect(try await count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'done'", on: buffer.connection) == 3)
+                #expect(
+                    try await count(
+                        "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'done'", on: buffer.connection) == 3
+                )
             }
         }
     }
@@ -304,7 +307,8 @@ struct GeneratorThroughHTTPTests {
                 try await server.control(#"{"down": false}"#)
                 #expect(
                     try await eventually(timeout: .seconds(60)) {
-                        try await count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'done'", on: connection) == 3
+                        try await count(
+                            "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'done'", on: connection) == 3
                     })
                 #expect(try await taskRows(connection).allSatisfy { $0.attempts == 1 && $0.error == nil })
                 #expect(try await count("SELECT count(*) FROM optune.responses", on: connection) == 6)

@@ -176,7 +176,8 @@ struct VLLMRewardBackendTests {
                     ],
                     databaseURL: database.url)
                 let done = try await eventually(timeout: .seconds(20)) {
-                    try await count("SELECT coalesce(sum(size), 0)::int8 FROM optune.scoring_tasks WHERE state = 'done'", on: buffer.connection) == 2
+                    try await count(
+                        "SELECT coalesce(sum(size), 0)::int8 FROM optune.scoring_tasks WHERE state = 'done'", on: buffer.connection) == 2
                 }
                 scorer.send(SIGTERM)
                 #expect(done, "scorer output:\n\(scorer.output)")

@@ -126,7 +126,9 @@ struct SchemaConstraintTests {
             let (run, prompt, policy) = (scenario.run, scenario.prompts[0], scenario.policy)
             // A prompt its chunk does not hold, another policy, another purpose: each is refused by
             // the statement-level check that stands in for a per-row foreign key.
-            for (badPrompt, badPolicy, purpose) in [(Int64(987_654), policy, "train"), (prompt, policy + 1000, "train"), (prompt, policy, "eval")] {
+            for (badPrompt, badPolicy, purpose) in [
+                (Int64(987_654), policy, "train"), (prompt, policy + 1000, "train"), (prompt, policy, "eval"),
+            ] {
                 let error = try await brokenConstraint(insert, [run, badPrompt, badPolicy, purpose], on: c)
                 #expect(error?.sqlState == SQLState.foreignKeyViolation)
                 #expect(error?.constraint == "responses_generation_task_check")

@@ -29,7 +29,8 @@ struct InterruptAndResumeTests {
             #expect(run.output.contains("resume with: optune run --resume stopped"), "\(run.output)")
             #expect(
                 try await Probe.count(
-                    "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection) == 0, "leases were not returned")
+                    "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection) == 0,
+                "leases were not returned")
             #expect(try await Probe.count("SELECT count(*) FROM optune.iterations WHERE state = 'done'", on: connection) < 21)
 
             let (code, output) = try await OptuneProcess.run(

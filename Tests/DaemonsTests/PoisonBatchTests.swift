@@ -23,11 +23,13 @@ struct PoisonBatchTests {
                         "--log-level", "warning",
                     ], databaseURL: database.url)
                 let holding = try await Probe.eventually(timeout: .seconds(60)) {
-                    try await Probe.count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection) > 0
+                    try await Probe.count(
+                        "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection) > 0
                 }
                 #expect(holding, "kill \(kill): the generator leased nothing\n\(holder.output)")
                 batchSizes.append(
-                    try await Probe.count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection))
+                    try await Probe.count(
+                        "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection))
                 holder.send(SIGKILL)
                 _ = await holder.waitForExit(timeout: .seconds(10))
                 // Let the lease run out before the next holder looks for work.
@@ -44,7 +46,9 @@ struct PoisonBatchTests {
             for worker in workers { worker.send(SIGTERM) }
             #expect(status == 0, "coordinator output:\n\(coordinator.output)")
             // Nothing died, nothing was lost or stored twice.
-            #expect(try await Probe.count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'dead'", on: connection) == 0)
+            #expect(
+                try await Probe.count(
+                    "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'dead'", on: connection) == 0)
             #expect(try await Probe.count("SELECT count(*) FROM optune.unpaired_prompts", on: connection) == 0)
             #expect(try await Probe.count("SELECT count(*) FROM optune.responses WHERE t = 0", on: connection) == 10 * 2 + 2)
             #expect(

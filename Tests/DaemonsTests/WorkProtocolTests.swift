@@ -68,7 +68,9 @@ struct WorkProtocolTests {
                 databaseURL: database.url)
             // Wait until the slow generator holds every task of iteration 0, then kill it.
             let leasedAll = try await Probe.eventually(timeout: .seconds(60)) {
-                try await Probe.count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE t = 0 AND state = 'leased'", on: connection) == 80
+                try await Probe.count(
+                    "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE t = 0 AND state = 'leased'", on: connection)
+                    == 80
             }
             #expect(leasedAll)
             slow.send(SIGKILL)
@@ -117,9 +119,12 @@ struct WorkProtocolTests {
             #expect(status == 0, "generator output:\n\(generator.output)")
             #expect(!generator.terminatedBySignal)
             // The batch in hand was finished and submitted; nothing is left leased by it.
-            #expect(try await Probe.count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection) == 0)
             #expect(
-                try await Probe.count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'done'", on: connection)
+                try await Probe.count(
+                    "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection) == 0)
+            #expect(
+                try await Probe.count(
+                    "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'done'", on: connection)
                     == inHand)
             #expect(
                 try await Probe.count(
@@ -139,7 +144,8 @@ struct WorkProtocolTests {
                 ["generate", "--batch-size", "1000", "--delay-before-submit-ms", "25000", "--log-level", "warning"],
                 databaseURL: database.url)
             let busy = try await Probe.eventually(timeout: .seconds(60)) {
-                try await Probe.count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection) > 0
+                try await Probe.count(
+                    "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection) > 0
             }
             #expect(busy, "\(generator.output)")
             try await Task.sleep(for: .seconds(16))

@@ -57,7 +57,8 @@ struct WatchingARunTests {
             #expect(leasedSeen == leasedSeen.sorted(), "a counter never goes down: \(leasedSeen)")
 
             let generation = try await scrape(port: generatorPort)
-            let tasksDone = try await count("SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'done'", on: connection)
+            let tasksDone = try await count(
+                "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'done'", on: connection)
             let responses = try await count("SELECT count(*) FROM optune.responses", on: connection)
             let tokens = try await count("SELECT coalesce(sum(n_tokens), 0)::bigint FROM optune.responses", on: connection)
             #expect(generation.types["optune_tasks_leased_total"] == "counter")
