@@ -82,7 +82,8 @@ public struct Selector: Sendable {
         // compiling the statement costs more than the statement at any size.
         try c.simpleQuery("SET LOCAL work_mem = '256MB'; SET LOCAL jit = off")
         let ranking: String
-        var parameters: [(any PostgresEncodable)?] = [request.run, t32, request.policy, Int64(max(1, request.chunkSize)), tieSeed]
+        let chunkSize = Int32(clamping: max(1, request.chunkSize))
+        var parameters: [(any PostgresEncodable)?] = [request.run, t32, request.policy, chunkSize, tieSeed]
         switch request.strategy {
         case _ where everyPrompt:
             ranking = """
@@ -97,38 +98,45 @@ public struct Selector: Sendable {
                 """
             parameters += [request.promptSetID, Int64(size)]
         case .reward, .highest, .full:
-            let order = request.strategy == .highest ? "DESC NULLS FIRST" : "NULLS FIRST"
             if try previousPairsCover(promptCount, request, on: c) {
-                // Every train prompt has a pair in D_{t−1}: rank straight from pairs_selection_idx
-                // (run_id, t, r_w, prompt_id), the hash tie-break an incremental sort within equal r_w.
+                // Every train prompt has a pair in D_{t−1} (r_w is never NULL there): rank straight
+                // from pairs_selection_idx (run_id, t, r_w, prompt_id), forwards or backwards, the
+                // hash tie-break an incremental sort within equal r_w.
+                let order = request.strategy == .highest ? "r_w DESC" : "r_w"
                 ranking = """
                     SELECT prompt_id, r_w FROM optune.pairs WHERE run_id = $6 AND t = $2 - 1
-                    ORDER BY r_w \(order), hashint8extended(prompt_id, $5), prompt_id LIMIT $7
+                    ORDER BY \(order), hashint8extended(prompt_id, $5), prompt_id LIMIT $7
                     """
                 parameters += [request.previousPairsRun, Int64(size)]
             } else {
+                let order = request.strategy == .highest ? "p.r_w DESC NULLS FIRST" : "p.r_w NULLS FIRST"
                 ranking = """
                     SELECT m.prompt_id, p.r_w FROM optune.prompt_set_members m
                     LEFT JOIN optune.pairs p ON p.run_id = $6 AND p.t = $2 - 1 AND p.prompt_id = m.prompt_id
                     WHERE m.set_id = $8 AND m.split = 'train'
-                    ORDER BY p.r_w \(order), hashint8extended(m.prompt_id, $5), m.prompt_id LIMIT $7
+                    ORDER BY \(order), hashint8extended(m.prompt_id, $5), m.prompt_id LIMIT $7
                     """
                 parameters += [request.previousPairsRun, Int64(size), request.promptSetID]
             }
         }
         let ranksRewards = !everyPrompt && request.strategy != .random
-        let rewards = ranksRewards ? "array_agg(r_w ORDER BY rank)" : "NULL::float8[]"
+        let rewards = ranksRewards ? "array_agg(r_w)" : "NULL::float8[]"
+        // The aggregates read the ranked rows in the order the CTE produced them (PostgreSQL
+        // documents that an aggregate over a sorted subquery sees its order); an ORDER BY inside
+        // them would sort 500k rows again. The chunks are slices of the array just written.
         try c.execute(
             """
-            WITH ranked AS MATERIALIZED (
-                SELECT prompt_id, r_w, row_number() OVER () AS rank FROM (\(ranking)) ordered
+            WITH ranked AS MATERIALIZED (\(ranking)
             ), selection AS (
                 INSERT INTO optune.iteration_selections (run_id, t, prompt_ids, ranking_rewards)
-                SELECT $1, $2, coalesce(array_agg(prompt_id ORDER BY rank), '{}'), \(rewards) FROM ranked
+                SELECT $1, $2, coalesce(array_agg(prompt_id), '{}'), \(rewards) FROM ranked
+                RETURNING prompt_ids
             )
             INSERT INTO optune.generation_tasks (run_id, t, purpose, policy_id, prompt_ids, size)
-            SELECT $1, $2, 'train', $3, array_agg(prompt_id ORDER BY rank), count(*)
-            FROM ranked GROUP BY (rank - 1) / $4 ORDER BY (rank - 1) / $4
+            SELECT $1, $2, 'train', $3, s.prompt_ids[first : least(first + $4 - 1, n)], least($4, n - first + 1)
+            FROM selection s CROSS JOIN LATERAL cardinality(s.prompt_ids) AS n
+            CROSS JOIN LATERAL generate_series(1, n, $4::int4) AS first
+            ORDER BY first
             """, parameters)
         return Outcome(selected: size, promptCount: promptCount)
     }
