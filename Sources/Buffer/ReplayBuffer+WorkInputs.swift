@@ -54,11 +54,18 @@ extension ReplayBuffer {
     /// The responses of (`run`, `t`) for `prompts`, decoded, in (prompt, sample) order. A blob
     /// that fails to decode throws ``CorruptTokenBlob``.
     public func responses(run: Int64, t: Int, prompts: [Int64]) async throws -> [StoredResponse] {
+        // One index lookup per prompt, whatever the statistics say: with an iteration's
+        // responses written since the last ANALYZE, `prompt_id = ANY(…)` was planned as a filter
+        // over every response of (run, t) — 28 ms a call at 48k prompts instead of 2 ms. OFFSET 0
+        // keeps the planner from flattening the lateral lookup into a join over all of them.
         let rows = try await connection.query(
             """
-            SELECT id, prompt_id, sample_index, purpose, policy_id, n_tokens, tokens, text, finish_reason, seed
-            FROM optune.responses WHERE run_id = $1 AND t = $2 AND prompt_id = ANY($3::int8[])
-            ORDER BY prompt_id, sample_index
+            SELECT r.id, r.prompt_id, r.sample_index, r.purpose, r.policy_id, r.n_tokens, r.tokens, r.text, r.finish_reason, r.seed
+            FROM (SELECT DISTINCT unnest($3::int8[]) AS prompt_id) p
+            CROSS JOIN LATERAL (
+                SELECT * FROM optune.responses x WHERE x.run_id = $1 AND x.t = $2 AND x.prompt_id = p.prompt_id OFFSET 0
+            ) r
+            ORDER BY r.prompt_id, r.sample_index
             """, [run, try int32Iteration(t), prompts])
         var decoder = TokenBlobDecoder()
         return try rows.map { row in
