@@ -311,3 +311,117 @@ GRANT SELECT, INSERT, UPDATE ON optune.iteration_selections, optune.generation_t
 GRANT SELECT ON optune.selections TO optune_worker;
 GRANT USAGE, SELECT ON SEQUENCE optune.task_chunk_seq TO optune_worker;
 GRANT EXECUTE ON FUNCTION optune.check_response_chunks(), optune.keep_chunk_identity() TO optune_worker;
+
+-- ---------------------------------------------------------------------------------------------
+-- Rewards and pairs: their per-row foreign keys become checks per statement
+-- ---------------------------------------------------------------------------------------------
+
+-- A per-row FK check costs ~8 µs here, most of it locking the referenced row (FOR KEY SHARE
+-- dirties the response's page): two per reward, three per pair — a third of an iteration's
+-- buffer time at 48k prompts. The same guarantees, checked once per statement with one join, and
+-- from the other side: the rows rewards and pairs reference can be neither deleted nor re-keyed.
+-- (Unlike an FK, a check does not lock: a DELETE racing an INSERT could pass both. No role the
+-- daemons use may delete responses, iterations or reward models.) Errors keep the FK names.
+ALTER TABLE optune.rewards DROP CONSTRAINT rewards_response_fk, DROP CONSTRAINT rewards_reward_model_fk;
+ALTER TABLE optune.pairs DROP CONSTRAINT pairs_iteration_fk, DROP CONSTRAINT pairs_chosen_fk, DROP CONSTRAINT pairs_rejected_fk;
+
+CREATE FUNCTION optune.check_reward_references() RETURNS trigger
+LANGUAGE plpgsql SET jit = off AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT n.response_id, n.reward_model_id, r.id IS NULL AS no_response INTO bad
+    FROM new_rewards n
+    LEFT JOIN optune.responses r ON r.id = n.response_id
+    LEFT JOIN optune.reward_models m ON m.id = n.reward_model_id
+    WHERE r.id IS NULL OR m.id IS NULL
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'reward for response % and reward model % references a % that does not exist',
+            bad.response_id, bad.reward_model_id, CASE WHEN bad.no_response THEN 'response' ELSE 'reward model' END
+            USING ERRCODE = 'foreign_key_violation', TABLE = 'rewards', SCHEMA = 'optune',
+                  CONSTRAINT = CASE WHEN bad.no_response THEN 'rewards_response_fk' ELSE 'rewards_reward_model_fk' END;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION optune.check_reward_references() IS 'Statement trigger of optune.rewards: every new reward names an existing response and reward model (raises 23503 rewards_response_fk / rewards_reward_model_fk).';
+CREATE TRIGGER rewards_references_insert AFTER INSERT ON optune.rewards
+    REFERENCING NEW TABLE AS new_rewards FOR EACH STATEMENT EXECUTE FUNCTION optune.check_reward_references();
+CREATE TRIGGER rewards_references_update AFTER UPDATE ON optune.rewards
+    REFERENCING NEW TABLE AS new_rewards FOR EACH STATEMENT EXECUTE FUNCTION optune.check_reward_references();
+
+CREATE FUNCTION optune.check_pair_references() RETURNS trigger
+LANGUAGE plpgsql SET jit = off AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT n.run_id, n.t, n.prompt_id,
+           CASE WHEN i.run_id IS NULL THEN 'pairs_iteration_fk' WHEN c.id IS NULL THEN 'pairs_chosen_fk' ELSE 'pairs_rejected_fk' END AS name
+    INTO bad
+    FROM new_pairs n
+    LEFT JOIN optune.iterations i ON (i.run_id, i.t) = (n.run_id, n.t)
+    LEFT JOIN optune.responses c
+      ON (c.run_id, c.t, c.prompt_id, c.sample_index) = (n.source_run_id, n.source_t, n.prompt_id, n.chosen_sample)
+    LEFT JOIN optune.responses r
+      ON (r.run_id, r.t, r.prompt_id, r.sample_index) = (n.source_run_id, n.source_t, n.prompt_id, n.rejected_sample)
+    WHERE i.run_id IS NULL OR c.id IS NULL OR r.id IS NULL
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'pair (run %, t %, prompt %) references a row that does not exist (%)', bad.run_id, bad.t, bad.prompt_id, bad.name
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = bad.name, TABLE = 'pairs', SCHEMA = 'optune';
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION optune.check_pair_references() IS 'Statement trigger of optune.pairs: every new pair belongs to an existing iteration and its chosen and rejected samples exist for its prompt at (source_run_id, source_t) (raises 23503 pairs_iteration_fk / pairs_chosen_fk / pairs_rejected_fk).';
+CREATE TRIGGER pairs_references_insert AFTER INSERT ON optune.pairs
+    REFERENCING NEW TABLE AS new_pairs FOR EACH STATEMENT EXECUTE FUNCTION optune.check_pair_references();
+CREATE TRIGGER pairs_references_update AFTER UPDATE ON optune.pairs
+    REFERENCING NEW TABLE AS new_pairs FOR EACH STATEMENT EXECUTE FUNCTION optune.check_pair_references();
+
+-- The other side: rows that rewards and pairs reference are never deleted or re-keyed.
+CREATE FUNCTION optune.refuse_referenced_delete() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF (TG_TABLE_NAME = 'responses' AND (
+            EXISTS (SELECT 1 FROM old_rows o JOIN optune.rewards w ON w.response_id = o.id)
+            OR EXISTS (SELECT 1 FROM old_rows o JOIN optune.pairs p
+                       ON (p.source_run_id, p.source_t, p.prompt_id) = (o.run_id, o.t, o.prompt_id)
+                      AND o.sample_index IN (p.chosen_sample, p.rejected_sample))))
+       OR (TG_TABLE_NAME = 'iterations' AND EXISTS (SELECT 1 FROM old_rows o JOIN optune.pairs p ON (p.run_id, p.t) = (o.run_id, o.t)))
+       OR (TG_TABLE_NAME = 'reward_models' AND EXISTS (SELECT 1 FROM old_rows o JOIN optune.rewards w ON w.reward_model_id = o.id)) THEN
+        RAISE EXCEPTION 'cannot delete rows of optune.% that rewards or pairs reference', TG_TABLE_NAME
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = TG_TABLE_NAME || '_referenced', TABLE = TG_TABLE_NAME,
+                  SCHEMA = TG_TABLE_SCHEMA;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION optune.refuse_referenced_delete() IS 'Statement trigger: refuses to delete responses, iterations or reward models that rewards or pairs reference (the other half of the checks that replaced their foreign keys).';
+CREATE TRIGGER responses_referenced_delete AFTER DELETE ON optune.responses
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION optune.refuse_referenced_delete();
+CREATE TRIGGER iterations_referenced_delete AFTER DELETE ON optune.iterations
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION optune.refuse_referenced_delete();
+CREATE TRIGGER reward_models_referenced_delete AFTER DELETE ON optune.reward_models
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION optune.refuse_referenced_delete();
+
+CREATE FUNCTION optune.keep_key() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the key of a row of optune.% never changes (rewards and pairs reference it)', TG_TABLE_NAME
+        USING ERRCODE = 'integrity_constraint_violation', CONSTRAINT = TG_TABLE_NAME || '_key_fixed', TABLE = TG_TABLE_NAME,
+              SCHEMA = TG_TABLE_SCHEMA;
+END
+$$;
+COMMENT ON FUNCTION optune.keep_key() IS 'Row trigger: refuses an update of a key that rewards or pairs reference.';
+CREATE TRIGGER responses_key_fixed BEFORE UPDATE OF id, run_id, t, prompt_id, sample_index ON optune.responses
+    FOR EACH ROW WHEN ((OLD.id, OLD.run_id, OLD.t, OLD.prompt_id, OLD.sample_index)
+                       IS DISTINCT FROM (NEW.id, NEW.run_id, NEW.t, NEW.prompt_id, NEW.sample_index))
+    EXECUTE FUNCTION optune.keep_key();
+CREATE TRIGGER iterations_key_fixed BEFORE UPDATE OF run_id, t ON optune.iterations
+    FOR EACH ROW WHEN ((OLD.run_id, OLD.t) IS DISTINCT FROM (NEW.run_id, NEW.t)) EXECUTE FUNCTION optune.keep_key();
+CREATE TRIGGER reward_models_key_fixed BEFORE UPDATE OF id ON optune.reward_models
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION optune.keep_key();
+GRANT EXECUTE ON FUNCTION optune.check_reward_references(), optune.check_pair_references(), optune.refuse_referenced_delete(),
+    optune.keep_key() TO optune_worker;
