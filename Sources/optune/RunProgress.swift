@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 
 /// Per-stage progress of a run on standard error, polled from the database: on a terminal one
-/// redrawn line (tasks done / total, rate, ETA); otherwise one line per finished stage.
+/// redrawn line (prompts done / total, rate, ETA); otherwise one line per finished stage.
 final class RunProgress: Sendable {
     private let task: Task<Void, Never>
     private let bar = ProgressBar(label: "")
@@ -50,11 +50,11 @@ final class RunProgress: Sendable {
         await task.value
     }
 
-    /// "run t=1 generating 120/240 tasks  40/s  ETA 3 s".
+    /// "run t=1 generating 120/240 prompts  40/s  ETA 3 s".
     static func liveDetail(_ p: StageProgress, seconds: Double) -> String {
         var text = "\(p.run) t=\(p.t) \(p.state)"
         guard p.total > 0 else { return text + "  \(Int(seconds)) s" }
-        text += " \(p.finished)/\(p.total) tasks"
+        text += " \(p.finished)/\(p.total) prompts"
         let rate = seconds > 0 ? Double(p.finished) / seconds : 0
         if rate > 0 {
             text += String(format: "  %.0f/s  ETA %.0f s", rate, Double(p.total - p.finished) / rate)
@@ -62,11 +62,11 @@ final class RunProgress: Sendable {
         return text
     }
 
-    /// "run t=1 generating: 240 tasks in 3.2 s (75/s)".
+    /// "run t=1 generating: 240 prompts in 3.2 s (75/s)".
     static func finishedLine(_ p: StageProgress, seconds: Double) -> String {
         var text = "\(p.run) t=\(p.t) \(p.state):"
         if p.total > 0 {
-            text += " \(p.total) tasks in " + String(format: "%.1f s (%.0f/s)", seconds, seconds > 0 ? Double(p.total) / seconds : 0)
+            text += " \(p.total) prompts in " + String(format: "%.1f s (%.0f/s)", seconds, seconds > 0 ? Double(p.total) / seconds : 0)
         } else {
             text += String(format: " %.1f s", seconds)
         }
