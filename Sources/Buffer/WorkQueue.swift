@@ -68,10 +68,14 @@ extension ReplayBuffer {
         let first = try await connection.query(Self.leaseSQL(queue, freshOnly: false), [run, Int64(1), owner, leaseSeconds])
         var leased = try Self.leasedTasks(first)
         guard let row = first.first, try row.decode(8, as: Int.self) == 0, leased.count < limit else { return leased }
-        let more = (limit - leased.count) / max(1, leased.count)
+        // k more fresh chunks of at most remaining / k prompts each, so they fit in `limit`
+        // whatever their sizes; k as if they were the size of the first.
+        let remaining = limit - leased.count
+        let more = remaining / max(1, leased.count)
         if more > 0 {
             leased += try Self.leasedTasks(
-                try await connection.query(Self.leaseSQL(queue, freshOnly: true), [run, Int64(more), owner, leaseSeconds]))
+                try await connection.query(
+                    Self.leaseSQL(queue, freshOnly: true), [run, Int64(more), owner, leaseSeconds, Int32(clamping: remaining / more)]))
         }
         return leased
     }
@@ -83,7 +87,7 @@ extension ReplayBuffer {
         """
         WITH batch AS (
             SELECT ctid FROM \(queue.table)
-            WHERE state = 'pending' AND ($1::int8 IS NULL OR run_id = $1)\(freshOnly ? " AND expiries = 0" : "")
+            WHERE state = 'pending' AND ($1::int8 IS NULL OR run_id = $1)\(freshOnly ? " AND expiries = 0 AND size <= $5" : "")
             ORDER BY run_id, t, chunk
             LIMIT $2
             FOR NO KEY UPDATE SKIP LOCKED
