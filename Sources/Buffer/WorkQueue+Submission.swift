@@ -176,7 +176,7 @@ extension ReplayBuffer {
                 """
                 UPDATE \(queue.table)
                 SET state = $4, last_error = coalesce($5, last_error), attempts = CASE WHEN $6 THEN greatest(attempts - 1, 0) ELSE attempts END,
-                    lease_owner = CASE WHEN $4 = 'done' THEN lease_owner END, lease_expires_at = NULL, updated_at = now()
+                    lease_owner = CASE WHEN $4 IN ('done', 'split') THEN lease_owner END, lease_expires_at = NULL, updated_at = now()
                 WHERE run_id = $1 AND t = $2 AND chunk = $3
                 """, key + [state, error, uncount])
         }
@@ -198,7 +198,7 @@ extension ReplayBuffer {
         }
         try finish("split", nil, false)
         let part = { (prompts: [Int64], state: String, error: String?, uncount: Bool) -> Int64 in
-            try c.query(
+            let inserted = try c.query(
                 """
                 INSERT INTO \(queue.table) (run_id, t, purpose, policy_id, prompt_ids, size, parent_chunk, state, lease_owner, lease_token,
                                             attempts, max_attempts, expiries, last_error)
@@ -207,7 +207,11 @@ extension ReplayBuffer {
                        CASE WHEN $7 THEN greatest(attempts - 1, 0) ELSE attempts END, max_attempts, expiries, coalesce($6, last_error)
                 FROM \(queue.table) WHERE run_id = $1 AND t = $2 AND chunk = $3
                 RETURNING chunk
-                """, key + [prompts, state, error, uncount])[0].decode(0, as: Int64.self)
+                """, key + [prompts, state, error, uncount]
+            ).first?.decode(0, as: Int64.self)
+            // The chunk is locked (FOR UPDATE) by this transaction, so it cannot have gone.
+            guard let inserted else { throw BufferError("chunk \(chunk.chunk) of run \(chunk.run), t \(chunk.t) vanished while split") }
+            return inserted
         }
         var done: Int64?
         if !ends.succeeded.isEmpty { done = try part(ends.succeeded, "done", nil, false) }
