@@ -57,11 +57,7 @@ extension ReplayBuffer {
     /// `dead` with the error kept when its chunk has used its attempts or `retryable` is false.
     /// Fenced like a submission. Other prompts of the same chunks return to the queue uncounted.
     public func failTasks(_ queue: WorkQueue, _ tasks: [LeasedTask], error: String, retryable: Bool) async throws {
-        guard !tasks.isEmpty else { return }
-        let failures = tasks.map { TaskFailure(task: $0, message: error, retryable: retryable) }
-        _ = try await connection.transaction { c in
-            try Self.settleChunks(queue, succeeded: [], failures: failures, on: c)
-        }
+        try await reportFailures(queue, tasks.map { TaskFailure(task: $0, message: error, retryable: retryable) })
     }
 
     /// Records failed prompts of chunks none of whose prompts succeeded in this batch (a whole
