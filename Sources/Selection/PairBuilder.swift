@@ -23,17 +23,23 @@ public enum PairBuilder {
     public static func build(
         run: Int64, t: Int, rewardModel: Int64, beta2: Double, previousPairsRun: Int64?, on c: isolated Connection
     ) throws -> Outcome {
+        // The grouping holds every scored train response of the iteration: in memory, not in
+        // temporary files (4 MB, the default, spills from about 40k prompts).
+        try c.simpleQuery("SET LOCAL work_mem = '256MB'")
         // Train responses exist at (run, t) only for the prompts selected at t, so one grouped
-        // scan of them builds every regenerated pair.
+        // scan of them builds every regenerated pair. Chosen and rejected come from max and min
+        // of [score, −sample]: arrays compare element by element with float8's own order, so that
+        // is the highest (lowest) score, ties to the lowest (highest) sample, with no sort per
+        // prompt. The gap is written as the trigger would set it, which lets it skip its body.
         let regenerated = try c.execute(
             """
             INSERT INTO optune.pairs (run_id, t, prompt_id, origin, source_run_id, source_t, chosen_sample,
-                                      rejected_sample, r_w, r_l, weight)
-            SELECT $1, $2, prompt_id, 'regenerated', $1, $2, chosen[1], rejected[1], r_w, r_l, optune.pair_weight($4, gap)
+                                      rejected_sample, r_w, r_l, gap, weight)
+            SELECT $1, $2, prompt_id, 'regenerated', $1, $2, chosen, rejected, r_w, r_l, gap, optune.pair_weight($4, gap)
             FROM (
                 SELECT r.prompt_id,
-                       array_agg(r.sample_index ORDER BY w.score DESC, r.sample_index) AS chosen,
-                       array_agg(r.sample_index ORDER BY w.score ASC, r.sample_index DESC) AS rejected,
+                       -(max(ARRAY[w.score, -r.sample_index]))[2]::int AS chosen,
+                       -(min(ARRAY[w.score, -r.sample_index]))[2]::int AS rejected,
                        max(w.score) AS r_w, min(w.score) AS r_l, optune.reward_gap(max(w.score), min(w.score)) AS gap
                 FROM optune.responses r
                 JOIN optune.rewards w ON w.response_id = r.id AND w.reward_model_id = $3
@@ -47,9 +53,9 @@ public enum PairBuilder {
             reused = try c.execute(
                 """
                 INSERT INTO optune.pairs (run_id, t, prompt_id, origin, source_run_id, source_t, chosen_sample,
-                                          rejected_sample, r_w, r_l, weight)
+                                          rejected_sample, r_w, r_l, gap, weight)
                 SELECT $1, $2, p.prompt_id, 'reused', p.source_run_id, p.source_t, p.chosen_sample, p.rejected_sample,
-                       p.r_w, p.r_l, p.weight
+                       p.r_w, p.r_l, p.gap, p.weight
                 FROM optune.pairs p
                 WHERE p.run_id = $3 AND p.t = $2 - 1
                   AND NOT EXISTS (SELECT 1 FROM optune.pairs n WHERE (n.run_id, n.t, n.prompt_id) = ($1, $2, p.prompt_id))
