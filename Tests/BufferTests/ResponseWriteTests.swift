@@ -93,6 +93,29 @@ struct ResponseWriteTests {
         }
     }
 
+    @Test func aRewardBatchOverlappingStoredRewardsStoresOnlyTheNewOnesAndAnUnknownModelIsABufferError() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await BufferScenario.make(in: database, promptCount: 3)
+            try await scenario.buffer.insertResponses(scenario.responses())
+            let ids = try await scenario.buffer.responses(run: scenario.run, t: 0).map(\.id)
+            let rewards = ids.map { NewReward(response: $0, rewardModel: scenario.rewardModel, score: Double($0)) }
+            #expect(try await scenario.buffer.recordRewards(Array(rewards.prefix(2))).inserted == 2)
+            // The plain insert fails on the stored two; the batch goes in again with ON CONFLICT.
+            var resubmitted = rewards
+            resubmitted[0].score = -1
+            let outcome = try await scenario.buffer.recordRewards(resubmitted)
+            #expect(outcome.inserted == ids.count - 2)
+            #expect(outcome.alreadyStored == 2)
+            let stored = try await scenario.buffer.connection.query(
+                "SELECT response_id, score FROM optune.rewards ORDER BY response_id")
+            #expect(try stored.map { try $0.decode(1, as: Double.self) } == ids.sorted().map { Double($0) })
+
+            let unknownModel = [NewReward(response: ids[0], rewardModel: 777_777, score: 0.5)]
+            let error = await #expect(throws: BufferError.self) { try await scenario.buffer.recordRewards(unknownModel) }
+            #expect(error?.description.contains("reward model") == true)
+        }
+    }
+
     @Test func concurrentWritersOnSeveralConnectionsLoseNothing() async throws {
         try await TestDatabase.withFresh { database in
             let scenario = try await BufferScenario.make(in: database, promptCount: 400)

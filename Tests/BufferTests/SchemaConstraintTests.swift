@@ -100,6 +100,34 @@ struct SchemaConstraintTests {
         }
     }
 
+    @Test func pairChecksNameTheMissingRowAndAWrongGapIsReplaced() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await BufferScenario.make(in: database, promptCount: 3)
+            try await scenario.buffer.insertResponses(scenario.responses())
+            let c = scenario.buffer.connection
+            let pairs = """
+                INSERT INTO optune.pairs (run_id, t, prompt_id, origin, source_run_id, source_t, chosen_sample,
+                                          rejected_sample, r_w, r_l, gap, weight)
+                SELECT $1, $2, p, 'regenerated', $1, $2, 0, CASE WHEN p = $4 THEN $5 ELSE 1 END, 0.9, 0.1, $6, 0.6
+                FROM unnest($3::int8[]) AS p
+                """
+            let prompts = scenario.prompts
+            // The last of three pairs names a rejected sample that does not exist.
+            let rejected = try await brokenConstraint(
+                pairs, [scenario.run, Int32(0), prompts, prompts[2], Int32(7), 0.8], on: c)
+            #expect(rejected?.sqlState == SQLState.foreignKeyViolation)
+            #expect(rejected?.constraint == "pairs_rejected_fk")
+            #expect(rejected?.message.contains("prompt \(prompts[2])") == true)
+            let iteration = try await brokenConstraint(pairs, [scenario.run, Int32(9), prompts, prompts[0], Int32(1), 0.8], on: c)
+            #expect(iteration?.constraint == "pairs_iteration_fk")
+            // Well-formed pairs with a gap written by hand: the trigger sets r_w − r_l.
+            #expect(try await brokenConstraint(pairs, [scenario.run, Int32(0), prompts, prompts[0], Int32(1), 5.0], on: c) == nil)
+            let gaps = try await c.query("SELECT DISTINCT gap FROM optune.pairs").map { try $0.decode(0, as: Double.self) }
+            #expect(gaps.count == 1)
+            #expect(abs((gaps.first ?? 0) - 0.8) < 1e-12)
+        }
+    }
+
     @Test func invalidStatesAndNegativeCountsAreRejected() async throws {
         try await TestDatabase.withFresh { database in
             let scenario = try await BufferScenario.make(in: database, promptCount: 1)
