@@ -12,6 +12,8 @@ import Selection
 public struct Coordinator: Sendable {
     public let buffer: ReplayBuffer
     public let run: Int64
+    /// Expired leases are looked for at most once a second, not on every wake-up.
+    private let reclaim = ReclaimSchedule()
 
     public init(buffer: ReplayBuffer, run: Int64) {
         self.buffer = buffer
@@ -34,9 +36,16 @@ public struct Coordinator: Sendable {
 
     /// Advances the run by at most one transition.
     public func step() async throws -> Step {
-        let record = try await buffer.runRecord(run)
+        // One round trip reads what every step needs; it is most of a step that waits on workers.
+        let (record, latest, counts) = try await buffer.connection.run { [run] c in
+            let record = try ReplayBuffer.runRecord(run, on: c)
+            let latest = try ReplayBuffer.latestIteration(run: run, on: c)
+            let queue = latest.flatMap { Self.queue(of: $0.state) }
+            let counts = try latest.flatMap { latest in try queue.map { try ReplayBuffer.queueCounts($0, run: run, t: latest.t, on: c) } }
+            return (record, latest, counts)
+        }
         let finalT = (record.forkedFrom.map { $0.t + 1 } ?? 0) + record.config.iterations
-        guard let latest = try await buffer.latestIteration(run: run) else {
+        guard let latest else {
             let start: (t: Int, policy: Int64)
             if let fork = record.forkedFrom {
                 guard let policy = try await buffer.trainedPolicy(run: fork.run, t: fork.t) else {
@@ -56,8 +65,7 @@ public struct Coordinator: Sendable {
         case .selecting:
             return .failed("iteration \(t) is stuck in selecting")
         case .generating, .scoring:
-            let queue: WorkQueue = latest.state == .generating ? .generation : .scoring
-            let counts = try await buffer.queueCounts(queue, run: run, t: t)
+            guard let queue = Self.queue(of: latest.state), let counts else { return .waiting }
             if counts.dead > 0 {
                 // Within the run's tolerance the iteration goes on: the dead prompts keep their
                 // D_{t−1} pairs (recorded in unpaired_prompts when D_t is built). Dead tasks only
@@ -75,7 +83,7 @@ public struct Coordinator: Sendable {
                 }
             }
             if counts.pending + counts.leased > 0 {
-                _ = try await buffer.reclaimExpiredLeases(queue)
+                if reclaim.isDue() { _ = try await buffer.reclaimExpiredLeases(queue) }
                 return .waiting
             }
             if counts.dead > 0 {
@@ -111,6 +119,15 @@ public struct Coordinator: Sendable {
             let reason = latest.failureReason ?? "iteration \(t) failed"
             if record.status != .failed { try await buffer.setRunStatus(run, .failed, reason: reason) }
             return .failed(reason)
+        }
+    }
+
+    /// The queue an iteration in `state` waits on, if any.
+    static func queue(of state: IterationState) -> WorkQueue? {
+        switch state {
+        case .generating: .generation
+        case .scoring: .scoring
+        default: nil
         }
     }
 

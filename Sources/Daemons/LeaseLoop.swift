@@ -83,7 +83,7 @@ final class BatchTally: Sendable {
 }
 
 /// The one lease loop of the generator and scorer daemons (DESIGN §4, §6): reclaim expired
-/// leases, lease a batch, process it with the lease kept alive, submit with the fencing token;
+/// leases (at most once a second), lease a batch, process it with the lease kept alive, submit with the fencing token;
 /// wait on LISTEN/NOTIFY (with a polling fallback) when there is no work; survive database
 /// outages (``DatabaseSupervisor``); on SIGTERM return what it holds and exit.
 struct LeaseLoop {
@@ -137,13 +137,17 @@ struct LeaseLoop {
         var backendOutage: OutageLog
         var produced = 0
         var lastHeartbeat = ContinuousClock.now
+        /// Expired leases are looked for at most once a second, not on every round.
+        let reclaim = ReclaimSchedule()
     }
 
     /// One look for work, and the batch it found.
     private func round(_ work: some BatchWork, context: BatchContext, wakeUp: WakeUp, state: inout LoopState) async throws {
         let buffer = context.buffer
-        let expired = try await buffer.reclaimExpiredLeases(work.queue)
-        OptuneMetrics.expired(work.queue.rawValue, count: expired.requeued + expired.dead)
+        if state.reclaim.isDue() {
+            let expired = try await buffer.reclaimExpiredLeases(work.queue)
+            OptuneMetrics.expired(work.queue.rawValue, count: expired.requeued + expired.dead)
+        }
         guard await work.isBackendAvailable() else {
             try await state.backendOutage.unavailable(heartbeat: { try await identity.heartbeat(buffer) })
             try? await Task.sleep(for: settings.unavailablePause)

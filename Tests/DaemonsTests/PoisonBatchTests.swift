@@ -32,8 +32,13 @@ struct PoisonBatchTests {
                         "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection))
                 holder.send(SIGKILL)
                 _ = await holder.waitForExit(timeout: .seconds(10))
-                // Let the lease run out before the next holder looks for work.
-                try await Task.sleep(for: .milliseconds(1200))
+                // The lease runs out and the coordinator reclaims it (it looks at most once a
+                // second) before the next holder looks for work.
+                let reclaimed = try await Probe.eventually(timeout: .seconds(30)) {
+                    try await Probe.count(
+                        "SELECT coalesce(sum(size), 0)::int8 FROM optune.generation_tasks WHERE state = 'leased'", on: connection) == 0
+                }
+                #expect(reclaimed, "kill \(kill): the expired lease was not reclaimed\n\(coordinator.output)")
             }
             // The train chunk of 10 fresh prompts, then the fresh eval chunk of 2, then a quarter
             // of the train chunk (⌈10/4⌉ = 3) alone, then another.
