@@ -148,6 +148,28 @@ struct PairWeightTests {
                 "SELECT optune.pair_weight(5, 'Infinity'), optune.pair_weight(5, '-Infinity')")[0]
             #expect(try infinite.decode(0, as: Double.self) == 1)
             #expect(try infinite.decode(1, as: Double.self) == 0)
+            let nulls = try await connection.query(
+                "SELECT optune.pair_weight(NULL, 'NaN'), optune.pair_weight(1, NULL), optune.reward_gap(NULL, 1), optune.reward_gap(1, NULL)"
+            )[0]
+            for column in 0..<4 { #expect(try nulls.decode(column, as: Double?.self) == nil) }
+        }
+    }
+
+    /// Both functions are evaluated inline, not called through the SQL-function executor for
+    /// every pair (a STRICT SQL function with a CASE body never is): the plan names neither.
+    /// (As for any SQL function, an argument that is itself costly and used several times, such
+    /// as a gap computed in the call, keeps the call; the pair builder passes a column.)
+    @Test func theGapAndWeightFunctionsAreInlined() async throws {
+        try await TestDatabase.withFresh { database in
+            let connection = try await database.connect()
+            let plan = try await connection.query(
+                """
+                EXPLAIN (VERBOSE, COSTS OFF)
+                SELECT optune.pair_weight(5, x), optune.reward_gap(x, -x) FROM (SELECT g::float8 AS x FROM generate_series(1, 3) g) s
+                """
+            ).map { try $0.decode(0, as: String.self) }.joined(separator: "\n")
+            #expect(!plan.contains("pair_weight") && !plan.contains("reward_gap"), "\(plan)")
+            #expect(plan.contains("exp("), "\(plan)")
         }
     }
 }
