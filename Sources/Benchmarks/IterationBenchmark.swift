@@ -64,6 +64,66 @@ struct IterationBenchmark {
             return value
         }
 
+        /// What the instant workers do while the coordinator waits: one batch (or D_t) for the
+        /// iteration's state. False when there was nothing to lease.
+        func work(on latest: IterationRecord) async throws -> Bool {
+            let i = min(1, latest.t)
+            switch latest.state {
+            case .generating:
+                let tasks = try await timed(i, "generation: lease") {
+                    try await buffer.lease(.generation, owner: "bench-generator", limit: batchSize, leaseSeconds: 600, run: run)
+                }
+                guard !tasks.isEmpty else { return false }
+                let made = ContinuousClock.now
+                var responses: [NewResponse] = []
+                responses.reserveCapacity(tasks.count * config.samplesPerPrompt)
+                for task in tasks {
+                    for sample in 0..<config.samplesPerPrompt {
+                        let blob = blobs[Int(task.prompt &* 7 &+ Int64(sample)) % blobs.count]
+                        responses.append(
+                            NewResponse(
+                                run: task.run, t: task.t, prompt: task.prompt, sampleIndex: sample, purpose: task.purpose,
+                                policy: task.policy, tokenBlob: blob, tokenCount: tokensPerResponse, finishReason: "length"))
+                    }
+                }
+                clientSeconds[i] += (ContinuousClock.now - made).seconds
+                _ = try await timed(i, "generation: submit") { try await buffer.submitGenerations(tasks, responses: responses) }
+            case .scoring:
+                let tasks = try await timed(i, "scoring: lease") {
+                    try await buffer.lease(.scoring, owner: "bench-scorer", limit: batchSize, leaseSeconds: 600, run: run)
+                }
+                guard !tasks.isEmpty else { return false }
+                var rewards: [NewReward] = []
+                var taskOfResponse: [Int64: TaskKey] = [:]
+                for (key, group) in Dictionary(grouping: tasks, by: { TaskKey(run: $0.run, t: $0.t, prompt: 0) }) {
+                    let responses = try await timed(i, "scoring: read responses") {
+                        try await buffer.responses(run: key.run, t: key.t, prompts: group.map(\.prompt))
+                    }
+                    for response in responses {
+                        let score = Double((UInt64(bitPattern: response.id) &* 0x9E37_79B9_7F4A_7C15) >> 11) / Double(UInt64(1) << 53)
+                        rewards.append(NewReward(response: response.id, rewardModel: model, score: score))
+                        taskOfResponse[response.id] = TaskKey(run: key.run, t: key.t, prompt: response.prompt)
+                    }
+                }
+                _ = try await timed(i, "scoring: submit") {
+                    try await buffer.submitScores(tasks, rewards: rewards, taskOfResponse: taskOfResponse)
+                }
+            case .training:
+                let pairs = try await timed(i, "training: read D_t") { try await buffer.trainingPairs(run: run, t: latest.t) }
+                _ = try await timed(i, "training: store π_{t+1}") {
+                    try await buffer.storeTrainingResult(
+                        run: run, t: latest.t, policyIn: latest.policy, weightsBlob: nil, uri: "bench://pi\(latest.t + 1)",
+                        configJSON: "{}", loss: config.loss, beta1: config.beta1, beta2: config.beta2, optimizerJSON: "{}",
+                        pairsUsed: pairs.count, skippedZeroGap: 0, lossCurve: [], seconds: 0)
+                }
+            default:
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return true
+        }
+        var lastStep = ContinuousClock.now - .seconds(3600)
+        var workersBusy = false
+
         loop: while true {
             let latest = try await c.run { c in try ReplayBuffer.latestIteration(run: run, on: c) }
             let state = latest?.state
@@ -85,6 +145,15 @@ struct IterationBenchmark {
                 wallStarted[index] = .now
                 progress("iteration: t = \(index)")
             }
+            // The coordinator service steps at most once per minimumStepInterval while workers
+            // are busy (every submission notifies it); so does the bench. When the queue runs dry
+            // it steps at once, as the service does on the last submission's notification.
+            let waitingOnBusyWorkers = (state == .generating || state == .scoring) && workersBusy
+            if waitingOnBusyWorkers, ContinuousClock.now - lastStep < CoordinatorService.minimumStepInterval, let latest {
+                workersBusy = try await work(on: latest)
+                continue
+            }
+            lastStep = .now
             let stepStarted = ContinuousClock.now
             let step = try await coordinator.step()
             // A step that progressed from generating or scoring is the state change, not a poll.
@@ -101,58 +170,7 @@ struct IterationBenchmark {
                 if done >= 1 { break loop }
             case .waiting:
                 guard let latest else { continue }
-                let i = min(1, latest.t)
-                switch latest.state {
-                case .generating:
-                    let tasks = try await timed(i, "generation: lease") {
-                        try await buffer.lease(.generation, owner: "bench-generator", limit: batchSize, leaseSeconds: 600, run: run)
-                    }
-                    guard !tasks.isEmpty else { continue }
-                    let made = ContinuousClock.now
-                    var responses: [NewResponse] = []
-                    responses.reserveCapacity(tasks.count * config.samplesPerPrompt)
-                    for task in tasks {
-                        for sample in 0..<config.samplesPerPrompt {
-                            let blob = blobs[Int(task.prompt &* 7 &+ Int64(sample)) % blobs.count]
-                            responses.append(
-                                NewResponse(
-                                    run: task.run, t: task.t, prompt: task.prompt, sampleIndex: sample, purpose: task.purpose,
-                                    policy: task.policy, tokenBlob: blob, tokenCount: tokensPerResponse, finishReason: "length"))
-                        }
-                    }
-                    clientSeconds[i] += (ContinuousClock.now - made).seconds
-                    _ = try await timed(i, "generation: submit") { try await buffer.submitGenerations(tasks, responses: responses) }
-                case .scoring:
-                    let tasks = try await timed(i, "scoring: lease") {
-                        try await buffer.lease(.scoring, owner: "bench-scorer", limit: batchSize, leaseSeconds: 600, run: run)
-                    }
-                    guard !tasks.isEmpty else { continue }
-                    var rewards: [NewReward] = []
-                    var taskOfResponse: [Int64: TaskKey] = [:]
-                    for (key, group) in Dictionary(grouping: tasks, by: { TaskKey(run: $0.run, t: $0.t, prompt: 0) }) {
-                        let responses = try await timed(i, "scoring: read responses") {
-                            try await buffer.responses(run: key.run, t: key.t, prompts: group.map(\.prompt))
-                        }
-                        for response in responses {
-                            let score = Double((UInt64(bitPattern: response.id) &* 0x9E37_79B9_7F4A_7C15) >> 11) / Double(UInt64(1) << 53)
-                            rewards.append(NewReward(response: response.id, rewardModel: model, score: score))
-                            taskOfResponse[response.id] = TaskKey(run: key.run, t: key.t, prompt: response.prompt)
-                        }
-                    }
-                    _ = try await timed(i, "scoring: submit") {
-                        try await buffer.submitScores(tasks, rewards: rewards, taskOfResponse: taskOfResponse)
-                    }
-                case .training:
-                    let pairs = try await timed(i, "training: read D_t") { try await buffer.trainingPairs(run: run, t: latest.t) }
-                    _ = try await timed(i, "training: store π_{t+1}") {
-                        try await buffer.storeTrainingResult(
-                            run: run, t: latest.t, policyIn: latest.policy, weightsBlob: nil, uri: "bench://pi\(latest.t + 1)",
-                            configJSON: "{}", loss: config.loss, beta1: config.beta1, beta2: config.beta2, optimizerJSON: "{}",
-                            pairsUsed: pairs.count, skippedZeroGap: 0, lossCurve: [], seconds: 0)
-                    }
-                default:
-                    try await Task.sleep(for: .milliseconds(10))
-                }
+                workersBusy = try await work(on: latest)
             case .finished:
                 break loop
             case .failed(let reason):

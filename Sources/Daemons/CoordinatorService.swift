@@ -40,6 +40,11 @@ public struct CoordinatorService: Service, CustomStringConvertible {
         self.onFinished = onFinished
     }
 
+    /// The shortest time between two steps while the run waits on workers. Every submission of
+    /// every worker notifies the coordinator; stepping at most this often bounds its load on the
+    /// database however many workers there are, and delays the end of a stage by at most this.
+    public static let minimumStepInterval: Duration = .milliseconds(50)
+
     /// The run ended in failure.
     public struct RunFailed: Error, CustomStringConvertible {
         public var reason: String
@@ -78,6 +83,7 @@ public struct CoordinatorService: Service, CustomStringConvertible {
         var leading = false
         var renewed = ContinuousClock.now - .seconds(3600)
         var standbyLogged = false
+        var lastStep = ContinuousClock.now - .seconds(3600)
         try await supervisor.perform("registering the coordinator") { try await identity.register(buffer, run: run) }
         let name = try await supervisor.perform("reading the run") { try await buffer.runRecord(run).name }
         while !Task.shouldStop {
@@ -101,6 +107,7 @@ public struct CoordinatorService: Service, CustomStringConvertible {
                     try? await Task.sleep(for: .seconds(max(0.2, min(2, leaseSeconds / 3))))
                     continue
                 }
+                lastStep = .now
                 let step = try await coordinator.step()
                 try await recordIteration(buffer, name: name)
                 switch step {
@@ -110,6 +117,9 @@ public struct CoordinatorService: Service, CustomStringConvertible {
                     await onIterationDone(try await buffer.iterationSummary(run: run, t: t))
                 case .waiting:
                     await wakeUp.wait()
+                    // Notifications that arrive meanwhile are answered by the next step.
+                    let since = ContinuousClock.now - lastStep
+                    if since < Self.minimumStepInterval { try? await Task.sleep(for: Self.minimumStepInterval - since) }
                 case .finished:
                     logger.info("run finished", metadata: ["run": "\(run)"])
                     await onFinished()
