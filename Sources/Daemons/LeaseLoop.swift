@@ -83,9 +83,10 @@ final class BatchTally: Sendable {
 }
 
 /// The one lease loop of the generator and scorer daemons (DESIGN §4, §6): reclaim expired
-/// leases (at most once a second), lease a batch, process it with the lease kept alive, submit with the fencing token;
-/// wait on LISTEN/NOTIFY (with a polling fallback) when there is no work; survive database
-/// outages (``DatabaseSupervisor``); on SIGTERM return what it holds and exit.
+/// leases (at most once a second), lease a batch, process it with the lease kept alive, submit
+/// with the fencing token; wait on LISTEN/NOTIFY (with a polling fallback) when there is no
+/// work; survive database outages (``DatabaseSupervisor``); on SIGTERM return what it holds and
+/// exit.
 struct LeaseLoop {
     let databaseURL: String
     let applicationName: String

@@ -1,0 +1,17 @@
+import Testing
+
+@testable import Daemons
+
+@Suite("Reclaiming expired leases at most once per interval")
+struct ReclaimScheduleTests {
+    @Test func dueAtOnceThenOncePerInterval() {
+        let schedule = ReclaimSchedule(every: .seconds(1))
+        let start = ContinuousClock.now
+        #expect(schedule.isDue(now: start))
+        #expect(!schedule.isDue(now: start + .milliseconds(10)))
+        #expect(!schedule.isDue(now: start + .milliseconds(999)))
+        #expect(schedule.isDue(now: start + .milliseconds(1000)))
+        #expect(!schedule.isDue(now: start + .milliseconds(1500)))
+        #expect(schedule.isDue(now: start + .milliseconds(2001)))
+    }
+}
