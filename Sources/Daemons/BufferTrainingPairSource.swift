@@ -4,6 +4,10 @@ import Buffer
 /// D_t of one iteration read from the buffer a page at a time: keyset pages of `pairs_pkey` for
 /// the pass in position (prompt) order, and pages of prompt ids for a shuffled order. Holds the
 /// prompt ids of the pairs to train on (positions are indexes into them), no token data.
+///
+/// The pass in position order also writes the pairs to a local scratch file (``PairSpill``), and
+/// once it is complete the shuffled pages come from that file: the database serves D_t once per
+/// training instead of once per epoch. Without the file, every page is read from the buffer.
 struct BufferTrainingPairSource: TrainingPairSource {
     let buffer: ReplayBuffer
     let run: Int64
@@ -13,6 +17,8 @@ struct BufferTrainingPairSource: TrainingPairSource {
     /// Whether zero-gap pairs are left out (they are not in `prompts`).
     let skipZeroGap: Bool
     let pageSize: Int
+    /// The first pass's pairs on local disk, for the epochs.
+    var spill = PairSpill()
 
     var count: Int { prompts.count }
 
@@ -27,14 +33,18 @@ struct BufferTrainingPairSource: TrainingPairSource {
                 }
                 position += 1
             }
-            try await body(usable.map(Self.trainingPair))
+            let pairs = usable.map(Self.trainingPair)
+            spill.append(pairs, from: position - pairs.count)
+            try await body(pairs)
         }
         guard position == prompts.count else {
             throw BufferError("D_\(t) of run \(run) changed while training read it (\(position) of \(prompts.count) pairs found)")
         }
+        spill.finish(count: prompts.count)
     }
 
     func pairs(at positions: [Int]) async throws -> [TrainingPair] {
+        if let spilled = try spill.pairs(at: positions) { return spilled }
         let ids = try positions.map { position in
             guard prompts.indices.contains(position) else {
                 throw BufferError("pair position \(position) is outside D_\(t) of run \(run) (\(prompts.count) pairs)")

@@ -13,7 +13,7 @@ public struct Coordinator: Sendable {
     public let buffer: ReplayBuffer
     public let run: Int64
     /// Expired leases are looked for at most once a second, not on every wake-up.
-    private let reclaim = ReclaimSchedule()
+    private let reclaim = PeriodicSchedule()
 
     public init(buffer: ReplayBuffer, run: Int64) {
         self.buffer = buffer

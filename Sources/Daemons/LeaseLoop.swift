@@ -137,9 +137,10 @@ struct LeaseLoop {
     private struct LoopState {
         var backendOutage: OutageLog
         var produced = 0
-        var lastHeartbeat = ContinuousClock.now
         /// Expired leases are looked for at most once a second, not on every round.
-        let reclaim = ReclaimSchedule()
+        let reclaim = PeriodicSchedule()
+        /// The heartbeat is refreshed at most every 10 s, busy or idle.
+        let heartbeat = PeriodicSchedule(every: .seconds(10))
     }
 
     /// One look for work, and the batch it found.
@@ -155,18 +156,13 @@ struct LeaseLoop {
             return
         }
         state.backendOutage.available()
-        if ContinuousClock.now - state.lastHeartbeat > .seconds(10) {
-            try await identity.heartbeat(buffer)
-            state.lastHeartbeat = .now
-        }
+        if state.heartbeat.isDue() { try await identity.heartbeat(buffer) }
         let leasing = ContinuousClock.now
         let tasks = try await buffer.lease(
             work.queue, owner: identity.id, limit: settings.batchSize, leaseSeconds: settings.leaseSeconds, run: settings.run)
         OptuneMetrics.leased(work.queue.rawValue, count: tasks.count, after: .now - leasing)
         if tasks.isEmpty {
             await wakeUp.wait()
-            try await identity.heartbeat(buffer)
-            state.lastHeartbeat = .now
             return
         }
         var batch = context

@@ -71,6 +71,7 @@ public struct TrainerService: Service, CustomStringConvertible {
         OptuneMetrics.prepare("training")
         let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
         let cache = RunCache()
+        let heartbeat = PeriodicSchedule(every: .seconds(10))
         do {
             try await supervisor.perform("registering the worker") { try await identity.register(buffer, run: settings.run) }
             logger.info(
@@ -79,7 +80,7 @@ public struct TrainerService: Service, CustomStringConvertible {
                 do {
                     if try await trainNext(buffer: buffer, cache: cache) { continue }
                     await wakeUp.wait()
-                    try await identity.heartbeat(buffer)
+                    if heartbeat.isDue() { try await identity.heartbeat(buffer) }
                 } catch  where ReplayBuffer.isConnectionLoss(error) {
                     // The training lease in hand (if any) was returned or lapses; its result,
                     // if it was being stored, is fenced by the lease token.

@@ -91,6 +91,14 @@ struct TrainerPagingTests {
             // A shuffled page comes back in the order asked for.
             let positions = [5, 0, keys.prompts.count - 1, 3]
             #expect(try await source.pairs(at: positions).map(\.prompt.id) == positions.map { keys.prompts[$0] })
+            // After the pass in prompt order, shuffled pages come from the trainer's scratch copy:
+            // the same pairs as the buffer serves, read with the database connection closed.
+            #expect(source.spill.isComplete)
+            let fresh = BufferTrainingPairSource(
+                buffer: buffer, run: scenario.run, t: 0, prompts: keys.prompts, skipZeroGap: true, pageSize: 7)
+            let shuffled = Array((0..<keys.prompts.count).reversed())
+            let fromBuffer = try await fresh.pairs(at: shuffled)
+            #expect(!fresh.spill.isComplete)
 
             let iteration = try #require(try await buffer.iterationsAwaitingTraining().first)
             let lease = try #require(try await buffer.acquireTrainingLease(run: scenario.run, t: 0, holder: "test", seconds: 60))
@@ -114,6 +122,9 @@ struct TrainerPagingTests {
             let policy = try #require(try await RunCache().policy(scenario.policy, buffer: buffer).weights)
             let trained = try #require(whole.weightsBlob.flatMap(CompressedBytes.decompress))
             #expect(trained != policy)
+
+            await buffer.close()
+            #expect(try await source.pairs(at: shuffled) == fromBuffer)
         }
     }
 }

@@ -2,10 +2,10 @@ import Testing
 
 @testable import Daemons
 
-@Suite("Reclaiming expired leases at most once per interval")
-struct ReclaimScheduleTests {
+@Suite("An action done at most once per interval")
+struct PeriodicScheduleTests {
     @Test func dueAtOnceThenOncePerInterval() {
-        let schedule = ReclaimSchedule(every: .seconds(1))
+        let schedule = PeriodicSchedule(every: .seconds(1))
         let start = ContinuousClock.now
         #expect(schedule.isDue(now: start))
         #expect(!schedule.isDue(now: start + .milliseconds(10)))
