@@ -33,7 +33,7 @@ struct IterationBenchmark {
         let blobs = tokenRows.prefix(256).map { TokenCodec.encode(Array($0.prefix(tokensPerResponse))) }
         let c = buffer.connection
         let set = try await buffer.promptSet(named: "bench-iteration")
-        progress("iteration: \(prompts) prompts")
+        progress("iteration: \(prompts) prompts, \(tokensPerResponse) token ids per response")
         try await c.execute(
             """
             WITH inserted AS (

@@ -13,6 +13,8 @@ public enum ScaleBenchmarks {
         public var tokenRows: [[UInt32]]
         /// Seconds each lease configuration runs.
         public var leaseSeconds = 3.0
+        /// Token ids per generated response in the iteration section.
+        public var responseTokens = 128
 
         public init(prompts: Int, tokenRows: [[UInt32]]) {
             self.prompts = prompts
@@ -75,8 +77,10 @@ public enum ScaleBenchmarks {
                 progress("export: token ids")
                 try await ExportBenchmark(fixture: tokens, format: .tokens).run(buffer: buffer, into: &report)
             case "iteration":
-                try await IterationBenchmark(prompts: options.prompts, tokenRows: options.tokenRows)
-                    .run(buffer: buffer, into: &report, progress: progress)
+                try await IterationBenchmark(
+                    prompts: options.prompts, tokensPerResponse: options.responseTokens, tokenRows: options.tokenRows
+                )
+                .run(buffer: buffer, into: &report, progress: progress)
             default:
                 throw BenchmarkFailure("unknown bench section \"\(section)\"")
             }

@@ -4,8 +4,8 @@ import Postgres
 /// Chooses the prompts an iteration regenerates (DESIGN §2 step 1), inside the database.
 ///
 /// One statement ranks, records the selection as one row of arrays (`optune.iteration_selections`,
-/// rank = position) and enqueues its generation work as chunks of consecutive ranks, so 1M
-/// prompts never leave the server and only a few thousand rows are written. Ties break by a
+/// rank = position) and enqueues its generation work as chunks of the selected prompts in id
+/// order, so 1M prompts never leave the server and only a few thousand rows are written. Ties break by a
 /// seeded hash of (prompt id, t) — `hashint8extended`, stable across PostgreSQL versions —
 /// never by physical row order.
 public struct Selector: Sendable {
@@ -123,7 +123,11 @@ public struct Selector: Sendable {
         let rewards = ranksRewards ? "array_agg(r_w)" : "NULL::float8[]"
         // The aggregates read the ranked rows in the order the CTE produced them (PostgreSQL
         // documents that an aggregate over a sorted subquery sees its order); an ORDER BY inside
-        // them would sort 500k rows again. The chunks are slices of the array just written.
+        // them would sort 500k rows again. The chunks are slices of the selected prompt ids sorted:
+        // a chunk is then a narrow range of ids, so its responses go into the natural-key index
+        // next to each other (not one leaf page each), and reading its prompts and responses
+        // back touches neighbouring pages. Which prompts are selected and their ranks are in
+        // the selection row; the order work is done in changes no result.
         try c.execute(
             """
             WITH ranked AS MATERIALIZED (\(ranking)
@@ -131,10 +135,12 @@ public struct Selector: Sendable {
                 INSERT INTO optune.iteration_selections (run_id, t, prompt_ids, ranking_rewards)
                 SELECT $1, $2, coalesce(array_agg(prompt_id), '{}'), \(rewards) FROM ranked
                 RETURNING prompt_ids
+            ), by_id AS (
+                SELECT array_agg(p ORDER BY p) AS prompt_ids FROM selection CROSS JOIN LATERAL unnest(prompt_ids) AS p
             )
             INSERT INTO optune.generation_tasks (run_id, t, purpose, policy_id, prompt_ids, size)
             SELECT $1, $2, 'train', $3, s.prompt_ids[first : least(first + $4 - 1, n)], least($4, n - first + 1)
-            FROM selection s CROSS JOIN LATERAL cardinality(s.prompt_ids) AS n
+            FROM by_id s CROSS JOIN LATERAL cardinality(s.prompt_ids) AS n
             CROSS JOIN LATERAL generate_series(1, n, $4::int4) AS first
             ORDER BY first
             """, parameters)

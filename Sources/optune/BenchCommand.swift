@@ -37,6 +37,14 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds each lease configuration runs.")
     var leaseSeconds = 3.0
 
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: """
+            Token ids per generated response in the iteration section (a prefix of a fixture row): 128 \
+            for LLM-like responses; the built-in digit policy's average is about 7.
+            """)
+    var responseTokens = 128
+
     @Option(name: .long, help: "The BPE token fixture (2000 × 512 uint32 LE ids).")
     var fixture: String?
 
@@ -69,6 +77,7 @@ struct Bench: AsyncParsableCommand {
         try OptionCheck.integer(batchSize, in: 1...1_000_000, "--batch-size")
         try OptionCheck.integer(prompts, in: 2...100_000_000, "--prompts")
         try OptionCheck.seconds(leaseSeconds, upTo: 3600, "--lease-seconds")
+        try OptionCheck.integer(responseTokens, in: 1...512, "--response-tokens")
         _ = try chosenSections
     }
 
@@ -86,6 +95,7 @@ struct Bench: AsyncParsableCommand {
         let databaseURL = scratchDatabase.url
         var options = ScaleBenchmarks.Options(prompts: prompts, tokenRows: rows)
         options.leaseSeconds = leaseSeconds
+        options.responseTokens = responseTokens
         var report = BenchmarkReport()
         do {
             let chosen = try chosenSections
