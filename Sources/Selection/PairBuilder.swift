@@ -60,18 +60,22 @@ public enum PairBuilder {
                     WHERE p.run_id = $5 AND p.t = $2 - 1 AND NOT EXISTS (SELECT 1 FROM scored s WHERE s.prompt_id = p.prompt_id)
                 ) d
                 ORDER BY 3
-                RETURNING origin
+                RETURNING origin, zero_gap
             )
-            SELECT count(*) FILTER (WHERE origin = 'regenerated'), count(*) FILTER (WHERE origin = 'reused') FROM inserted
+            SELECT count(*) FILTER (WHERE origin = 'regenerated'), count(*) FILTER (WHERE origin = 'reused'),
+                   count(*) FILTER (WHERE zero_gap),
+                   (SELECT cardinality(prompt_ids) FROM optune.iteration_selections WHERE run_id = $1 AND t = $2)
+            FROM inserted
             """, [run, Int32(t), rewardModel, beta2, t > 0 ? previousPairsRun : nil])
         let regenerated = try counts[0].decode(0, as: Int.self)
         let reused = try counts[0].decode(1, as: Int.self)
+        let zeroGap = try counts[0].decode(2, as: Int.self)
+        let selected = try counts[0].decode(3, as: Int?.self)
         // D_t's statistics, for the join below and the next iteration's selection.
         try ReplayBuffer.refreshPairStatistics(on: c)
-        let unpaired = try recordUnpaired(run: run, t: t, on: c)
-        let zeroGap = try c.query(
-            "SELECT count(*) FROM optune.pairs WHERE run_id = $1 AND t = $2 AND zero_gap", [run, Int32(t)]
-        )[0].decode(0, as: Int.self)
+        // Regenerated pairs come only from the selected prompts' samples: when there are as many
+        // as prompts selected, none is unpaired and the join over the selection is skipped.
+        let unpaired = regenerated == selected ? (count: 0, kept: 0) : try recordUnpaired(run: run, t: t, on: c)
         return Outcome(
             regenerated: regenerated, reused: reused - unpaired.kept, zeroGap: zeroGap, unpaired: unpaired.count,
             pairs: regenerated + reused)
