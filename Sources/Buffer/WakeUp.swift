@@ -44,7 +44,9 @@ public actor WakeUp {
 
     private func openListener() async {
         lastAttempt = .now
-        guard let connection = try? await Connection.connect(to: databaseURL, applicationName: "optune-listen") else { return }
+        guard let connection = try? await Connection.connect(to: databaseURL, applicationName: "optune-listen", countsAsWork: false) else {
+            return
+        }
         if (try? await connection.listen("optune_work")) != nil {
             listener = connection
         } else {

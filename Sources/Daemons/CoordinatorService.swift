@@ -84,6 +84,9 @@ public struct CoordinatorService: Service, CustomStringConvertible {
         var renewed = ContinuousClock.now - .seconds(3600)
         var standbyLogged = false
         var lastStep = ContinuousClock.now - .seconds(3600)
+        // The iteration gauges are read again after every step that moved the run, and at most
+        // once a second while it waits (a state another daemon changed is seen within a second).
+        let gauges = PeriodicSchedule(every: .seconds(1))
         try await supervisor.perform("registering the coordinator") { try await identity.register(buffer, run: run) }
         let name = try await supervisor.perform("reading the run") { try await buffer.runRecord(run).name }
         while !Task.shouldStop {
@@ -109,7 +112,7 @@ public struct CoordinatorService: Service, CustomStringConvertible {
                 }
                 lastStep = .now
                 let step = try await coordinator.step()
-                try await recordIteration(buffer, name: name)
+                if step != .waiting || gauges.isDue() { try await recordIteration(buffer, name: name) }
                 switch step {
                 case .progressed:
                     continue

@@ -32,9 +32,9 @@ public struct RunDriver: Sendable {
         let logger = Logger(label: "optune.run")
         var settings = DaemonSettings()
         settings.run = run
-        // Every enqueue, submission and state change notifies the workers; polling is only the
-        // fallback for a lost notification. At 50 ms, the idle workers' looks for work were a
-        // twentieth of the buffer's statements over a run spent mostly training.
+        // Every enqueue, submission and state change notifies the workers and the coordinator;
+        // polling is only the fallback for a lost notification. At 50 ms, looks for work and
+        // coordinator steps while π_t trained were a quarter of the buffer's CPU time.
         settings.pollInterval = .milliseconds(250)
         settings.batchSize = 256
         let finished = Mutex(false)
@@ -42,7 +42,7 @@ public struct RunDriver: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
                 service: CoordinatorService(
-                    databaseURL: databaseURL, run: run, pollInterval: .milliseconds(50), logger: logger, onIterationDone: onIteration,
+                    databaseURL: databaseURL, run: run, pollInterval: .milliseconds(250), logger: logger, onIterationDone: onIteration,
                     onFinished: { finished.withLock { $0 = true } }),
                 successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
         ]

@@ -22,23 +22,28 @@ public actor Connection {
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    private init(label: String) {
-        executor = QueueExecutor(label: label)
+    private init(label: String, application: String?) {
+        executor = QueueExecutor(label: label, application: application)
     }
 
     isolated deinit {
-        if let handle { PQfinish(handle) }
+        if let handle {
+            executor.sessionChanged(backendPID: nil, local: false)
+            PQfinish(handle)
+        }
     }
 
     /// Opens a connection from a libpq conninfo string or URI (`postgresql://…`).
     ///
     /// Passwords belong in the environment (`PGPASSWORD`) or `~/.pgpass`, not in the string;
     /// the string is never logged or put into errors.
-    /// `database`, when given, overrides the database named in `conninfo`.
+    /// `database`, when given, overrides the database named in `conninfo`. The connection's busy
+    /// time counts in ``ConnectionUsage`` under `applicationName` unless `countsAsWork` is false
+    /// (a connection that blocks waiting for notifications).
     public static func connect(
-        to conninfo: String, database: String? = nil, applicationName: String = "optune"
+        to conninfo: String, database: String? = nil, applicationName: String = "optune", countsAsWork: Bool = true
     ) async throws -> Connection {
-        let connection = Connection(label: "optune.postgres.\(applicationName)")
+        let connection = Connection(label: "optune.postgres.\(applicationName)", application: countsAsWork ? applicationName : nil)
         try await connection.open(conninfo: conninfo, database: database, applicationName: applicationName)
         return connection
     }
@@ -70,6 +75,9 @@ public actor Connection {
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
         handle = connection
         openedWith = (conninfo, database, applicationName)
+        // A Unix-socket session's server runs on this host: its backend's CPU time can be read.
+        let local = PQhost(connection).map { String(cString: $0).hasPrefix("/") } ?? false
+        executor.sessionChanged(backendPID: PQbackendPID(connection), local: local)
     }
 
     /// Drops this session and opens a new one with the settings it was opened with, then
@@ -81,7 +89,10 @@ public actor Connection {
         guard let openedWith else {
             throw PostgresError(code: .connectionClosed, message: "the connection was never opened")
         }
-        if let handle { PQfinish(handle) }
+        if let handle {
+            executor.sessionChanged(backendPID: nil, local: false)
+            PQfinish(handle)
+        }
         handle = nil
         try open(conninfo: openedWith.conninfo, database: openedWith.database, applicationName: openedWith.applicationName)
         for channel in listeningChannels.sorted() {
@@ -97,7 +108,10 @@ public actor Connection {
 
     /// Closes the connection; later calls fail with `.connectionClosed`.
     public func close() {
-        if let handle { PQfinish(handle) }
+        if let handle {
+            executor.sessionChanged(backendPID: nil, local: false)
+            PQfinish(handle)
+        }
         handle = nil
     }
 

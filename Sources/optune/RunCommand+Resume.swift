@@ -2,6 +2,7 @@ import ArgumentParser
 import Buffer
 import Daemons
 import Foundation
+import Synchronization
 
 extension Run {
     /// Drives the run in this process; on SIGINT/SIGTERM prints where it stopped and how to
@@ -9,10 +10,12 @@ extension Run {
     func drive(runID: Int64, name: String, url: String) async throws {
         let started = ContinuousClock.now
         let progress = RunProgress(databaseURL: url) { _ in runID }
+        let share = Mutex(BufferShare())
         let outcome: RunDriver.Outcome
         do {
             outcome = try await RunDriver(databaseURL: url, run: runID, generators: generators).drive { summary in
                 progress.printData(IterationLine.format(summary))
+                progress.printNote(share.withLock { $0.line(t: summary.t) })
             }
         } catch {
             await progress.stop()

@@ -45,6 +45,11 @@ final class RunProgress: Sendable {
         print(line)
     }
 
+    /// Prints `line` on standard error without garbling the progress line on a terminal.
+    func printNote(_ line: String) {
+        if interactive { bar.printAbove(line) } else { note(line) }
+    }
+
     func stop() async {
         task.cancel()
         await task.value
