@@ -144,4 +144,39 @@ struct ResponseWriteTests {
             #expect(Set(stored.map { "\($0.prompt)/\($0.sampleIndex)" }).count == 800)
         }
     }
+
+    /// A scorer starts with the first chunks, while responses is nearly empty, and keeps its
+    /// session for the whole run. The reward check must not keep the plan it made then (hashing
+    /// the whole table), or every later submission reads all of responses (issue 11).
+    @Test func theRewardCheckProbesResponsesByKeyAfterTheTableGrew() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await BufferScenario.make(in: database, promptCount: 6000)
+            let buffer = scenario.buffer
+            // Six chunks generated and scored in turn, as a scorer starts a run: more than five
+            // submissions (PL/pgSQL's switch to a generic plan) while the table is small.
+            for chunk in 0..<6 {
+                let prompts = scenario.prompts[(chunk * 256)..<((chunk + 1) * 256)]
+                _ = try await buffer.insertResponses(scenario.responses(prompts: prompts))
+                let responses = try await buffer.responses(run: scenario.run, t: 0, prompts: Array(prompts))
+                _ = try await buffer.recordRewards(
+                    responses.map { NewReward(response: $0.id, rewardModel: scenario.rewardModel, score: 0.5) })
+            }
+            _ = try await buffer.insertResponses(scenario.responses(prompts: scenario.prompts[1536...]))
+            let stored = try await buffer.responses(run: scenario.run, t: 0, prompts: Array(scenario.prompts[5000..<5010]))
+            // The session's own count of sequential scans of responses (pending statistics),
+            // before and after the submission.
+            let seqScans = try await buffer.connection.transaction { c in
+                func count(_ c: isolated Connection) throws -> Int64 {
+                    try c.query("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE schemaname = 'optune' AND relname = 'responses'")
+                        .first?.decode(0, as: Int64.self) ?? 0
+                }
+                let before = try count(c)
+                _ = try ReplayBuffer.recordRewards(
+                    stored.map { NewReward(response: $0.id, rewardModel: scenario.rewardModel, score: 0.25) }, on: c)
+                return try count(c) - before
+            }
+            #expect(stored.count == 20)
+            #expect(seqScans == 0, "checking 20 rewards scanned all 12000 responses \(seqScans) time(s)")
+        }
+    }
 }
