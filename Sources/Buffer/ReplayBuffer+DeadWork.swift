@@ -76,7 +76,7 @@ extension ReplayBuffer {
             }
             if reopened != nil || (requeued.values.reduce(0, +) > 0) {
                 try Self.setRunStatus(run, .running, on: c)
-                try c.notify("optune_work", payload: "retry")
+                try c.notify(WorkNotice.channel, payload: WorkNotice.retry)
             }
             return DeadWorkRetry(t: t, requeued: requeued.values.reduce(0, +), reopenedAs: reopened)
         }

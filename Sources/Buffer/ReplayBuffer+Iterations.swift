@@ -123,7 +123,7 @@ extension ReplayBuffer {
                 finished_at = CASE WHEN $4 IN ('done', 'failed') THEN now() ELSE finished_at END\(timing)
             WHERE run_id = $1 AND t = $2 AND state = $3
             """, [run, Int32(t), from.rawValue, to.rawValue, failureReason] + (column == nil ? [] : [seconds]))
-        if changed == 1 { try c.notify("optune_work", payload: "\(run):\(t):\(to.rawValue)") }
+        if changed == 1 { try c.notify(WorkNotice.channel, payload: WorkNotice.transition(run: run, t: t, to: to)) }
         return changed == 1
     }
 
@@ -154,7 +154,7 @@ extension ReplayBuffer {
                 prompts_total = coalesce($5, (SELECT count(*) FROM optune.prompt_set_members WHERE set_id = $4 AND split = 'train'))
             WHERE run_id = $1 AND t = $2
             """, [run, Int32(t), Int64(selected), promptSetID, promptsTotal.map(Int64.init)])
-        try c.notify("optune_work", payload: "generation")
+        try c.notify(WorkNotice.channel, payload: WorkNotice.generation)
         return evalCount
     }
 

@@ -28,7 +28,7 @@ extension ReplayBuffer {
                     WHERE run_id = $1 AND t = $2 AND chunk = $3
                     """, [chunk.run, Int32(clamping: chunk.t), chunk.chunk])
             }
-            if !settled.newlyDone.isEmpty { try c.notify("optune_work", payload: "scoring") }
+            if !settled.newlyDone.isEmpty { try c.notify(WorkNotice.channel, payload: WorkNotice.scoring) }
             return settled.outcome
         }
     }
@@ -48,7 +48,7 @@ extension ReplayBuffer {
                 return fresh.contains(ChunkKey(run: key.run, t: key.t, chunk: done))
             }
             _ = try Self.recordRewards(kept, on: c)
-            try c.notify("optune_work", payload: "scored")
+            try c.notify(WorkNotice.channel, payload: WorkNotice.scored)
             return settled.outcome
         }
     }

@@ -104,7 +104,8 @@ struct LeaseLoop {
         }
         let supervisor = DatabaseSupervisor(buffer: buffer, logger: logger)
         OptuneMetrics.prepare(work.queue.rawValue)
-        let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
+        let wakeUp = await WakeUp(
+            databaseURL: databaseURL, pollInterval: settings.pollInterval, audience: work.queue == .generation ? .generators : .scorers)
         let context = BatchContext(
             buffer: buffer, supervisor: supervisor, cache: RunCache(), identity: identity, settings: settings, logger: logger)
         var state = LoopState(backendOutage: OutageLog(logger: logger, what: work.backendName))

@@ -69,7 +69,7 @@ public struct TrainerService: Service, CustomStringConvertible {
         }
         let supervisor = DatabaseSupervisor(buffer: buffer, logger: logger)
         OptuneMetrics.prepare("training")
-        let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval)
+        let wakeUp = await WakeUp(databaseURL: databaseURL, pollInterval: settings.pollInterval, audience: .trainers)
         let cache = RunCache()
         let heartbeat = PeriodicSchedule(every: .seconds(10))
         do {
