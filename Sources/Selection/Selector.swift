@@ -127,16 +127,16 @@ public struct Selector: Sendable {
         // a chunk is then a narrow range of ids, so its responses go into the natural-key index
         // next to each other (not one leaf page each), and reading its prompts and responses
         // back touches neighbouring pages. Which prompts are selected and their ranks are in
-        // the selection row; the order work is done in changes no result.
+        // the selection row; the order work is done in changes no result. (The selection's
+        // INSERT runs though nothing reads it: a data-modifying WITH always runs to completion.)
         try c.execute(
             """
             WITH ranked AS MATERIALIZED (\(ranking)
             ), selection AS (
                 INSERT INTO optune.iteration_selections (run_id, t, prompt_ids, ranking_rewards)
                 SELECT $1, $2, coalesce(array_agg(prompt_id), '{}'), \(rewards) FROM ranked
-                RETURNING prompt_ids
             ), by_id AS (
-                SELECT array_agg(p ORDER BY p) AS prompt_ids FROM selection CROSS JOIN LATERAL unnest(prompt_ids) AS p
+                SELECT array_agg(prompt_id ORDER BY prompt_id) AS prompt_ids FROM ranked
             )
             INSERT INTO optune.generation_tasks (run_id, t, purpose, policy_id, prompt_ids, size)
             SELECT $1, $2, 'train', $3, s.prompt_ids[first : least(first + $4 - 1, n)], least($4, n - first + 1)
