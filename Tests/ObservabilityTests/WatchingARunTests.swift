@@ -150,6 +150,35 @@ struct WatchingARunTests {
     }
 }
 
+@Suite("The buffer's share of each iteration")
+struct BufferShareLineTests {
+    /// `optune run` follows each iteration's line with the CPU its daemons' connections spent:
+    /// server + client = total, the daemons' parts add up to it, and the share is total / wall.
+    @Test func eachIterationReportsTheBuffersCPUByDaemon() async throws {
+        try await TestDatabase.withFresh { database in
+            let (status, output) = try await OptuneProcess.run(
+                ["run", "--name", "share", "--iterations", "2", "--train-prompts", "200", "--eval-prompts", "40", "--epochs", "1"],
+                databaseURL: database.url)
+            try #require(status == 0, "optune run failed:\n\(output)")
+            let lines = output.split(separator: "\n").filter { $0.contains("  buffer ") }
+            #expect(lines.map { $0.prefix(4) } == ["t=0 ", "t=1 ", "t=2 "], "\(output)")
+            // The test server listens on a Unix socket: its backends' CPU is seen.
+            let pattern =
+                /t=\d  buffer CPU ([\d.]+) s = ([\d.]+)% of ([\d.]+) s \(server ([\d.]+), client ([\d.]+)\): generate ([\d.]+) · score ([\d.]+) · coordinate ([\d.]+) · train ([\d.]+)/
+            for line in lines {
+                let match = try #require(try pattern.firstMatch(in: String(line)), "unexpected line: \(line)")
+                let numbers = [match.1, match.2, match.3, match.4, match.5, match.6, match.7, match.8, match.9].compactMap { Double($0) }
+                try #require(numbers.count == 9)
+                let (total, percent, wall, server, client) = (numbers[0], numbers[1], numbers[2], numbers[3], numbers[4])
+                #expect(total > 0 && wall > 0, "\(line)")
+                #expect(abs(server + client - total) <= 0.011, "\(line)")
+                #expect(abs(numbers[5...].reduce(0, +) - total) <= 0.03, "\(line)")
+                #expect(abs(100 * total / wall - percent) <= max(0.2, 100 * 0.06 / wall), "\(line)")
+            }
+        }
+    }
+}
+
 @Suite("JSON logs")
 struct JSONLogTests {
     @Test func everyLogLineIsAJSONObjectWithTheCollectorFields() async throws {
