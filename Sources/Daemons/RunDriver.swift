@@ -33,8 +33,9 @@ public struct RunDriver: Sendable {
         var settings = DaemonSettings()
         settings.run = run
         // Every enqueue, submission and state change notifies the workers and the coordinator;
-        // polling is only the fallback for a lost notification. At 50 ms, looks for work and
-        // coordinator steps while π_t trained were a quarter of the buffer's CPU time.
+        // polling is only the fallback for a lost notification. At 50 ms, a 48k-prompt run of two
+        // iterations leased about 1,950 times per queue for 294 batches of work, most of them
+        // while π_t trained.
         settings.pollInterval = .milliseconds(250)
         settings.batchSize = 256
         let finished = Mutex(false)

@@ -37,7 +37,7 @@ public actor Connection {
     ///
     /// Passwords belong in the environment (`PGPASSWORD`) or `~/.pgpass`, not in the string;
     /// the string is never logged or put into errors.
-    /// `database`, when given, overrides the database named in `conninfo`. The connection's busy
+    /// `database`, when given, overrides the database named in `conninfo`. The connection's CPU
     /// time counts in ``ConnectionUsage`` under `applicationName` unless `countsAsWork` is false
     /// (a connection that blocks waiting for notifications).
     public static func connect(

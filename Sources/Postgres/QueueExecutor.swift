@@ -37,8 +37,9 @@ final class QueueExecutor: SerialExecutor {
         }
     }
 
-    /// Called on this executor when a session opens (`pid` its backend, nil if not on this
-    /// host) or closes (nil, after counting the old backend's last CPU time).
+    /// Called on this executor when a session opens (`pid` its backend; `local` whether the
+    /// server runs on this host) or closes (`pid` nil), after counting the previous backend's
+    /// last CPU time.
     func sessionChanged(backendPID pid: Int32?, local: Bool) {
         if let application, let last = serverCPU(force: true), last > 0 {
             ConnectionUsage.record(client: 0, server: last, for: application)
