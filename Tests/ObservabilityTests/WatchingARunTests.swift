@@ -170,8 +170,10 @@ struct BufferShareLineTests {
                 let numbers = [match.1, match.2, match.3, match.4, match.5, match.6, match.7, match.8, match.9].compactMap { Double($0) }
                 try #require(numbers.count == 9)
                 let (total, percent, wall, server, client) = (numbers[0], numbers[1], numbers[2], numbers[3], numbers[4])
-                #expect(total > 0 && wall > 0, "\(line)")
-                #expect(abs(server + client - total) <= 0.011, "\(line)")
+                // Iterations 0 and 1 generate, score, build and train; iteration 2 only evaluates
+                // (a few milliseconds, which may print as 0.00).
+                #expect(wall > 0 && (line.hasPrefix("t=2") || total > 0), "\(line)")
+                #expect(abs(server + client - total) <= 0.016, "\(line)")  // three roundings to 0.01
                 #expect(abs(numbers[5...].reduce(0, +) - total) <= 0.03, "\(line)")
                 #expect(abs(100 * total / wall - percent) <= max(0.2, 100 * 0.06 / wall), "\(line)")
             }
