@@ -54,11 +54,11 @@ struct IterationBenchmark {
         var wallStarted = [ContinuousClock.now, ContinuousClock.now]
         // The CPU time of the connection, client and server backend, as `optune run` measures its
         // daemons' (ConnectionUsage).
-        func connectionBusy() -> Double {
+        func connectionCPU() -> Double {
             let usage = ConnectionUsage.usage()["optune-bench"]
             return (usage?.client ?? 0) + (usage?.server ?? 0)
         }
-        var busy = [0.0, 0.0]
+        var cpu = [0.0, 0.0]
         var wall = [0.0, 0.0]
         func add(_ t: Int, _ name: String, _ seconds: Double) {
             stages[t][name, default: Stage()].seconds += seconds
@@ -150,7 +150,7 @@ struct IterationBenchmark {
             if opening {
                 if let latest, latest.t >= 1 { break loop }
                 wallStarted[index] = .now
-                busy[index] = -connectionBusy()
+                cpu[index] = -connectionCPU()
                 progress("iteration: t = \(index)")
             }
             // The coordinator service steps at most once per minimumStepInterval while workers
@@ -175,7 +175,7 @@ struct IterationBenchmark {
                 continue
             case .iterationDone(let done):
                 wall[min(1, done)] = (ContinuousClock.now - wallStarted[min(1, done)]).seconds
-                busy[min(1, done)] += connectionBusy()
+                cpu[min(1, done)] += connectionCPU()
                 if done >= 1 { break loop }
             case .waiting:
                 guard let latest else { continue }
@@ -208,10 +208,10 @@ struct IterationBenchmark {
                         wall[t], clientSeconds[t], 1e6 * total / Double(max(1, selected)))))
             report.add(
                 BenchmarkRow(
-                    section: "iteration \(t)", name: "CPU of the connection, \(label)", value: busy[t], unit: "s",
+                    section: "iteration \(t)", name: "CPU of the connection, \(label)", value: cpu[t], unit: "s",
                     comparison: String(
                         format: "client + server backend, as optune run reports it: %.0f%% of the buffer total",
-                        100 * busy[t] / max(total, 1e-9))))
+                        100 * cpu[t] / max(total, 1e-9))))
             report.record("iteration\(t)_buffer_seconds", total)
             report.record("iteration\(t)_open_seconds", stages[t]["open: statistics, selection, enqueue"]?.seconds ?? 0)
             let polls =

@@ -21,8 +21,7 @@ struct BufferShare {
         let now = ConnectionUsage.usage()
         let end = ContinuousClock.now
         defer { (previous, previousEnd) = (now, end) }
-        let elapsed = (end - previousEnd).components
-        let wall = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+        let wall = (end - previousEnd).seconds
         var client = 0.0
         var server: Double? = 0
         var parts: [String] = []
