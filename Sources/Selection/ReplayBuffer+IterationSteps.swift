@@ -49,6 +49,7 @@ extension ReplayBuffer {
 
     /// Builds D_t (scoring → building → training) in one transaction; a repeat after a crash in
     /// `building` finishes the job, and one after another coordinator did it changes nothing.
+    /// Then marks D_t's pages all-visible for the next selection (``settlePairs(on:)``).
     public func buildPairs(run record: RunRecord, t: Int) async throws {
         let run = record.id
         // The iteration's responses and rewards were written since the last statistics.
@@ -63,6 +64,7 @@ extension ReplayBuffer {
             try Self.recordPairCounts(run: run, t: t, pairs: outcome.pairs, reused: outcome.reused, zeroGap: outcome.zeroGap, on: c)
             try Self.transition(run: run, t: t, from: .building, to: .training, on: c)
         }
+        try await connection.run { c in try Self.settlePairs(on: c) }
     }
 
     /// Evaluates π_t from the iteration's scored eval responses and moves it to done.
