@@ -71,6 +71,7 @@ struct ScaleFixture {
         try await c.simpleQuery("ANALYZE optune.responses, optune.rewards, optune.pairs")
         progress("\(name): D_0 by the pair builder")
         try await c.transaction { [beta2 = config.beta2] c in
+            try c.simpleQuery("SET LOCAL synchronous_commit = on")
             let built = try PairBuilder.build(run: run, t: 0, rewardModel: model, beta2: beta2, previousPairsRun: nil, on: c)
             try ReplayBuffer.recordPairCounts(run: run, t: 0, pairs: built.pairs, reused: built.reused, zeroGap: built.zeroGap, on: c)
             try c.execute("UPDATE optune.iterations SET state = 'done', finished_at = now() WHERE run_id = $1 AND t = 0", [run])

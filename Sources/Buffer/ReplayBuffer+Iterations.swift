@@ -252,6 +252,8 @@ extension ReplayBuffer {
     /// never waits: if another vacuum holds the table it is skipped (then autovacuum marks the
     /// pages later). It never truncates, so it takes no lock that stops readers or writers. A
     /// role that does not own `optune.pairs` gets a warning from the server and nothing is done.
+    /// The building transaction must have committed with `synchronous_commit = on`: rows whose
+    /// commit is not yet flushed cannot be hinted, and their pages stay unmarked.
     public static func settlePairs(on c: isolated Connection) throws {
         try c.simpleQuery("VACUUM (SKIP_LOCKED, TRUNCATE false) optune.pairs")
     }

@@ -55,6 +55,10 @@ extension ReplayBuffer {
         // The iteration's responses and rewards were written since the last statistics.
         try await connection.run { c in try Self.refreshBuildStatistics(on: c) }
         try await connection.transaction { c in
+            // Committed and flushed before the VACUUM below: with asynchronous commit (a server's
+            // synchronous_commit = off) the new rows could not yet be hinted as committed, and a
+            // page is only marked all-visible when every row on it is.
+            try c.simpleQuery("SET LOCAL synchronous_commit = on")
             if try Self.transition(run: run, t: t, from: .scoring, to: .building, on: c) == false {
                 guard try Self.latestIteration(run: run, on: c)?.state == .building else { return }
             }

@@ -185,6 +185,55 @@ struct SelectionTests {
     }
 }
 
+/// The coordinator's build of D_t leaves its pages all-visible, so the next selection ranks by
+/// an index-only scan that never reads the heap (at 1M prompts those reads were most of it).
+@Suite("D_t is settled after its build")
+struct SettledPairsTests {
+    @Test func theNextSelectionsIndexOnlyScanFetchesNoHeapRowAfterTheCoordinatorsBuild() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await BufferScenario.make(in: database, promptCount: 40)
+            let buffer = scenario.buffer
+            try await buffer.insertResponses(scenario.responses())
+            let stored = try await buffer.responses(run: scenario.run, t: 0)
+            try await buffer.recordRewards(
+                stored.map {
+                    NewReward(response: $0.id, rewardModel: scenario.rewardModel, score: Double($0.id % 7) + Double($0.sampleIndex))
+                })
+            try await buffer.connection.execute(
+                "UPDATE optune.iterations SET state = 'scoring' WHERE run_id = $1 AND t = 0", [scenario.run])
+            let record = try await buffer.runRecord(scenario.run)
+            // The test server commits asynchronously (synchronous_commit = off), as a tuned
+            // production server may: the build must flush its commit for the VACUUM to work.
+            try await buffer.buildPairs(run: record, t: 0)
+            let heapFetches = try await buffer.connection.transaction { c in
+                // 40 pairs would be read by a sequential scan: force the selection's own plan.
+                try c.simpleQuery("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+                let plan = try c.query(
+                    """
+                    EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON)
+                    SELECT prompt_id, r_w FROM optune.pairs WHERE run_id = $1 AND t = 0 ORDER BY r_w, prompt_id
+                    """, [scenario.run])[0].decode(0, as: String.self)
+                return try Self.heapFetches(inPlan: plan)
+            }
+            #expect(heapFetches == [0], "index-only scans of pairs_selection_idx and their heap fetches")
+        }
+    }
+
+    /// The "Heap Fetches" of every index-only scan of pairs_selection_idx in a JSON plan.
+    static func heapFetches(inPlan json: String) throws -> [Int] {
+        func walk(_ node: [String: Any]) -> [Int] {
+            var found: [Int] = []
+            if node["Node Type"] as? String == "Index Only Scan", node["Index Name"] as? String == "pairs_selection_idx" {
+                found.append(node["Heap Fetches"] as? Int ?? -1)
+            }
+            for child in node["Plans"] as? [[String: Any]] ?? [] { found += walk(child) }
+            return found
+        }
+        let plans = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]] ?? []
+        return plans.compactMap { $0["Plan"] as? [String: Any] }.flatMap(walk)
+    }
+}
+
 @Suite("The highest-reward control")
 struct HighestSelectionTests {
     let scores = [0.9, 0.1, 0.5, 0.3, 0.8, 0.2, 0.7, 0.4, 0.6, 0.05]
