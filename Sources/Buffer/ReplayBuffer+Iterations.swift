@@ -240,8 +240,10 @@ extension ReplayBuffer {
     /// (at t = 0 none were ever sampled) and picks a nested loop over the whole iteration for
     /// each selected prompt — 40 s at 20k prompts, quadratic. Only the narrow columns those
     /// statements read; ANALYZE samples a fixed number of rows, so this stays cheap as pairs grow.
+    /// Runs as the schema owner (migration 0012), so a coordinator connected as a member of
+    /// `optune_worker` refreshes them too.
     public static func refreshPairStatistics(on c: isolated Connection) throws {
-        try c.simpleQuery("ANALYZE optune.pairs (run_id, t, prompt_id, r_w)")
+        try c.simpleQuery("SELECT optune.refresh_pair_statistics()")
     }
 
     /// Marks the pages D_t was just written to all-visible, after its transaction commits (VACUUM
@@ -263,12 +265,9 @@ extension ReplayBuffer {
     /// tables). Only the key columns, so the sample never reads token blobs or texts. This and
     /// ``refreshPairStatistics(on:)`` replace an ANALYZE of six whole tables at every
     /// iteration's opening: enqueueing, leasing and queue counts use index-forced plans.
+    /// Runs as the schema owner (migration 0012), like ``refreshPairStatistics(on:)``.
     public static func refreshBuildStatistics(on c: isolated Connection) throws {
-        try c.simpleQuery(
-            """
-            ANALYZE optune.responses (run_id, t, prompt_id, sample_index, purpose),
-                optune.rewards (response_id, reward_model_id)
-            """)
+        try c.simpleQuery("SELECT optune.refresh_build_statistics()")
     }
 
     /// Sets the run's status (and the reason when it failed).

@@ -75,4 +75,41 @@ struct RoleTests {
             await owner.close()
         }
     }
+
+    /// PostgreSQL lets only a table's owner ANALYZE it, and warns anyone else without failing: a
+    /// coordinator connected as optune_worker used to build D_t on stale statistics (or none).
+    @Test func aCoordinatorConnectedAsOptuneWorkerRefreshesThePlannerStatisticsOfTheBuild() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await BufferScenario.make(in: database, promptCount: 20)
+            try await scenario.buffer.insertResponses(scenario.responses())
+            let stored = try await scenario.buffer.responses(run: scenario.run, t: 0)
+            try await scenario.buffer.recordRewards(
+                stored.map {
+                    NewReward(response: $0.id, rewardModel: scenario.rewardModel, score: Double($0.id % 5) + Double($0.sampleIndex))
+                })
+            try await scenario.buffer.connection.execute(
+                "UPDATE optune.iterations SET state = 'scoring' WHERE run_id = $1 AND t = 0", [scenario.run])
+            try await Self.withLogin(in: "optune_worker") { worker in
+                let workerBuffer = ReplayBuffer(connection: try await Connection.connect(to: try Self.url(database.url, as: worker)))
+                let record = try await workerBuffer.runRecord(scenario.run)
+                try await workerBuffer.buildPairs(run: record, t: 0)
+                await workerBuffer.connection.close()
+            }
+            // Only ANALYZE sets last_analyze (autovacuum sets last_autoanalyze), and 20 pairs are
+            // below autovacuum's threshold of 50 rows anyway.
+            let analyzed = try await scenario.buffer.connection.query(
+                """
+                SELECT relname FROM pg_stat_user_tables
+                WHERE schemaname = 'optune' AND relname IN ('responses', 'rewards', 'pairs') AND last_analyze IS NOT NULL
+                ORDER BY relname
+                """
+            ).map { try $0.decode(0, as: String.self) }
+            #expect(analyzed == ["pairs", "responses", "rewards"])
+            let pairColumns = try await scenario.buffer.connection.query(
+                "SELECT attname::text FROM pg_stats WHERE schemaname = 'optune' AND tablename = 'pairs' ORDER BY attname"
+            ).map { try $0.decode(0, as: String.self) }
+            #expect(pairColumns == ["prompt_id", "r_w", "run_id", "t"])
+            #expect(try await Probe.count("SELECT count(*) FROM optune.pairs", on: scenario.buffer.connection) == 20)
+        }
+    }
 }
