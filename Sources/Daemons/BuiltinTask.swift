@@ -19,6 +19,24 @@ public struct BuiltinTask: Sendable {
     /// The most samples per prompt the built-in task allows.
     public static let maxSamplesPerPrompt = 8
 
+    /// Prompts per task chunk for a run of this task when none is given: enough chunks for 4 per
+    /// generator in every iteration (ρ of the train prompts after iteration 0), within 256…2048.
+    ///
+    /// The built-in policy samples thousands of prompts a second, so a chunk of 256 is about 40 ms
+    /// of its work, and what a chunk costs the buffer whatever its size (a lease, reads of its
+    /// prompts and responses, two fenced submissions, their commits, the wake-ups) was a quarter
+    /// of the buffer's CPU in an iteration at 48k prompts. An LLM spends seconds on 256 prompts,
+    /// so runs over imported prompts keep 256.
+    public func defaultChunkSize(rho: Double, generators: Int) -> Int {
+        let smallestIteration = Double(trainPrompts) * min(max(rho, 0), 1)
+        let perGenerator = smallestIteration / Double(4 * max(1, generators))
+        guard perGenerator.isFinite else { return Self.chunkSizes.lowerBound }
+        return Int(min(max(perGenerator, Double(Self.chunkSizes.lowerBound)), Double(Self.chunkSizes.upperBound)))
+    }
+
+    /// The range ``defaultChunkSize(rho:generators:)`` chooses in.
+    public static let chunkSizes = 256...2048
+
     /// The prompt set's name, e.g. `digits-1000-1000-s1` or `graded-1000-1000-s1`.
     public var setName: String { "\(family.rawValue)-\(trainPrompts)-\(evalPrompts)-s\(seed)" }
 

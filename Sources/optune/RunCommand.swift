@@ -137,8 +137,10 @@ struct Run: AsyncParsableCommand {
                 )
             }
             let model = try await task.ensureRewardModel(buffer: buffer)
+            let chunkSize = task.defaultChunkSize(rho: options.rho, generators: generators)
             runID = try await buffer.createRun(
-                name: runName, promptSetID: set, rewardModelID: model, config: options.config(basePolicy: base))
+                name: runName, promptSetID: set, rewardModelID: model, config: options.config(basePolicy: base, defaultChunkSize: chunkSize)
+            )
             note(
                 "run \(runName) (id \(runID)): \(task.setName), ρ \(options.rho), \(options.strategy.rawValue), \(options.loss.rawValue), T = \(options.iterations)"
             )

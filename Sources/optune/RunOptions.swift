@@ -59,11 +59,12 @@ struct RunConfigOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Prompts per generation/scoring task: a worker leases whole chunks, and a chunk whose lease expires is split in 4 (1...100000).",
+            "Prompts per generation/scoring task: a worker leases whole chunks, and a chunk whose lease expires is split in 4 (1...100000). Default: 256; for the built-in task, enough for 4 chunks per generator in each iteration, within 256...2048.",
             valueName: "N"))
-    var chunkSize: Int = 256
+    var chunkSize: Int?
 
-    func config(basePolicy: Int64?) -> RunConfig {
+    /// The run's config; `defaultChunkSize` applies when `--chunk-size` was not given (nil: 256).
+    func config(basePolicy: Int64?, defaultChunkSize: Int? = nil) -> RunConfig {
         var config = RunConfig()
         config.rho = rho
         config.strategy = strategy
@@ -80,7 +81,8 @@ struct RunConfigOptions: ParsableArguments {
         config.maxDeadFraction = maxDeadFraction
         config.rewardMin = rewardMin
         config.rewardMax = rewardMax
-        config.chunkSize = chunkSize == 256 ? nil : chunkSize
+        let size = chunkSize ?? defaultChunkSize
+        config.chunkSize = size == 256 ? nil : size
         config.basePolicy = basePolicy
         return config
     }
