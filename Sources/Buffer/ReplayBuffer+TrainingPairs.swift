@@ -29,21 +29,37 @@ extension ReplayBuffer {
     public static let trainingPageSize = 4096
 
     /// A D_t read whose pairs are the rows of `pairs` (a subquery of `optune.pairs` with the
-    /// columns below, an index range or lookup of `pairs_pkey`), with prompts and responses each
-    /// fetched by one index lookup per pair (LATERAL … LIMIT 1 keeps the planner from hashing the
-    /// whole responses table), in the row order of `pairs`. Decoded by ``decodeTrainingPairs(_:)``.
+    /// columns below, an index range or lookup of `pairs_pkey`), in the row order of `pairs`.
+    /// Each pair's prompt is one index lookup, and its two responses one more: the range of its
+    /// prompt's samples at (source_run_id, source_t), from which the aggregates pick chosen and
+    /// rejected (a pair whose response is missing decodes as an error naming it). LATERAL keeps
+    /// the planner from hashing the whole responses table. Run by ``readTrainingPairs(_:_:)``.
+    /// Decoded by ``decodeTrainingPairs(_:)``.
     private static func trainingPairStatement(pairs: String) -> String {
         """
-        SELECT p.prompt_id, q.text, q.messages::text, c.tokens, r.tokens, p.weight, p.zero_gap, c.id, r.id, p.source_run_id, p.source_t
+        SELECT p.prompt_id, q.text, q.messages::text, s.chosen_tokens, s.rejected_tokens, p.weight, p.zero_gap,
+               s.chosen_id, s.rejected_id, p.source_run_id, p.source_t
         FROM (\(pairs)) p
         CROSS JOIN LATERAL (SELECT text, messages FROM optune.prompts WHERE id = p.prompt_id LIMIT 1) q
         CROSS JOIN LATERAL (
-            SELECT id, tokens FROM optune.responses
-            WHERE (run_id, t, prompt_id, sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.chosen_sample) LIMIT 1) c
-        CROSS JOIN LATERAL (
-            SELECT id, tokens FROM optune.responses
-            WHERE (run_id, t, prompt_id, sample_index) = (p.source_run_id, p.source_t, p.prompt_id, p.rejected_sample) LIMIT 1) r
+            SELECT min(id) FILTER (WHERE sample_index = p.chosen_sample) AS chosen_id,
+                   (array_agg(tokens) FILTER (WHERE sample_index = p.chosen_sample))[1] AS chosen_tokens,
+                   min(id) FILTER (WHERE sample_index = p.rejected_sample) AS rejected_id,
+                   (array_agg(tokens) FILTER (WHERE sample_index = p.rejected_sample))[1] AS rejected_tokens
+            FROM optune.responses
+            WHERE (run_id, t, prompt_id) = (p.source_run_id, p.source_t, p.prompt_id)
+              AND sample_index IN (p.chosen_sample, p.rejected_sample)) s
         """
+    }
+
+    /// Runs a D_t read without Memoize: the planner caches each pair's lookups expecting repeats,
+    /// but every pair has its own prompt and responses, so the cache only copied rows (a third of
+    /// the read's time at 4096 pairs a page).
+    private func readTrainingPairs(_ statement: String, _ parameters: [(any PostgresEncodable)?]) async throws -> QueryResult {
+        try await connection.transaction { c in
+            try c.simpleQuery("SET LOCAL enable_memoize = off")
+            return try c.query(statement, parameters)
+        }
     }
 
     /// One keyset page of D_t: `pageSize` ($4) pairs after prompt id $3, an index range of `pairs_pkey`.
@@ -115,8 +131,7 @@ extension ReplayBuffer {
         try await forEachKeysetPage(
             after: Int64.min, pageSize: pageSize,
             fetch: { after in
-                try await connection.query(
-                    Self.trainingPageStatement, [run, t32, after, Int64(pageSize)])
+                try await readTrainingPairs(Self.trainingPageStatement, [run, t32, after, Int64(pageSize)])
             },
             decode: { page in try Self.decodeTrainingPairs(page) },
             key: \.prompt.id, body)
@@ -128,8 +143,7 @@ extension ReplayBuffer {
     public func trainingPairs(run: Int64, t: Int, prompts: [Int64]) async throws -> [TrainingPairRecord] {
         let t32 = try int32Iteration(t)
         guard !prompts.isEmpty else { return [] }
-        let rows = try await connection.query(
-            Self.trainingPairsByPromptStatement, [run, t32, prompts])
+        let rows = try await readTrainingPairs(Self.trainingPairsByPromptStatement, [run, t32, prompts])
         var byPrompt: [Int64: TrainingPairRecord] = [:]
         byPrompt.reserveCapacity(rows.count)
         for record in try Self.decodeTrainingPairs(rows) { byPrompt[record.prompt.id] = record }
@@ -148,8 +162,11 @@ extension ReplayBuffer {
         records.reserveCapacity(rows.count)
         for row in rows {
             let prompt: Int64 = try row.decode(0)
-            let (chosenID, rejectedID): (Int64, Int64) = (try row.decode(7), try row.decode(8))
             let (sourceRun, sourceT): (Int64, Int) = (try row.decode(9), try row.decode(10))
+            guard let chosenID = try row.decode(7, as: Int64?.self), let rejectedID = try row.decode(8, as: Int64?.self) else {
+                throw BufferError(
+                    "pair for prompt \(prompt) names a response that does not exist at run \(sourceRun), t \(sourceT)")
+            }
             let chosen = try row.withRawBytes(3) { blob in
                 try decoder.decode(blob, response: chosenID, prompt: prompt, run: sourceRun, t: sourceT, column: .responseTokens)
             }
