@@ -81,14 +81,7 @@ struct RoleTests {
     @Test func aCoordinatorConnectedAsOptuneWorkerRefreshesThePlannerStatisticsOfTheBuild() async throws {
         try await TestDatabase.withFresh { database in
             let scenario = try await BufferScenario.make(in: database, promptCount: 20)
-            try await scenario.buffer.insertResponses(scenario.responses())
-            let stored = try await scenario.buffer.responses(run: scenario.run, t: 0)
-            try await scenario.buffer.recordRewards(
-                stored.map {
-                    NewReward(response: $0.id, rewardModel: scenario.rewardModel, score: Double($0.id % 5) + Double($0.sampleIndex))
-                })
-            try await scenario.buffer.connection.execute(
-                "UPDATE optune.iterations SET state = 'scoring' WHERE run_id = $1 AND t = 0", [scenario.run])
+            try await scenario.scoredAwaitingBuild()
             try await Self.withLogin(in: "optune_worker") { worker in
                 let workerBuffer = ReplayBuffer(connection: try await Connection.connect(to: try Self.url(database.url, as: worker)))
                 let record = try await workerBuffer.runRecord(scenario.run)

@@ -193,14 +193,7 @@ struct SettledPairsTests {
         try await TestDatabase.withFresh { database in
             let scenario = try await BufferScenario.make(in: database, promptCount: 40)
             let buffer = scenario.buffer
-            try await buffer.insertResponses(scenario.responses())
-            let stored = try await buffer.responses(run: scenario.run, t: 0)
-            try await buffer.recordRewards(
-                stored.map {
-                    NewReward(response: $0.id, rewardModel: scenario.rewardModel, score: Double($0.id % 7) + Double($0.sampleIndex))
-                })
-            try await buffer.connection.execute(
-                "UPDATE optune.iterations SET state = 'scoring' WHERE run_id = $1 AND t = 0", [scenario.run])
+            try await scenario.scoredAwaitingBuild()
             let record = try await buffer.runRecord(scenario.run)
             // The test server commits asynchronously (synchronous_commit = off), as a tuned
             // production server may: the build must flush its commit for the VACUUM to work.

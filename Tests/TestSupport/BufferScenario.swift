@@ -48,4 +48,15 @@ public struct BufferScenario: Sendable {
             }
         }
     }
+
+    /// Iteration 0 generated (``responses(samples:prompts:)``) and scored, waiting in `scoring`
+    /// for the coordinator to build D_0. A response's score depends on its id and sample, so
+    /// pairs have gaps of different sizes.
+    public func scoredAwaitingBuild() async throws {
+        try await buffer.insertResponses(responses())
+        let stored = try await buffer.responses(run: run, t: 0)
+        try await buffer.recordRewards(
+            stored.map { NewReward(response: $0.id, rewardModel: rewardModel, score: Double($0.id % 7) + Double($0.sampleIndex)) })
+        try await buffer.connection.execute("UPDATE optune.iterations SET state = 'scoring' WHERE run_id = $1 AND t = 0", [run])
+    }
 }
