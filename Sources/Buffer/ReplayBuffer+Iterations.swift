@@ -260,6 +260,14 @@ extension ReplayBuffer {
         try c.simpleQuery("VACUUM (SKIP_LOCKED, TRUNCATE false) optune.pairs")
     }
 
+    /// Whether this session's role may VACUUM `optune.pairs` (it has the privileges of the
+    /// table's owner, or is a superuser), i.e. whether ``settlePairs(on:)`` does anything.
+    public func canSettlePairs() async throws -> Bool {
+        try await connection.query(
+            "SELECT pg_has_role(relowner, 'USAGE') FROM pg_catalog.pg_class WHERE oid = 'optune.pairs'::regclass"
+        ).first?.decode(0, as: Bool.self) ?? false
+    }
+
     /// Refreshes the planner statistics pair building needs before it starts: the iteration's
     /// selection, responses and rewards were written since the last ones (at t = 0 into empty
     /// tables). Only the key columns, so the sample never reads token blobs or texts. This and

@@ -76,14 +76,17 @@ struct RoleTests {
         }
     }
 
-    /// PostgreSQL lets only a table's owner ANALYZE it, and warns anyone else without failing: a
-    /// coordinator connected as optune_worker used to build D_t on stale statistics (or none).
+    /// PostgreSQL lets only a table's owner ANALYZE (or VACUUM) it, and warns anyone else without
+    /// failing: a coordinator connected as optune_worker used to build D_t on stale statistics.
     @Test func aCoordinatorConnectedAsOptuneWorkerRefreshesThePlannerStatisticsOfTheBuild() async throws {
         try await TestDatabase.withFresh { database in
             let scenario = try await BufferScenario.make(in: database, promptCount: 20)
             try await scenario.scoredAwaitingBuild()
             try await Self.withLogin(in: "optune_worker") { worker in
                 let workerBuffer = ReplayBuffer(connection: try await Connection.connect(to: try Self.url(database.url, as: worker)))
+                // The VACUUM after the build is the one step such a role cannot do; the
+                // coordinator says so once when it starts.
+                #expect(try await workerBuffer.canSettlePairs() == false)
                 let record = try await workerBuffer.runRecord(scenario.run)
                 try await workerBuffer.buildPairs(run: record, t: 0)
                 await workerBuffer.connection.close()
@@ -103,6 +106,7 @@ struct RoleTests {
             ).map { try $0.decode(0, as: String.self) }
             #expect(pairColumns == ["prompt_id", "r_w", "run_id", "t"])
             #expect(try await Probe.count("SELECT count(*) FROM optune.pairs", on: scenario.buffer.connection) == 20)
+            #expect(try await scenario.buffer.canSettlePairs())
         }
     }
 }
