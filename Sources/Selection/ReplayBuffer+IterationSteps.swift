@@ -49,7 +49,8 @@ extension ReplayBuffer {
 
     /// Builds D_t (scoring → building → training) in one transaction; a repeat after a crash in
     /// `building` finishes the job, and one after another coordinator did it changes nothing.
-    /// Then marks D_t's pages all-visible for the next selection (``settlePairs(on:)``).
+    /// Then marks D_t's pages all-visible for the next selection (``settlePairs(on:)``), best
+    /// effort: only a lost connection during it is thrown.
     public func buildPairs(run record: RunRecord, t: Int) async throws {
         let run = record.id
         // The iteration's responses and rewards were written since the last statistics.
@@ -68,7 +69,11 @@ extension ReplayBuffer {
             try Self.recordPairCounts(run: run, t: t, pairs: outcome.pairs, reused: outcome.reused, zeroGap: outcome.zeroGap, on: c)
             try Self.transition(run: run, t: t, from: .building, to: .training, on: c)
         }
-        try await connection.run { c in try Self.settlePairs(on: c) }
+        // D_t is committed: a failing VACUUM (a statement timeout, a cancel) costs the next
+        // selection time, not the run. A lost connection still goes to the caller's recovery.
+        do {
+            try await connection.run { c in try Self.settlePairs(on: c) }
+        } catch  where !Self.isConnectionLoss(error) {}
     }
 
     /// Evaluates π_t from the iteration's scored eval responses and moves it to done.
