@@ -6,8 +6,7 @@ import Selection
 /// A finished iteration 0 at any scale, written set-based in SQL (not through the ingest path)
 /// so the sections that start from D_0 — selection, export — reach 1M prompts in minutes: N
 /// prompts in a train split, a run, π_0 and π_1, iteration 0 with its tasks done, two responses
-/// per prompt, their rewards, and D_0 built by the product's ``PairBuilder`` and settled as the
-/// coordinator settles it.
+/// per prompt, their rewards, and D_0 built by the product's ``PairBuilder``.
 struct ScaleFixture {
     var run: Int64
     var promptSet: Int64
@@ -15,9 +14,6 @@ struct ScaleFixture {
     /// π_0, π_1.
     var policies: [Int64]
     var prompts: Int
-    /// Seconds the VACUUM that marks D_0's pages all-visible took after the build
-    /// (``ReplayBuffer/settlePairs(on:)``): part of building D_0, not of the next selection.
-    var settleSeconds: Double
 
     /// Builds the fixture. With `tokenBlobs`, responses carry token blobs (cycled) and no text;
     /// otherwise a short text each.
@@ -71,17 +67,11 @@ struct ScaleFixture {
         try await c.simpleQuery("ANALYZE optune.responses, optune.rewards, optune.pairs")
         progress("\(name): D_0 by the pair builder")
         try await c.transaction { [beta2 = config.beta2] c in
-            try c.simpleQuery("SET LOCAL synchronous_commit = on")
             let built = try PairBuilder.build(run: run, t: 0, rewardModel: model, beta2: beta2, previousPairsRun: nil, on: c)
             try ReplayBuffer.recordPairCounts(run: run, t: 0, pairs: built.pairs, reused: built.reused, zeroGap: built.zeroGap, on: c)
             try c.execute("UPDATE optune.iterations SET state = 'done', finished_at = now() WHERE run_id = $1 AND t = 0", [run])
         }
-        // As the coordinator does after every build (ReplayBuffer.buildPairs).
-        let settleStarted = ContinuousClock.now
-        try await c.run { c in try ReplayBuffer.settlePairs(on: c) }
-        let settleSeconds = (ContinuousClock.now - settleStarted).seconds
         try await c.simpleQuery("ANALYZE optune.prompts, optune.prompt_set_members, optune.generation_tasks, optune.pairs")
-        return ScaleFixture(
-            run: run, promptSet: set, rewardModel: model, policies: [pi0, pi1], prompts: count, settleSeconds: settleSeconds)
+        return ScaleFixture(run: run, promptSet: set, rewardModel: model, policies: [pi0, pi1], prompts: count)
     }
 }

@@ -3,9 +3,9 @@ import Foundation
 import Postgres
 import Selection
 
-/// Times iteration 1's selection at N prompts — OPTune's ranking of every prompt by its D_0
-/// reward, N·ρ selected (one row of arrays) and enqueued as 256-prompt chunks, in one
-/// transaction, through ``Selector`` — beside its
+/// Times iteration 1's selection at N prompts — the VACUUM that marks D_0's pages all-visible,
+/// then OPTune's ranking of every prompt by its D_0 reward, N·ρ selected (one row of arrays) and
+/// enqueued as 256-prompt chunks, in one transaction, through ``Selector`` — beside its
 /// floor on the same data: the same ranking written to a bare temporary heap (no index, no FK).
 struct SelectionBenchmark {
     var fixture: ScaleFixture
@@ -18,7 +18,11 @@ struct SelectionBenchmark {
         try await c.run { c in
             try ReplayBuffer.createIteration(run: fixture.run, t: 1, policy: fixture.policies[1], rho: rho, strategy: .reward, on: c)
         }
+        // What the coordinator's opening of iteration 1 does (ReplayBuffer.openIteration): mark
+        // D_0's pages all-visible, then rank, select and enqueue in one transaction.
         let started = ContinuousClock.now
+        try await c.run { c in try ReplayBuffer.settlePairs(on: c) }
+        let settleSeconds = (ContinuousClock.now - started).seconds
         let enqueued = try await c.transaction { c in
             let selected = try Selector.select(
                 Selector.Request(
@@ -51,11 +55,11 @@ struct SelectionBenchmark {
                 section: "selection", name: "rank \(scale) prompts by reward, select and enqueue ρ = \(rho)", value: seconds, unit: "s",
                 comparison: String(
                     format:
-                        "floor %.2f s (same ranking into a bare temp heap) · %.1f× floor · %d prompts in %d chunks · goal ≤ 1 s at 1M · D_0's VACUUM after its build %.2f s",
-                    floor, seconds / max(floor, 1e-9), enqueued.0, enqueued.1, fixture.settleSeconds)))
+                        "floor %.2f s (same ranking into a bare temp heap) · %.1f× floor · %d prompts in %d chunks · of which VACUUM of D_0 %.2f s · goal ≤ 1 s at 1M",
+                    floor, seconds / max(floor, 1e-9), enqueued.0, enqueued.1, settleSeconds)))
         report.record("selection_seconds", seconds)
         report.record("selection_floor_seconds", floor)
-        report.record("selection_settle_seconds", fixture.settleSeconds)
+        report.record("selection_settle_seconds", settleSeconds)
         report.record("selection_prompts", Double(fixture.prompts))
     }
 }

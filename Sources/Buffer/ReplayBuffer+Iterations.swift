@@ -246,16 +246,21 @@ extension ReplayBuffer {
         try c.simpleQuery("SELECT optune.refresh_pair_statistics()")
     }
 
-    /// Marks the pages D_t was just written to all-visible, after its transaction commits (VACUUM
-    /// cannot run inside one). The next iteration ranks D_t by an index-only scan of
-    /// `pairs_selection_idx`; on pages not yet marked it fetches every pair's heap row to check
-    /// its visibility, which at 1M prompts is most of the selection's time (0.5 s of 0.9 s). The
-    /// VACUUM reads only pages not yet all-visible — the new D_t, about 0.1 s at 1M pairs — and
-    /// never waits: if another vacuum holds the table it is skipped (then autovacuum marks the
-    /// pages later). It never truncates, so it takes no lock that stops readers or writers. A
-    /// role that does not own `optune.pairs` gets a warning from the server and nothing is done.
-    /// The building transaction must have committed with `synchronous_commit = on`: rows whose
-    /// commit is not yet flushed cannot be hinted, and their pages stay unmarked.
+    /// Marks the pages of `optune.pairs` not yet all-visible (the last D_t) so, before a
+    /// selection ranks D_{t−1} by an index-only scan of `pairs_selection_idx`: on pages not yet
+    /// marked that scan fetches every pair's heap row to check its visibility, which at 1M
+    /// prompts was most of the selection's time (0.5 s of 0.9 s). Outside a transaction (VACUUM
+    /// cannot run in one).
+    ///
+    /// A page is only marked when every row on it can be hinted as committed. On a server with
+    /// `synchronous_commit = off` that waits until the commits of its rows' transaction and of
+    /// the transactions next to it in the commit log are flushed (the WAL writer does within a
+    /// fraction of a second, unless more asynchronous commits land there meanwhile): best effort.
+    /// The coordinator calls this when it opens the next iteration, after training. The VACUUM reads only pages not yet all-visible (about 0.1 s for
+    /// 1M new pairs) and never waits: if another vacuum holds the table it is skipped and
+    /// autovacuum marks the pages later. It never truncates, so it takes no lock that stops
+    /// readers or writers. A role that does not own `optune.pairs` gets a warning from the server
+    /// and nothing is done (``canSettlePairs()``).
     public static func settlePairs(on c: isolated Connection) throws {
         try c.simpleQuery("VACUUM (SKIP_LOCKED, TRUNCATE false) optune.pairs")
     }

@@ -7,12 +7,21 @@ import Postgres
 extension ReplayBuffer {
     /// Creates iteration `t` of `run` with π_t = `policy`, selects its prompts (unless `t` is
     /// the final, evaluation-only iteration) and enqueues its generation work, in one transaction.
+    /// A selection that ranks D_{t−1} is preceded by ``settlePairs(on:)``.
     public func openIteration(run record: RunRecord, t: Int, policy: Int64, finalT: Int) async throws {
         let config = record.config
         let run = record.id
         // No statistics refresh here: D_{t−1}'s were taken when it was built, and the other
         // statements of the opening use index-forced plans.
         let fullyOnline = t == 0 || config.strategy == .full
+        if t < finalT && !fullyOnline && config.strategy != .random {
+            // The ranking reads D_{t−1} from pairs_selection_idx: mark its pages all-visible
+            // first. Best effort: a failing VACUUM (a statement timeout, a cancel) only makes the
+            // ranking slower; a lost connection still goes to the caller's recovery.
+            do {
+                try await connection.run { c in try Self.settlePairs(on: c) }
+            } catch  where !Self.isConnectionLoss(error) {}
+        }
         try await connection.transaction { c in
             try Self.createIteration(
                 run: run, t: t, policy: policy, rho: fullyOnline ? 1 : config.rho, strategy: fullyOnline ? .full : config.strategy, on: c)
@@ -49,17 +58,11 @@ extension ReplayBuffer {
 
     /// Builds D_t (scoring → building → training) in one transaction; a repeat after a crash in
     /// `building` finishes the job, and one after another coordinator did it changes nothing.
-    /// Then marks D_t's pages all-visible for the next selection (``settlePairs(on:)``), best
-    /// effort: only a lost connection during it is thrown.
     public func buildPairs(run record: RunRecord, t: Int) async throws {
         let run = record.id
         // The iteration's responses and rewards were written since the last statistics.
         try await connection.run { c in try Self.refreshBuildStatistics(on: c) }
         try await connection.transaction { c in
-            // Committed and flushed before the VACUUM below: with asynchronous commit (a server's
-            // synchronous_commit = off) the new rows could not yet be hinted as committed, and a
-            // page is only marked all-visible when every row on it is.
-            try c.simpleQuery("SET LOCAL synchronous_commit = on")
             if try Self.transition(run: run, t: t, from: .scoring, to: .building, on: c) == false {
                 guard try Self.latestIteration(run: run, on: c)?.state == .building else { return }
             }
@@ -69,11 +72,6 @@ extension ReplayBuffer {
             try Self.recordPairCounts(run: run, t: t, pairs: outcome.pairs, reused: outcome.reused, zeroGap: outcome.zeroGap, on: c)
             try Self.transition(run: run, t: t, from: .building, to: .training, on: c)
         }
-        // D_t is committed: a failing VACUUM (a statement timeout, a cancel) costs the next
-        // selection time, not the run. A lost connection still goes to the caller's recovery.
-        do {
-            try await connection.run { c in try Self.settlePairs(on: c) }
-        } catch  where !Self.isConnectionLoss(error) {}
     }
 
     /// Evaluates π_t from the iteration's scored eval responses and moves it to done.
