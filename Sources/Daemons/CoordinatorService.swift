@@ -91,7 +91,7 @@ public struct CoordinatorService: Service, CustomStringConvertible {
         let name = try await supervisor.perform("reading the run") { try await buffer.runRecord(run).name }
         if try await supervisor.perform("checking the role", { try await buffer.canSettlePairs() }) == false {
             logger.notice(
-                "this role does not own optune.pairs, so the VACUUM after each build of D_t is skipped and left to autovacuum; the next selection then reads D_t's rows (about 0.5 s more at 1M prompts). Run the coordinator as the schema owner to avoid it.",
+                "this role does not own optune.pairs, so the VACUUM before each selection is skipped and left to autovacuum; a selection may then read D_{t-1}'s rows (about 0.5 s more at 1M prompts). Run the coordinator as the schema owner to avoid it.",
                 metadata: ["run": "\(run)"])
         }
         while !Task.shouldStop {
