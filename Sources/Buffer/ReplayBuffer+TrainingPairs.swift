@@ -53,7 +53,7 @@ extension ReplayBuffer {
     }
 
     /// Runs a D_t read without Memoize: the planner caches each pair's lookups expecting repeats,
-    /// but every pair has its own prompt and responses, so the cache only copied rows (a third of
+    /// but every pair has its own prompt and responses, so the cache only copied rows (a fifth of
     /// the read's time at 4096 pairs a page).
     private func readTrainingPairs(_ statement: String, _ parameters: [(any PostgresEncodable)?]) async throws -> QueryResult {
         try await connection.transaction { c in
