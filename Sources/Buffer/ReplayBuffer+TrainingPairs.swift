@@ -62,14 +62,6 @@ extension ReplayBuffer {
         }
     }
 
-    /// One keyset page of D_t: `pageSize` ($4) pairs after prompt id $3, an index range of `pairs_pkey`.
-    private static let trainingPageStatement =
-        trainingPairStatement(
-            pairs: """
-                SELECT prompt_id, source_run_id, source_t, chosen_sample, rejected_sample, weight, zero_gap FROM optune.pairs
-                WHERE run_id = $1 AND t = $2 AND prompt_id > $3 ORDER BY prompt_id LIMIT $4
-                """) + "\nORDER BY p.prompt_id"
-
     /// The pairs of D_t for the prompt ids $3, one `pairs_pkey` lookup each.
     private static let trainingPairsByPromptStatement = trainingPairStatement(
         pairs: """
@@ -117,24 +109,6 @@ extension ReplayBuffer {
             }
         }
         return keys
-    }
-
-    /// Calls `body` with D_t's pairs, prompts and decoded token ids page by page in prompt order.
-    /// Each page is one range of `pairs_pkey` (`prompt_id > last key`), so a page costs the same
-    /// wherever it lies; memory stays bounded by `pageSize` pairs. A blob that fails to decode
-    /// throws ``CorruptTokenBlob`` naming the response.
-    public func forEachTrainingPairPage(
-        run: Int64, t: Int, pageSize: Int = trainingPageSize, _ body: ([TrainingPairRecord]) async throws -> Void
-    ) async throws {
-        guard pageSize > 0 else { throw BufferError("page size must be positive, got \(pageSize)") }
-        let t32 = try int32Iteration(t)
-        try await forEachKeysetPage(
-            after: Int64.min, pageSize: pageSize,
-            fetch: { after in
-                try await readTrainingPairs(Self.trainingPageStatement, [run, t32, after, Int64(pageSize)])
-            },
-            decode: { page in try Self.decodeTrainingPairs(page) },
-            key: \.prompt.id, body)
     }
 
     /// The pairs of D_t for prompts `prompts`, in the order of `prompts` (a page of a shuffled

@@ -12,6 +12,9 @@ public struct RunDriver: Sendable {
     let run: Int64
     let generators: Int
 
+    /// How long an idle daemon of the run waits for a notification before it looks anyway.
+    static let pollInterval = Duration.seconds(1)
+
     public init(databaseURL: String, run: Int64, generators: Int = 1) {
         self.databaseURL = databaseURL
         self.run = run
@@ -33,17 +36,19 @@ public struct RunDriver: Sendable {
         var settings = DaemonSettings()
         settings.run = run
         // Every enqueue, submission and state change notifies the workers and the coordinator;
-        // polling is only the fallback for a lost notification. At 50 ms, a 48k-prompt run of two
+        // polling is only the fallback for a lost notification, which the daemons of one
+        // process on one direct connection do not lose. At 50 ms, a 48k-prompt run of two
         // iterations leased about 1,950 times per queue for 294 batches of work, most of them
-        // while π_t trained.
-        settings.pollInterval = .milliseconds(250)
+        // while π_t trained; at 250 ms the idle rounds of the four daemons still cost about
+        // 0.1 s of database CPU an iteration.
+        settings.pollInterval = Self.pollInterval
         settings.batchSize = 256
         let finished = Mutex(false)
         let caught = Mutex<Int32?>(nil)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
                 service: CoordinatorService(
-                    databaseURL: databaseURL, run: run, pollInterval: .milliseconds(250), logger: logger, onIterationDone: onIteration,
+                    databaseURL: databaseURL, run: run, pollInterval: Self.pollInterval, logger: logger, onIterationDone: onIteration,
                     onFinished: { finished.withLock { $0 = true } }),
                 successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
         ]

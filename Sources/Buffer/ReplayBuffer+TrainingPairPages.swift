@@ -1,0 +1,145 @@
+import Postgres
+import TokenCodec
+
+/// A pair of D_t as `optune.pairs` holds it: where its two samples are, not their tokens.
+struct PairKey {
+    var prompt: Int64
+    var sourceRun: Int64
+    var sourceT: Int
+    var chosenSample: Int
+    var rejectedSample: Int
+    var weight: Double
+    var zeroGap: Bool
+
+    /// The iteration whose responses the pair names.
+    struct Source: Hashable {
+        var run: Int64
+        var t: Int
+    }
+
+    var source: Source { Source(run: sourceRun, t: sourceT) }
+}
+
+extension ReplayBuffer {
+    /// Calls `body` with D_t's pairs, prompts and decoded token ids page by page in prompt order.
+    /// Each page is one range of `pairs_pkey` (`prompt_id > last key`), so a page costs the same
+    /// wherever it lies; memory stays bounded by `pageSize` pairs. A blob that fails to decode
+    /// throws ``CorruptTokenBlob`` naming the response.
+    ///
+    /// A page's pairs name prompts in one stretch of ids, and their responses lie in one stretch
+    /// of `responses_sample_unique` per source iteration. Read as index ranges, the prompts and
+    /// responses of a 4096-pair page cost a third of one lookup per pair; a sparse page (pairs
+    /// of a prompt set spread thin among other prompts) keeps the lookups.
+    public func forEachTrainingPairPage(
+        run: Int64, t: Int, pageSize: Int = trainingPageSize, _ body: ([TrainingPairRecord]) async throws -> Void
+    ) async throws {
+        guard pageSize > 0 else { throw BufferError("page size must be positive, got \(pageSize)") }
+        let t32 = try int32Iteration(t)
+        try await forEachKeysetPage(
+            after: Int64.min, pageSize: pageSize,
+            fetch: { after in
+                try await connection.query(
+                    """
+                    SELECT prompt_id, source_run_id, source_t, chosen_sample, rejected_sample, weight, zero_gap FROM optune.pairs
+                    WHERE run_id = $1 AND t = $2 AND prompt_id > $3 ORDER BY prompt_id LIMIT $4
+                    """, [run, t32, after, Int64(pageSize)])
+            },
+            decode: { page in
+                try page.map { row in
+                    PairKey(
+                        prompt: try row.decode(0), sourceRun: try row.decode(1), sourceT: try row.decode(2),
+                        chosenSample: try row.decode(3), rejectedSample: try row.decode(4), weight: try row.decode(5),
+                        zeroGap: try row.decode(6))
+                }
+            },
+            key: \.prompt
+        ) { keys in
+            try await body(try await trainingPairs(run: run, t: t, keys: keys))
+        }
+    }
+
+    /// The records of `keys` (a page of D_t), in their order.
+    private func trainingPairs(run: Int64, t: Int, keys: [PairKey]) async throws -> [TrainingPairRecord] {
+        guard DenseIDRange(keys.map(\.prompt)) != nil else {
+            return try await trainingPairs(run: run, t: t, prompts: keys.map(\.prompt))
+        }
+        let prompts = try await prompts(keys.map(\.prompt))
+        var tokens: [SampleKey: (response: Int64, tokens: [UInt32]?)] = [:]
+        tokens.reserveCapacity(2 * keys.count)
+        for (source, group) in Dictionary(grouping: keys, by: \.source) {
+            try await readPairSamples(of: group, at: source, into: &tokens)
+        }
+        return try keys.map { key in
+            guard let prompt = prompts[key.prompt] else {
+                throw BufferError("pair for prompt \(key.prompt) of D_\(t) (run \(run)) names a prompt that does not exist")
+            }
+            guard let chosen = tokens[SampleKey(key.sourceRun, key.sourceT, key.prompt, key.chosenSample)],
+                let rejected = tokens[SampleKey(key.sourceRun, key.sourceT, key.prompt, key.rejectedSample)]
+            else {
+                throw BufferError(
+                    "pair for prompt \(key.prompt) names a response that does not exist at run \(key.sourceRun), t \(key.sourceT)")
+            }
+            guard let chosenTokens = chosen.tokens, let rejectedTokens = rejected.tokens else {
+                throw BufferError("pair for prompt \(key.prompt) has a response without token ids; the built-in trainer needs them")
+            }
+            return TrainingPairRecord(
+                prompt: prompt, chosen: chosenTokens, rejected: rejectedTokens, weight: key.weight, zeroGap: key.zeroGap)
+        }
+    }
+
+    /// A response's natural key.
+    private struct SampleKey: Hashable {
+        var run: Int64, t: Int, prompt: Int64, sample: Int
+        init(_ run: Int64, _ t: Int, _ prompt: Int64, _ sample: Int) {
+            (self.run, self.t, self.prompt, self.sample) = (run, t, prompt, sample)
+        }
+    }
+
+    /// Reads the chosen and rejected responses of `pairs` (all from `source`) into `tokens`,
+    /// decoded. Samples of those prompts that no pair names are read but not decoded.
+    private func readPairSamples(
+        of pairs: [PairKey], at source: PairKey.Source, into tokens: inout [SampleKey: (response: Int64, tokens: [UInt32]?)]
+    ) async throws {
+        let prompts = pairs.map(\.prompt)
+        let samples = Array(
+            Set(pairs.flatMap { [Int32(truncatingIfNeeded: $0.chosenSample), Int32(truncatingIfNeeded: $0.rejectedSample)] }))
+        let t32 = try int32Iteration(source.t)
+        // As in responses(run:t:prompts:): a dense stretch is one index range filtered by the
+        // lists (`+ 0` keeps them out of the index condition), a sparse one a lookup per prompt.
+        let rows =
+            if let range = DenseIDRange(prompts) {
+                try await connection.query(
+                    """
+                    SELECT r.prompt_id, r.sample_index, r.id, r.tokens FROM optune.responses r
+                    WHERE r.run_id = $1 AND r.t = $2 AND r.prompt_id BETWEEN $5 AND $6
+                      AND r.prompt_id + 0 = ANY($3::int8[]) AND r.sample_index + 0 = ANY($4::int4[])
+                    """, [source.run, t32, prompts, samples, range.lower, range.upper])
+            } else {
+                try await connection.query(
+                    """
+                    SELECT r.prompt_id, r.sample_index, r.id, r.tokens
+                    FROM unnest($3::int8[]) AS p(prompt_id)
+                    CROSS JOIN LATERAL (
+                        SELECT * FROM optune.responses x
+                        WHERE x.run_id = $1 AND x.t = $2 AND x.prompt_id = p.prompt_id AND x.sample_index = ANY($4::int4[]) OFFSET 0
+                    ) r
+                    """, [source.run, t32, prompts, samples])
+            }
+        var wanted = Set<SampleKey>(minimumCapacity: 2 * pairs.count)
+        for pair in pairs {
+            wanted.insert(SampleKey(source.run, source.t, pair.prompt, pair.chosenSample))
+            wanted.insert(SampleKey(source.run, source.t, pair.prompt, pair.rejectedSample))
+        }
+        var decoder = TokenBlobDecoder()
+        for row in rows {
+            let prompt: Int64 = try row.decode(0)
+            let key = SampleKey(source.run, source.t, prompt, try row.decode(1))
+            guard wanted.contains(key) else { continue }
+            let response: Int64 = try row.decode(2)
+            let decoded = try row.withRawBytes(3) { blob in
+                try decoder.decode(blob, response: response, prompt: prompt, run: source.run, t: source.t, column: .responseTokens)
+            }
+            tokens[key] = (response, decoded)
+        }
+    }
+}
