@@ -118,23 +118,15 @@ extension ReplayBuffer {
         }
         guard !batch.isEmpty else { return BatchOutcome(inserted: 0, alreadyStored: 0) }
         let parameters: [(any PostgresEncodable)?] = [batch.map(\.response), batch.map(\.rewardModel), batch.map(\.score)]
-        // Fast path: COPY, which writes the heap a page at a time (an INSERT writes, and logs,
-        // each row: 147k rewards took 200 ms that way, 115 ms by COPY); no ON CONFLICT, which
-        // costs a speculative insertion per row. A resubmission makes it fail on the primary
-        // key; the savepoint undoes it and the same rows go in again with ON CONFLICT DO NOTHING.
-        // An unknown response or reward model fails the statement check of optune.rewards
-        // either way.
+        // Fast path: a plain INSERT (ON CONFLICT costs a speculative insertion per row). A
+        // resubmission makes it fail on the primary key; the savepoint undoes it and the same rows
+        // go in again with ON CONFLICT DO NOTHING. An unknown response or reward model fails the
+        // statement check of optune.rewards either way.
         try c.simpleQuery("SAVEPOINT reward_insert")
         do {
-            let inserted = try c.copyFromBinary("COPY optune.rewards (response_id, reward_model_id, score) FROM STDIN (FORMAT binary)") {
-                writer in
-                for reward in batch {
-                    try writer.beginRow(fieldCount: 3)
-                    writer.write(reward.response)
-                    writer.write(reward.rewardModel)
-                    writer.write(reward.score)
-                }
-            }
+            let inserted = try c.execute(
+                "INSERT INTO optune.rewards (response_id, reward_model_id, score) SELECT * FROM unnest($1::int8[], $2::int8[], $3::float8[])",
+                parameters)
             try c.simpleQuery("RELEASE SAVEPOINT reward_insert")
             return BatchOutcome(inserted: inserted, alreadyStored: batch.count - inserted)
         } catch let error as PostgresError where error.sqlState == SQLState.uniqueViolation {
