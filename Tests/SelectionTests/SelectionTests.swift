@@ -264,3 +264,49 @@ struct HighestSelectionTests {
         }
     }
 }
+
+@Suite("D_t read in pages over index ranges")
+struct TrainingPairPageTests {
+    @Test func pagesOfADtWithReusedAndRegeneratedPairsMatchTheLookupsOfEachPair() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await BufferScenario.make(in: database, promptCount: 40)
+            let buffer = scenario.buffer
+            try await scenario.scoredAwaitingBuild()
+            let record = try await buffer.runRecord(scenario.run)
+            try await buffer.buildPairs(run: record, t: 0)
+            try await buffer.connection.execute(
+                "UPDATE optune.iterations SET state = 'done', finished_at = now() WHERE run_id = $1 AND t = 0", [scenario.run])
+            let policy = try await buffer.registerPolicy(run: scenario.run, t: 1, parent: scenario.policy, uri: "test://pi1")
+            try await buffer.openIteration(run: record, t: 1, policy: policy, finalT: 2)
+            let selected = try await buffer.connection.query(
+                "SELECT prompt_id FROM optune.selections WHERE run_id = $1 AND t = 1", [scenario.run]
+            ).map { try $0.decode(0, as: Int64.self) }
+            try #require(selected.count == 20)
+            // Iteration 1's samples differ from iteration 0's, so a pair read from the wrong source shows.
+            try await buffer.insertResponses(
+                selected.flatMap { prompt in
+                    (0..<2).map { sample in
+                        NewResponse(
+                            run: scenario.run, t: 1, prompt: prompt, sampleIndex: sample, policy: policy,
+                            tokens: [UInt32(sample) + 7, UInt32(truncatingIfNeeded: prompt)], text: "t1", finishReason: "stop")
+                    }
+                })
+            let fresh = try await buffer.responses(run: scenario.run, t: 1)
+            try await buffer.recordRewards(
+                fresh.map { NewReward(response: $0.id, rewardModel: scenario.rewardModel, score: Double($0.sampleIndex)) })
+            try await buffer.connection.execute(
+                "UPDATE optune.iterations SET state = 'scoring' WHERE run_id = $1 AND t = 1", [scenario.run])
+            try await buffer.buildPairs(run: record, t: 1)
+
+            var paged: [TrainingPairRecord] = []
+            try await buffer.forEachTrainingPairPage(run: scenario.run, t: 1, pageSize: 7) { paged += $0 }
+            let prompts = scenario.prompts.sorted()
+            #expect(paged.map(\.prompt.id) == prompts)
+            #expect(try await buffer.trainingPairs(run: scenario.run, t: 1, prompts: prompts) == paged)
+            // Both sources are there: the regenerated pairs carry iteration 1's tokens.
+            let regenerated = paged.filter { selected.contains($0.prompt.id) }
+            #expect(regenerated.count == 20 && regenerated.allSatisfy { $0.chosen == [8, UInt32(truncatingIfNeeded: $0.prompt.id)] })
+            #expect(paged.filter { !selected.contains($0.prompt.id) }.allSatisfy { $0.chosen.count >= 8 })
+        }
+    }
+}
