@@ -58,28 +58,25 @@ extension ReplayBuffer {
         }
     }
 
-    /// The records of `keys` (a page of D_t), in their order.
+    /// The records of `keys` (a page of D_t, in prompt order), in their order.
     private func trainingPairs(run: Int64, t: Int, keys: [PairKey]) async throws -> [TrainingPairRecord] {
         guard DenseIDRange(keys.map(\.prompt)) != nil else {
             return try await trainingPairs(run: run, t: t, prompts: keys.map(\.prompt))
         }
         let prompts = try await prompts(keys.map(\.prompt))
-        var tokens: [SampleKey: (response: Int64, tokens: [UInt32]?)] = [:]
-        tokens.reserveCapacity(2 * keys.count)
-        for (source, group) in Dictionary(grouping: keys, by: \.source) {
-            try await readPairSamples(of: group, at: source, into: &tokens)
+        var samples = [PairSamples](repeating: PairSamples(), count: keys.count)
+        for positions in Dictionary(grouping: keys.indices, by: { keys[$0].source }).values {
+            try await readPairSamples(of: positions.sorted(), in: keys, into: &samples)
         }
-        return try keys.map { key in
+        return try zip(keys, samples).map { key, found in
             guard let prompt = prompts[key.prompt] else {
                 throw BufferError("pair for prompt \(key.prompt) of D_\(t) (run \(run)) names a prompt that does not exist")
             }
-            guard let chosen = tokens[SampleKey(key.sourceRun, key.sourceT, key.prompt, key.chosenSample)],
-                let rejected = tokens[SampleKey(key.sourceRun, key.sourceT, key.prompt, key.rejectedSample)]
-            else {
+            guard let chosen = found.chosen, let rejected = found.rejected else {
                 throw BufferError(
                     "pair for prompt \(key.prompt) names a response that does not exist at run \(key.sourceRun), t \(key.sourceT)")
             }
-            guard let chosenTokens = chosen.tokens, let rejectedTokens = rejected.tokens else {
+            guard let chosenTokens = chosen, let rejectedTokens = rejected else {
                 throw BufferError("pair for prompt \(key.prompt) has a response without token ids; the built-in trainer needs them")
             }
             return TrainingPairRecord(
@@ -87,22 +84,26 @@ extension ReplayBuffer {
         }
     }
 
-    /// A response's natural key.
-    private struct SampleKey: Hashable {
-        var run: Int64, t: Int, prompt: Int64, sample: Int
-        init(_ run: Int64, _ t: Int, _ prompt: Int64, _ sample: Int) {
-            (self.run, self.t, self.prompt, self.sample) = (run, t, prompt, sample)
-        }
+    /// A pair's two responses as read: nil until found; found, their token ids (nil for a
+    /// response stored without them).
+    private struct PairSamples {
+        var chosen: [UInt32]??
+        var rejected: [UInt32]??
     }
 
-    /// Reads the chosen and rejected responses of `pairs` (all from `source`) into `tokens`,
-    /// decoded. Samples of those prompts that no pair names are read but not decoded.
-    private func readPairSamples(
-        of pairs: [PairKey], at source: PairKey.Source, into tokens: inout [SampleKey: (response: Int64, tokens: [UInt32]?)]
-    ) async throws {
-        let prompts = pairs.map(\.prompt)
-        let samples = Array(
-            Set(pairs.flatMap { [Int32(truncatingIfNeeded: $0.chosenSample), Int32(truncatingIfNeeded: $0.rejectedSample)] }))
+    /// Reads the chosen and rejected responses of the pairs at `positions` of `keys` (ascending,
+    /// so in prompt order, all of one source iteration) into `samples`, decoded. The rows come in
+    /// (prompt, sample) order and are matched to the pairs in one pass; samples of those prompts
+    /// that no pair names are skipped undecoded.
+    private func readPairSamples(of positions: [Int], in keys: [PairKey], into samples: inout [PairSamples]) async throws {
+        guard let first = positions.first else { return }
+        let source = keys[first].source
+        let prompts = positions.map { keys[$0].prompt }
+        let sampleIndexes = Array(
+            Set(
+                positions.flatMap {
+                    [Int32(truncatingIfNeeded: keys[$0].chosenSample), Int32(truncatingIfNeeded: keys[$0].rejectedSample)]
+                }))
         let t32 = try int32Iteration(source.t)
         // As in responses(run:t:prompts:): a dense stretch is one index range filtered by the
         // lists (`+ 0` keeps them out of the index condition), a sparse one a lookup per prompt.
@@ -113,7 +114,8 @@ extension ReplayBuffer {
                     SELECT r.prompt_id, r.sample_index, r.id, r.tokens FROM optune.responses r
                     WHERE r.run_id = $1 AND r.t = $2 AND r.prompt_id BETWEEN $5 AND $6
                       AND r.prompt_id + 0 = ANY($3::int8[]) AND r.sample_index + 0 = ANY($4::int4[])
-                    """, [source.run, t32, prompts, samples, range.lower, range.upper])
+                    ORDER BY r.prompt_id, r.sample_index
+                    """, [source.run, t32, prompts, sampleIndexes, range.lower, range.upper])
             } else {
                 try await connection.query(
                     """
@@ -123,23 +125,25 @@ extension ReplayBuffer {
                         SELECT * FROM optune.responses x
                         WHERE x.run_id = $1 AND x.t = $2 AND x.prompt_id = p.prompt_id AND x.sample_index = ANY($4::int4[]) OFFSET 0
                     ) r
-                    """, [source.run, t32, prompts, samples])
+                    ORDER BY r.prompt_id, r.sample_index
+                    """, [source.run, t32, prompts, sampleIndexes])
             }
-        var wanted = Set<SampleKey>(minimumCapacity: 2 * pairs.count)
-        for pair in pairs {
-            wanted.insert(SampleKey(source.run, source.t, pair.prompt, pair.chosenSample))
-            wanted.insert(SampleKey(source.run, source.t, pair.prompt, pair.rejectedSample))
-        }
         var decoder = TokenBlobDecoder()
+        var next = 0
         for row in rows {
             let prompt: Int64 = try row.decode(0)
-            let key = SampleKey(source.run, source.t, prompt, try row.decode(1))
-            guard wanted.contains(key) else { continue }
+            while next < positions.count, keys[positions[next]].prompt < prompt { next += 1 }
+            guard next < positions.count else { break }
+            let position = positions[next]
+            let key = keys[position]
+            guard key.prompt == prompt else { continue }
+            let sample: Int = try row.decode(1)
+            guard sample == key.chosenSample || sample == key.rejectedSample else { continue }
             let response: Int64 = try row.decode(2)
-            let decoded = try row.withRawBytes(3) { blob in
+            let tokens = try row.withRawBytes(3) { blob in
                 try decoder.decode(blob, response: response, prompt: prompt, run: source.run, t: source.t, column: .responseTokens)
             }
-            tokens[key] = (response, decoded)
+            if sample == key.chosenSample { samples[position].chosen = .some(tokens) } else { samples[position].rejected = .some(tokens) }
         }
     }
 }
