@@ -203,15 +203,9 @@ struct SettledPairsTests {
         try await TestDatabase.withFresh { database in
             let scenario = try await BufferScenario.make(in: database, promptCount: 40)
             let buffer = scenario.buffer
-            try await scenario.scoredAwaitingBuild()
-            let record = try await buffer.runRecord(scenario.run)
-            try await buffer.buildPairs(run: record, t: 0)
-            let afterBuild = try await Self.pairVacuums(buffer)
-            try await buffer.connection.execute(
-                "UPDATE optune.iterations SET state = 'done', finished_at = now() WHERE run_id = $1 AND t = 0", [scenario.run])
-            let policy = try await buffer.registerPolicy(run: scenario.run, t: 1, parent: scenario.policy, uri: "test://pi1")
-            try await buffer.openIteration(run: record, t: 1, policy: policy, finalT: 2)
-            #expect(try await Self.pairVacuums(buffer) == afterBuild + 1)
+            let before = try await Self.pairVacuums(buffer)
+            let (record, policy) = try await scenario.openedIterationOne()
+            #expect(try await Self.pairVacuums(buffer) == before + 1)
             let selected = try await buffer.connection.query(
                 "SELECT count(*) FROM optune.selections WHERE run_id = $1 AND t = 1", [scenario.run])[0].decode(0, as: Int.self)
             #expect(selected == 20)
@@ -220,7 +214,7 @@ struct SettledPairsTests {
                 "UPDATE optune.iterations SET state = 'done', finished_at = now() WHERE run_id = $1 AND t = 1", [scenario.run])
             let final = try await buffer.registerPolicy(run: scenario.run, t: 2, parent: policy, uri: "test://pi2")
             try await buffer.openIteration(run: record, t: 2, policy: final, finalT: 2)
-            #expect(try await Self.pairVacuums(buffer) == afterBuild + 1)
+            #expect(try await Self.pairVacuums(buffer) == before + 1)
         }
     }
 }
@@ -265,19 +259,28 @@ struct HighestSelectionTests {
     }
 }
 
+extension BufferScenario {
+    /// D_0 built by the pair builder from ``scoredAwaitingBuild()``, iteration 0 done, and
+    /// iteration 1 of 2 opened (ρ = 0.5 of the prompts selected) with π_1; returns the run and π_1.
+    fileprivate func openedIterationOne() async throws -> (record: RunRecord, policy: Int64) {
+        try await scoredAwaitingBuild()
+        let record = try await buffer.runRecord(run)
+        try await buffer.buildPairs(run: record, t: 0)
+        try await buffer.connection.execute(
+            "UPDATE optune.iterations SET state = 'done', finished_at = now() WHERE run_id = $1 AND t = 0", [run])
+        let policy = try await buffer.registerPolicy(run: run, t: 1, parent: self.policy, uri: "test://pi1")
+        try await buffer.openIteration(run: record, t: 1, policy: policy, finalT: 2)
+        return (record, policy)
+    }
+}
+
 @Suite("D_t read in pages over index ranges")
 struct TrainingPairPageTests {
     @Test func pagesOfADtWithReusedAndRegeneratedPairsMatchTheLookupsOfEachPair() async throws {
         try await TestDatabase.withFresh { database in
             let scenario = try await BufferScenario.make(in: database, promptCount: 40)
             let buffer = scenario.buffer
-            try await scenario.scoredAwaitingBuild()
-            let record = try await buffer.runRecord(scenario.run)
-            try await buffer.buildPairs(run: record, t: 0)
-            try await buffer.connection.execute(
-                "UPDATE optune.iterations SET state = 'done', finished_at = now() WHERE run_id = $1 AND t = 0", [scenario.run])
-            let policy = try await buffer.registerPolicy(run: scenario.run, t: 1, parent: scenario.policy, uri: "test://pi1")
-            try await buffer.openIteration(run: record, t: 1, policy: policy, finalT: 2)
+            let (record, policy) = try await scenario.openedIterationOne()
             let selected = try await buffer.connection.query(
                 "SELECT prompt_id FROM optune.selections WHERE run_id = $1 AND t = 1", [scenario.run]
             ).map { try $0.decode(0, as: Int64.self) }
