@@ -121,16 +121,17 @@ struct ChunkMigrationTests {
                 ("a chunk that does not exist", [run, pendingPrompt, Int32(14), "train", pi1, maxChunk + 1000]),
             ]
             for (reason, parameters) in refused {
-                let error = try await Self.failure(insert, parameters, on: connection)
+                let error = try await postgresError(running: insert, parameters, on: connection)
                 #expect(error?.sqlState == SQLState.foreignKeyViolation, "\(reason)")
                 #expect(error?.constraint == "responses_generation_task_check", "\(reason)")
             }
             // One bad row refuses the whole statement, good rows included.
-            let mixed = try await Self.failure(
-                """
-                INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, text, chunk)
-                VALUES ($1, 1, $2, 20, 'train', $3, 3, 'good', $4), ($1, 1, $5, 21, 'train', $3, 3, 'bad', $4)
-                """, [run, pendingPrompt, pi1, pendingChunk, donePrompt], on: connection)
+            let mixed = try await postgresError(
+                running:
+                    """
+                    INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, text, chunk)
+                    VALUES ($1, 1, $2, 20, 'train', $3, 3, 'good', $4), ($1, 1, $5, 21, 'train', $3, 3, 'bad', $4)
+                    """, [run, pendingPrompt, pi1, pendingChunk, donePrompt], on: connection)
             #expect(mixed?.constraint == "responses_generation_task_check")
             #expect(try await Self.count("SELECT count(*) FROM optune.responses", on: connection) == responsesBefore)
 
@@ -169,19 +170,21 @@ struct ChunkMigrationTests {
             #expect(copied == 2)
 
             // Moving a response to a chunk that does not hold its prompt is refused too.
-            let moved = try await Self.failure(
-                "UPDATE optune.responses SET chunk = $1 WHERE run_id = $2 AND t = 1 AND prompt_id = $3",
+            let moved = try await postgresError(
+                running:
+                    "UPDATE optune.responses SET chunk = $1 WHERE run_id = $2 AND t = 1 AND prompt_id = $3",
                 [pendingChunk, run, donePrompt], on: connection)
             #expect(moved?.sqlState == SQLState.foreignKeyViolation)
             #expect(moved?.constraint == "responses_generation_task_check")
 
             // A chunk's prompts never change (keep_chunk_identity), in either queue; its state may.
             for queue in ["generation_tasks", "scoring_tasks"] {
-                let error = try await Self.failure(
-                    """
-                    UPDATE optune.\(queue) SET prompt_ids = ARRAY[$1::bigint]
-                    WHERE run_id = $2 AND t = 1 AND prompt_ids = ARRAY[$3::bigint]
-                    """,
+                let error = try await postgresError(
+                    running:
+                        """
+                        UPDATE optune.\(queue) SET prompt_ids = ARRAY[$1::bigint]
+                        WHERE run_id = $2 AND t = 1 AND prompt_ids = ARRAY[$3::bigint]
+                        """,
                     [pendingPrompt, run, donePrompt], on: connection)
                 #expect(error?.sqlState == "23000", "\(queue)")
                 #expect(error?.message.contains("never change") == true, "\(queue)")
@@ -213,8 +216,9 @@ struct ChunkMigrationTests {
                 """, [run, pi1, pendingPrompt, pendingChunk])[0].decode(0, as: Int64.self)
             #expect(split > maxChunk)
             try await connection.execute(insert, [run, pendingPrompt, Int32(40), "train", pi1, split])
-            let deleted = try await Self.failure(
-                "DELETE FROM optune.generation_tasks WHERE run_id = $1 AND t = 1 AND chunk = $2", [run, split], on: connection)
+            let deleted = try await postgresError(
+                running:
+                    "DELETE FROM optune.generation_tasks WHERE run_id = $1 AND t = 1 AND chunk = $2", [run, split], on: connection)
             #expect(deleted?.sqlState == "42501")
             try await connection.execute("RESET ROLE")
             await connection.close()
@@ -356,18 +360,6 @@ struct ChunkMigrationTests {
     /// The one bigint a query returns.
     static func count(_ sql: String, _ parameters: [(any PostgresEncodable)?] = [], on connection: Connection) async throws -> Int64 {
         try await connection.query(sql, parameters)[0].decode(0, as: Int64.self)
-    }
-
-    /// Runs `sql` and returns the server error it raised (nil if it succeeded).
-    static func failure(_ sql: String, _ parameters: [(any PostgresEncodable)?], on connection: Connection) async throws
-        -> PostgresError?
-    {
-        do {
-            try await connection.execute(sql, parameters)
-            return nil
-        } catch let error as PostgresError {
-            return error
-        }
     }
 
     // MARK: - The old layout's rows

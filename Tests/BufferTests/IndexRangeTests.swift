@@ -6,16 +6,6 @@ import Testing
 
 @Suite("Reads and reference checks over index ranges")
 struct IndexRangeTests {
-    /// Runs `sql`; returns the error it raised (nil if it succeeded).
-    func failure(_ sql: String, _ parameters: [(any PostgresEncodable)?], on connection: Connection) async throws -> PostgresError? {
-        do {
-            try await connection.execute(sql, parameters)
-            return nil
-        } catch let error as PostgresError {
-            return error
-        }
-    }
-
     @Test func idsAreReadAsARangeOnlyWhenTheyFillAQuarterOfIt() {
         func bounds(_ ids: [Int64]) -> [Int64]? { DenseIDRange(ids).map { [$0.lower, $0.upper] } }
         #expect(bounds([7, 3, 5]) == [3, 7])
@@ -65,16 +55,16 @@ struct IndexRangeTests {
             let other = try await buffer.rewardModel(name: "other", version: "1", backend: "builtin")
             let third = try await buffer.rewardModel(name: "third", version: "1", backend: "builtin")
             // Consecutive ids that all exist; then ids with a gap (checked one by one).
-            #expect(try await failure(insert, [ids, scenario.rewardModel], on: buffer.connection) == nil)
-            #expect(try await failure(insert, [[ids[0], ids[7]], other], on: buffer.connection) == nil)
+            #expect(try await postgresError(running: insert, [ids, scenario.rewardModel], on: buffer.connection) == nil)
+            #expect(try await postgresError(running: insert, [[ids[0], ids[7]], other], on: buffer.connection) == nil)
             // Consecutive ids, the last one past every response: the range holds one row too few.
             let missing = ids[7] + 1
-            let error = try await failure(insert, [Array(ids[5...]) + [missing], third], on: buffer.connection)
+            let error = try await postgresError(running: insert, [Array(ids[5...]) + [missing], third], on: buffer.connection)
             #expect(error?.sqlState == SQLState.foreignKeyViolation)
             #expect(error?.constraint == "rewards_response_fk")
             #expect(error?.message.contains("response \(missing) ") == true)
             // Consecutive ids that exist, with a reward model that does not.
-            let model = try await failure(insert, [Array(ids[1...3]), Int64(987_654)], on: buffer.connection)
+            let model = try await postgresError(running: insert, [Array(ids[1...3]), Int64(987_654)], on: buffer.connection)
             #expect(model?.constraint == "rewards_reward_model_fk")
             let stored = try await buffer.connection.query("SELECT count(*) FROM optune.rewards")[0].decode(0, as: Int.self)
             #expect(stored == 10)
@@ -94,13 +84,13 @@ struct IndexRangeTests {
                 """
             // Two pairs over a range of 12 prompts: below a quarter, so the lookups check them.
             let thin = [scenario.prompts[0], scenario.prompts[11]]
-            let error = try await failure(pairs, [scenario.run, thin, thin[1], Int32(5)], on: c)
+            let error = try await postgresError(running: pairs, [scenario.run, thin, thin[1], Int32(5)], on: c)
             #expect(error?.constraint == "pairs_rejected_fk")
             #expect(error?.message.contains("prompt \(thin[1])") == true)
-            #expect(try await failure(pairs, [scenario.run, thin, thin[1], Int32(1)], on: c) == nil)
+            #expect(try await postgresError(running: pairs, [scenario.run, thin, thin[1], Int32(1)], on: c) == nil)
             // The other ten, dense, through the range join.
             let dense = Array(scenario.prompts[1..<11])
-            #expect(try await failure(pairs, [scenario.run, dense, dense[0], Int32(1)], on: c) == nil)
+            #expect(try await postgresError(running: pairs, [scenario.run, dense, dense[0], Int32(1)], on: c) == nil)
             #expect(try await c.query("SELECT count(*) FROM optune.pairs")[0].decode(0, as: Int.self) == 12)
         }
     }

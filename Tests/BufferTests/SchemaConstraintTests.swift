@@ -5,26 +5,15 @@ import Testing
 
 @Suite("The schema's constraints reject bad rows")
 struct SchemaConstraintTests {
-    /// Runs `sql` and returns the constraint it broke (nil if it succeeded).
-    func brokenConstraint(_ sql: String, _ parameters: [(any PostgresEncodable)?] = [], on connection: Connection) async throws
-        -> PostgresError?
-    {
-        do {
-            try await connection.execute(sql, parameters)
-            return nil
-        } catch let error as PostgresError {
-            return error
-        }
-    }
-
     @Test func aNaNOrInfiniteRewardIsRejected() async throws {
         try await TestDatabase.withFresh { database in
             let scenario = try await BufferScenario.make(in: database, promptCount: 1)
             try await scenario.buffer.insertResponses(scenario.responses())
             let response = try await scenario.buffer.responses(run: scenario.run, t: 0)[0].id
             for score in [Double.nan, .infinity, -.infinity] {
-                let error = try await brokenConstraint(
-                    "INSERT INTO optune.rewards (response_id, reward_model_id, score) VALUES ($1, $2, $3)",
+                let error = try await postgresError(
+                    running:
+                        "INSERT INTO optune.rewards (response_id, reward_model_id, score) VALUES ($1, $2, $3)",
                     [response, scenario.rewardModel, score], on: scenario.buffer.connection)
                 #expect(error?.sqlState == SQLState.checkViolation)
                 #expect(error?.constraint == "rewards_score_finite")
@@ -43,8 +32,9 @@ struct SchemaConstraintTests {
             for (rho, samples, constraint) in [
                 (0.0, 2, "runs_rho_range"), (1.5, 2, "runs_rho_range"), (0.5, 1, "runs_samples_per_prompt_min"),
             ] {
-                let error = try await brokenConstraint(
-                    insert, ["bad-\(rho)-\(samples)", scenario.setID, scenario.rewardModel, rho, Int32(samples)],
+                let error = try await postgresError(
+                    running:
+                        insert, ["bad-\(rho)-\(samples)", scenario.setID, scenario.rewardModel, rho, Int32(samples)],
                     on: scenario.buffer.connection)
                 #expect(error?.constraint == constraint)
             }
@@ -68,8 +58,8 @@ struct SchemaConstraintTests {
                 VALUES ($1, 0, $2, 0, 'train', $3, 1, 'x', (SELECT chunk FROM optune.generation_tasks WHERE run_id = $1))
                 """
             let parameters: [(any PostgresEncodable)?] = [scenario.run, scenario.prompts[0], scenario.policy]
-            #expect(try await brokenConstraint(insert, parameters, on: scenario.buffer.connection) == nil)
-            let error = try await brokenConstraint(insert, parameters, on: scenario.buffer.connection)
+            #expect(try await postgresError(running: insert, parameters, on: scenario.buffer.connection) == nil)
+            let error = try await postgresError(running: insert, parameters, on: scenario.buffer.connection)
             #expect(error?.sqlState == SQLState.uniqueViolation)
             #expect(error?.constraint == "responses_sample_unique")
         }
@@ -85,17 +75,20 @@ struct SchemaConstraintTests {
                 VALUES ($1, 0, $2, 'regenerated', $1, 0, $3, $4, 0.9, 0.1, 0.98)
                 """
             // Sample 5 exists only for no prompt; the pair for prompt 0 may only name prompt 0's samples.
-            let error = try await brokenConstraint(
-                pair, [scenario.run, scenario.prompts[0], Int32(5), Int32(0)], on: scenario.buffer.connection)
+            let error = try await postgresError(
+                running:
+                    pair, [scenario.run, scenario.prompts[0], Int32(5), Int32(0)], on: scenario.buffer.connection)
             #expect(error?.sqlState == SQLState.foreignKeyViolation)
             #expect(error?.constraint == "pairs_chosen_fk")
             // Pointing the pair at another prompt's response is impossible to express: the
             // response key includes the pair's prompt. A well-formed pair is accepted.
             #expect(
-                try await brokenConstraint(pair, [scenario.run, scenario.prompts[0], Int32(1), Int32(0)], on: scenario.buffer.connection)
+                try await postgresError(
+                    running: pair, [scenario.run, scenario.prompts[0], Int32(1), Int32(0)], on: scenario.buffer.connection)
                     == nil)
-            let same = try await brokenConstraint(
-                pair, [scenario.run, scenario.prompts[1], Int32(0), Int32(0)], on: scenario.buffer.connection)
+            let same = try await postgresError(
+                running:
+                    pair, [scenario.run, scenario.prompts[1], Int32(0), Int32(0)], on: scenario.buffer.connection)
             #expect(same?.constraint == "pairs_chosen_ne_rejected")
         }
     }
@@ -113,15 +106,16 @@ struct SchemaConstraintTests {
                 """
             let prompts = scenario.prompts
             // The last of three pairs names a rejected sample that does not exist.
-            let rejected = try await brokenConstraint(
-                pairs, [scenario.run, Int32(0), prompts, prompts[2], Int32(7), 0.8], on: c)
+            let rejected = try await postgresError(
+                running:
+                    pairs, [scenario.run, Int32(0), prompts, prompts[2], Int32(7), 0.8], on: c)
             #expect(rejected?.sqlState == SQLState.foreignKeyViolation)
             #expect(rejected?.constraint == "pairs_rejected_fk")
             #expect(rejected?.message.contains("prompt \(prompts[2])") == true)
-            let iteration = try await brokenConstraint(pairs, [scenario.run, Int32(9), prompts, prompts[0], Int32(1), 0.8], on: c)
+            let iteration = try await postgresError(running: pairs, [scenario.run, Int32(9), prompts, prompts[0], Int32(1), 0.8], on: c)
             #expect(iteration?.constraint == "pairs_iteration_fk")
             // Well-formed pairs with a gap written by hand: the trigger sets r_w − r_l.
-            #expect(try await brokenConstraint(pairs, [scenario.run, Int32(0), prompts, prompts[0], Int32(1), 5.0], on: c) == nil)
+            #expect(try await postgresError(running: pairs, [scenario.run, Int32(0), prompts, prompts[0], Int32(1), 5.0], on: c) == nil)
             let gaps = try await c.query("SELECT DISTINCT gap FROM optune.pairs").map { try $0.decode(0, as: Double.self) }
             #expect(gaps.count == 1)
             #expect(abs((gaps.first ?? 0) - 0.8) < 1e-12)
@@ -132,13 +126,13 @@ struct SchemaConstraintTests {
         try await TestDatabase.withFresh { database in
             let scenario = try await BufferScenario.make(in: database, promptCount: 1)
             let c = scenario.buffer.connection
-            let state = try await brokenConstraint("UPDATE optune.iterations SET state = 'dreaming'", on: c)
+            let state = try await postgresError(running: "UPDATE optune.iterations SET state = 'dreaming'", on: c)
             #expect(state?.constraint == "iterations_state_valid")
-            let count = try await brokenConstraint("UPDATE optune.iterations SET tokens_generated = -1", on: c)
+            let count = try await postgresError(running: "UPDATE optune.iterations SET tokens_generated = -1", on: c)
             #expect(count?.constraint == "iterations_tokens_generated_nonnegative")
-            let lease = try await brokenConstraint("UPDATE optune.generation_tasks SET state = 'leased'", on: c)
+            let lease = try await postgresError(running: "UPDATE optune.generation_tasks SET state = 'leased'", on: c)
             #expect(lease?.constraint == "generation_tasks_lease_complete")
-            let failed = try await brokenConstraint("UPDATE optune.iterations SET state = 'failed', finished_at = now()", on: c)
+            let failed = try await postgresError(running: "UPDATE optune.iterations SET state = 'failed', finished_at = now()", on: c)
             #expect(failed?.constraint == "iterations_failed_has_reason")
         }
     }
@@ -157,20 +151,21 @@ struct SchemaConstraintTests {
             for (badPrompt, badPolicy, purpose) in [
                 (Int64(987_654), policy, "train"), (prompt, policy + 1000, "train"), (prompt, policy, "eval"),
             ] {
-                let error = try await brokenConstraint(insert, [run, badPrompt, badPolicy, purpose], on: c)
+                let error = try await postgresError(running: insert, [run, badPrompt, badPolicy, purpose], on: c)
                 #expect(error?.sqlState == SQLState.foreignKeyViolation)
                 #expect(error?.constraint == "responses_generation_task_check")
             }
             // A chunk that does not exist.
-            let missing = try await brokenConstraint(
-                """
-                INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, text, chunk)
-                VALUES ($1, 0, $2, 0, 'train', $3, 1, 'x', -1)
-                """, [run, prompt, policy], on: c)
+            let missing = try await postgresError(
+                running:
+                    """
+                    INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, text, chunk)
+                    VALUES ($1, 0, $2, 0, 'train', $3, 1, 'x', -1)
+                    """, [run, prompt, policy], on: c)
             #expect(missing?.constraint == "responses_generation_task_check")
-            #expect(try await brokenConstraint(insert, [run, prompt, policy, "train"], on: c) == nil)
+            #expect(try await postgresError(running: insert, [run, prompt, policy, "train"], on: c) == nil)
             // The chunk a response relies on cannot change its prompts.
-            let changed = try await brokenConstraint("UPDATE optune.generation_tasks SET prompt_ids = '{1}', size = 1", on: c)
+            let changed = try await postgresError(running: "UPDATE optune.generation_tasks SET prompt_ids = '{1}', size = 1", on: c)
             #expect(changed?.sqlState == "23000")
         }
     }

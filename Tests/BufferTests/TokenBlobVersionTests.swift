@@ -8,15 +8,6 @@ import TokenCodec
 /// Migration 0008: the blob CHECKs accept format v1 and v2 headers, nothing else.
 @Suite("The schema accepts token blobs of format v1 and v2")
 struct TokenBlobVersionTests {
-    func error(_ sql: String, _ parameters: [(any PostgresEncodable)?], on connection: Connection) async throws -> PostgresError? {
-        do {
-            try await connection.execute(sql, parameters)
-            return nil
-        } catch let error as PostgresError {
-            return error
-        }
-    }
-
     @Test func v2BlobsAreStoredAndReadBackAndOtherVersionsAreRejected() async throws {
         try await TestDatabase.withFresh { database in
             let scenario = try await BufferScenario.make(in: database, promptCount: 1)
@@ -28,24 +19,24 @@ struct TokenBlobVersionTests {
             #expect(v2Bytes[1] == 2)
             let v2 = Data(v2Bytes)
             let setResponse = "UPDATE optune.responses SET tokens = $1, n_tokens = $2, prompt_tokens = $3 WHERE id = $4"
-            if let failure = try await error(setResponse, [v2, Int32(300), v2, response], on: c) {
+            if let failure = try await postgresError(running: setResponse, [v2, Int32(300), v2, response], on: c) {
                 Issue.record("a v2 response blob was rejected: \(failure)")
             }
             let stored = try await scenario.buffer.responses(run: scenario.run, t: 0).first { $0.id == response }
             #expect(stored?.tokens == ids)
-            if let failure = try await error("UPDATE optune.prompts SET tokens = $1", [v2], on: c) {
+            if let failure = try await postgresError(running: "UPDATE optune.prompts SET tokens = $1", [v2], on: c) {
                 Issue.record("a v2 prompt blob was rejected: \(failure)")
             }
 
             let v3 = Data(v2Bytes.with(3, at: 1))
-            let responseError = try await error(setResponse, [v3, Int32(300), v2, response], on: c)
+            let responseError = try await postgresError(running: setResponse, [v3, Int32(300), v2, response], on: c)
             #expect(responseError?.sqlState == SQLState.checkViolation)
             #expect(responseError?.constraint == "responses_tokens_blob")
-            let promptTokensError = try await error(setResponse, [v2, Int32(300), v3, response], on: c)
+            let promptTokensError = try await postgresError(running: setResponse, [v2, Int32(300), v3, response], on: c)
             #expect(promptTokensError?.constraint == "responses_prompt_tokens_blob")
-            let countError = try await error(setResponse, [v2, Int32(299), v2, response], on: c)
+            let countError = try await postgresError(running: setResponse, [v2, Int32(299), v2, response], on: c)
             #expect(countError?.constraint == "responses_tokens_blob")
-            let promptError = try await error("UPDATE optune.prompts SET tokens = $1", [v3], on: c)
+            let promptError = try await postgresError(running: "UPDATE optune.prompts SET tokens = $1", [v3], on: c)
             #expect(promptError?.constraint == "prompts_tokens_blob")
         }
     }
