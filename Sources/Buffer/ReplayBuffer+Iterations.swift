@@ -280,16 +280,6 @@ extension ReplayBuffer {
         ).first?.decode(0, as: Bool.self) ?? false
     }
 
-    /// Refreshes the planner statistics pair building needs before it starts: the iteration's
-    /// selection, responses and rewards were written since the last ones (at t = 0 into empty
-    /// tables). Only the key columns, so the sample never reads token blobs or texts. This and
-    /// ``refreshPairStatistics(on:)`` replace an ANALYZE of six whole tables at every
-    /// iteration's opening: enqueueing, leasing and queue counts use index-forced plans.
-    /// Runs as the schema owner (migration 0012), like ``refreshPairStatistics(on:)``.
-    public static func refreshBuildStatistics(on c: isolated Connection) throws {
-        try c.simpleQuery("SELECT optune.refresh_build_statistics()")
-    }
-
     /// Sets the run's status (and the reason when it failed).
     public static func setRunStatus(_ run: Int64, _ status: RunStatus, reason: String? = nil, on c: isolated Connection) throws {
         try c.execute(

@@ -29,9 +29,11 @@ extension ReplayBuffer {
     /// A page's pairs name prompts in one stretch of ids, and their responses lie in one stretch
     /// of `responses_sample_unique` per source iteration. Read as index ranges, the prompts and
     /// responses of a 4096-pair page cost a third of one lookup per pair; a sparse page (pairs
-    /// of a prompt set spread thin among other prompts) keeps the lookups.
+    /// of a prompt set spread thin among other prompts) keeps the lookups. The prompts of a dense
+    /// page are taken from `promptCache` when it holds them.
     public func forEachTrainingPairPage(
-        run: Int64, t: Int, pageSize: Int = trainingPageSize, _ body: ([TrainingPairRecord]) async throws -> Void
+        run: Int64, t: Int, pageSize: Int = trainingPageSize, promptCache: PromptCache? = nil,
+        _ body: ([TrainingPairRecord]) async throws -> Void
     ) async throws {
         guard pageSize > 0 else { throw BufferError("page size must be positive, got \(pageSize)") }
         let t32 = try int32Iteration(t)
@@ -54,16 +56,16 @@ extension ReplayBuffer {
             },
             key: \.prompt
         ) { keys in
-            try await body(try await trainingPairs(run: run, t: t, keys: keys))
+            try await body(try await trainingPairs(run: run, t: t, keys: keys, promptCache: promptCache))
         }
     }
 
     /// The records of `keys` (a page of D_t, in prompt order), in their order.
-    private func trainingPairs(run: Int64, t: Int, keys: [PairKey]) async throws -> [TrainingPairRecord] {
+    private func trainingPairs(run: Int64, t: Int, keys: [PairKey], promptCache: PromptCache?) async throws -> [TrainingPairRecord] {
         guard DenseIDRange(keys.map(\.prompt)) != nil else {
             return try await trainingPairs(run: run, t: t, prompts: keys.map(\.prompt))
         }
-        let prompts = try await prompts(keys.map(\.prompt))
+        let prompts = try await prompts(keys.map(\.prompt), cache: promptCache)
         var samples = [PairSamples](repeating: PairSamples(), count: keys.count)
         for positions in Dictionary(grouping: keys.indices, by: { keys[$0].source }).values {
             try await readPairSamples(of: positions.sorted(), in: keys, into: &samples)

@@ -20,9 +20,20 @@ public struct StoredPolicy: Sendable, Hashable {
 }
 
 extension ReplayBuffer {
-    /// The content of prompts `ids`, keyed by id: one range of `prompts_pkey` when the ids are
-    /// dense (``DenseIDRange``), else one lookup per id.
-    public func prompts(_ ids: [Int64]) async throws -> [Int64: StoredPrompt] {
+    /// The content of prompts `ids`, keyed by id: those in `cache` from there, the others read
+    /// with one range of `prompts_pkey` when they are dense (``DenseIDRange``), else one lookup
+    /// per id (and added to `cache`).
+    public func prompts(_ ids: [Int64], cache: PromptCache? = nil) async throws -> [Int64: StoredPrompt] {
+        guard let cache else { return try await readPrompts(ids) }
+        var (found, missing) = cache.lookup(ids)
+        guard !missing.isEmpty else { return found }
+        let read = try await readPrompts(missing)
+        cache.store(read.values)
+        found.merge(read) { cached, _ in cached }
+        return found
+    }
+
+    private func readPrompts(_ ids: [Int64]) async throws -> [Int64: StoredPrompt] {
         // `id + 0` keeps the list out of the index condition: it filters the range (hashed).
         let rows =
             if let range = DenseIDRange(ids) {
@@ -33,6 +44,7 @@ extension ReplayBuffer {
                 try await connection.query("SELECT id, text, messages::text FROM optune.prompts WHERE id = ANY($1::int8[])", [ids])
             }
         var result: [Int64: StoredPrompt] = [:]
+        result.reserveCapacity(rows.count)
         for row in rows {
             let prompt = StoredPrompt(id: try row.decode(0), text: try row.decode(1), messagesJSON: try row.decode(2))
             result[prompt.id] = prompt

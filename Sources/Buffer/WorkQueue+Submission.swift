@@ -14,8 +14,12 @@ extension ReplayBuffer {
             let settled = try Self.settleChunks(.generation, succeeded: tasks, failures: failures, on: c)
             var kept: [NewResponse] = []
             kept.reserveCapacity(responses.count)
+            // A prompt's samples are usually neighbours: look its chunk up once for them.
+            var last: (key: TaskKey, done: Int64?)?
             for var response in responses {
-                guard let done = settled.doneChunk[TaskKey(run: response.run, t: response.t, prompt: response.prompt)] else { continue }
+                let key = TaskKey(run: response.run, t: response.t, prompt: response.prompt)
+                if last?.key != key { last = (key, settled.doneChunk[key]) }
+                guard let done = last?.done else { continue }
                 response.chunk = done
                 kept.append(response)
             }
@@ -92,6 +96,7 @@ extension ReplayBuffer {
         -> SettledChunks
     {
         var settled = SettledChunks()
+        settled.doneChunk.reserveCapacity(succeeded.count)
         let failed = Dictionary(failures.map { (TaskKey(run: $0.task.run, t: $0.task.t, prompt: $0.task.prompt), $0) }) { first, _ in first
         }
         let succeededKeys = Set(succeeded.map { TaskKey(run: $0.run, t: $0.t, prompt: $0.prompt) })
@@ -115,10 +120,10 @@ extension ReplayBuffer {
                 settled.outcome.refused += prompts.count
                 continue
             }
-            let mine = prompts.filter { succeededKeys.contains(key($0)) }
+            let mine = { prompts.filter { succeededKeys.contains(key($0)) } }
             if state == "done" {
                 // A repeat of a committed submission.
-                for prompt in mine { settled.doneChunk[key(prompt)] = held.chunk }
+                for prompt in mine() { settled.doneChunk[key(prompt)] = held.chunk }
                 settled.outcome.accepted += prompts.count
                 continue
             }
@@ -133,7 +138,7 @@ extension ReplayBuffer {
                     continue
                 }
                 let done = try parts.first { try $0.decode(1, as: String.self) == "done" }?.decode(0, as: Int64.self)
-                if let done { for prompt in mine { settled.doneChunk[key(prompt)] = done } }
+                if let done { for prompt in mine() { settled.doneChunk[key(prompt)] = done } }
                 settled.outcome.accepted += prompts.count
                 continue
             }

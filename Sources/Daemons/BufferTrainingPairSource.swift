@@ -17,6 +17,8 @@ struct BufferTrainingPairSource: TrainingPairSource {
     /// Whether zero-gap pairs are left out (they are not in `prompts`).
     let skipZeroGap: Bool
     let pageSize: Int
+    /// Prompts already read by this process's daemons, if they share them.
+    var promptCache: PromptCache?
     /// The first pass's pairs on local disk, for the epochs.
     var spill = PairSpill()
 
@@ -24,7 +26,7 @@ struct BufferTrainingPairSource: TrainingPairSource {
 
     func forEachPage(_ body: ([TrainingPair]) async throws -> Void) async throws {
         var position = 0
-        try await buffer.forEachTrainingPairPage(run: run, t: t, pageSize: pageSize) { records in
+        try await buffer.forEachTrainingPairPage(run: run, t: t, pageSize: pageSize, promptCache: promptCache) { records in
             let usable = skipZeroGap ? records.filter { !$0.zeroGap } : records
             for record in usable {
                 guard position < prompts.count, prompts[position] == record.prompt.id else {

@@ -1,3 +1,4 @@
+import Buffer
 import ServiceLifecycle
 
 /// Settings every worker daemon shares.
@@ -20,6 +21,9 @@ public struct DaemonSettings: Sendable {
     /// How long a starting daemon waits for a database it cannot reach before it gives up with
     /// the connection error. Once connected, a daemon waits out any outage.
     public var startupPatience: Duration = .seconds(300)
+    /// Prompt contents already read, shared by the daemons given the same cache (one database
+    /// only). Nil: every batch reads its prompts from the database.
+    public var promptCache: PromptCache?
 
     public init() {}
 }

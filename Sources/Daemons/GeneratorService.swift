@@ -48,7 +48,7 @@ public struct GeneratorService: Service, BatchWork, CustomStringConvertible {
         let buffer = context.buffer
         let cache = context.cache
         let started = ContinuousClock.now
-        let prompts = try await buffer.prompts(tasks.map(\.prompt))
+        let prompts = try await buffer.prompts(tasks.map(\.prompt), cache: settings.promptCache)
         let samplingJSON = String(decoding: try JSONEncoder().encode(sampling), as: UTF8.self)
         var responses: [NewResponse] = []
         var succeeded: [LeasedTask] = []

@@ -43,6 +43,9 @@ public struct RunDriver: Sendable {
         // 0.1 s of database CPU an iteration.
         settings.pollInterval = Self.pollInterval
         settings.batchSize = 256
+        // The scorer and the trainer find the prompts the generator read; every daemon finds at
+        // t + 1 those it read at t.
+        settings.promptCache = PromptCache()
         let finished = Mutex(false)
         let caught = Mutex<Int32?>(nil)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [

@@ -44,7 +44,7 @@ public struct ScorerService: Service, BatchWork, CustomStringConvertible {
     private func scoreAndSubmit(_ tasks: [LeasedTask], context: BatchContext) async throws -> Int {
         let buffer = context.buffer
         let cache = context.cache
-        let prompts = try await buffer.prompts(tasks.map(\.prompt))
+        let prompts = try await buffer.prompts(tasks.map(\.prompt), cache: settings.promptCache)
         var rewards: [NewReward] = []
         var taskOfResponse: [Int64: TaskKey] = [:]
         var failures: [(LeasedTask, BackendError)] = []

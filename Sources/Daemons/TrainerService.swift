@@ -189,7 +189,7 @@ public struct TrainerService: Service, CustomStringConvertible {
                 let keys = try await buffer.trainingPairKeys(run: iteration.run, t: iteration.t, skipZeroGap: config.skipZeroGap)
                 let source = BufferTrainingPairSource(
                     buffer: buffer, run: iteration.run, t: iteration.t, prompts: keys.prompts, skipZeroGap: config.skipZeroGap,
-                    pageSize: trainingPageSize)
+                    pageSize: trainingPageSize, promptCache: settings.promptCache)
                 result = try await paged.train(policy: policy, source: source, settings: training)
                 skippedZeroGap = keys.skippedZeroGap
             } else {

@@ -89,8 +89,24 @@ public struct BinaryCopyWriter {
         rowCount += 1
     }
 
+    // Concrete overloads for the column types bulk writers use: a call from another module to the
+    // generic `write` below is not specialised, and looks up type metadata for every field.
+
+    /// Appends a `bigint` field; nil is SQL NULL.
+    public mutating func write(_ value: Int64?) { writeField(value) }
+    /// Appends an `integer` field; nil is SQL NULL.
+    public mutating func write(_ value: Int32?) { writeField(value) }
+    /// Appends a `double precision` field; nil is SQL NULL.
+    public mutating func write(_ value: Double?) { writeField(value) }
+    /// Appends a `text` field; nil is SQL NULL.
+    public mutating func write(_ value: String?) { writeField(value) }
+    /// Appends a `jsonb` field; nil is SQL NULL.
+    public mutating func write(_ value: JSONB?) { writeField(value) }
+
     /// Appends one field; nil is SQL NULL.
-    public mutating func write(_ value: (some PostgresEncodable)?) {
+    public mutating func write(_ value: (some PostgresEncodable)?) { writeField(value) }
+
+    private mutating func writeField(_ value: (some PostgresEncodable)?) {
         guard let value else { return writeNull() }
         let lengthAt = buffer.count
         Int32(0).appendBigEndian(to: &buffer)

@@ -24,8 +24,11 @@ public enum PairBuilder {
         run: Int64, t: Int, rewardModel: Int64, beta2: Double, previousPairsRun: Int64?, on c: isolated Connection
     ) throws -> Outcome {
         // The grouping holds every scored train response of the iteration: in memory, not in
-        // temporary files (4 MB, the default, spills from about 40k prompts).
-        try c.simpleQuery("SET LOCAL work_mem = '256MB'")
+        // temporary files (4 MB, the default, spills from about 40k prompts). The statistics of
+        // responses and rewards predate the iteration's rows (nothing analyses them before the
+        // build), so the planner would guess a handful of rows and join 100k responses to their
+        // rewards by nested lookups: joins go by hash whatever the estimates (restored after).
+        try c.simpleQuery("SET LOCAL work_mem = '256MB'; SET LOCAL enable_nestloop = off; SET LOCAL enable_mergejoin = off")
         // One statement writes D_t. Train responses exist at (run, t) only for the prompts
         // selected at t, so one grouped scan of them builds every regenerated pair. Chosen and
         // rejected come from max and min of [score, −sample]: arrays compare element by element
@@ -71,6 +74,7 @@ public enum PairBuilder {
         let reused = try counts[0].decode(1, as: Int.self)
         let zeroGap = try counts[0].decode(2, as: Int.self)
         let selected = try counts[0].decode(3, as: Int?.self)
+        try c.simpleQuery("SET LOCAL enable_nestloop = on; SET LOCAL enable_mergejoin = on")
         // D_t's statistics, for the join below and the next iteration's selection.
         try ReplayBuffer.refreshPairStatistics(on: c)
         // Regenerated pairs come only from the selected prompts' samples: when there are as many

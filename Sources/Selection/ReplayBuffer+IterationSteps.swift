@@ -60,8 +60,6 @@ extension ReplayBuffer {
     /// `building` finishes the job, and one after another coordinator did it changes nothing.
     public func buildPairs(run record: RunRecord, t: Int) async throws {
         let run = record.id
-        // The iteration's responses and rewards were written since the last statistics.
-        try await connection.run { c in try Self.refreshBuildStatistics(on: c) }
         try await connection.transaction { c in
             if try Self.transition(run: run, t: t, from: .scoring, to: .building, on: c) == false {
                 guard try Self.latestIteration(run: run, on: c)?.state == .building else { return }

@@ -48,6 +48,8 @@ struct DaemonOptions: ParsableArguments {
         settings.leaseSeconds = leaseSeconds
         settings.pollInterval = .milliseconds(pollMilliseconds)
         settings.startupPatience = try patience.duration()
+        // One database per process: a prompt read at t is served from memory at t + 1.
+        settings.promptCache = PromptCache()
         if let run {
             let buffer = try await ReplayBuffer.connect(to: url, applicationName: "optune")
             guard let id = try await buffer.runID(named: run) else { throw CLIError.noRun(run) }
