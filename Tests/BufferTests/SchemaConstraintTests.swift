@@ -137,6 +137,35 @@ struct SchemaConstraintTests {
         }
     }
 
+    @Test func aStatementSpanningSeveralChunksIsCheckedRowByRow() async throws {
+        try await TestDatabase.withFresh { database in
+            let scenario = try await BufferScenario.make(in: database, promptCount: 2)
+            let buffer = scenario.buffer
+            let (run, policy) = (scenario.run, scenario.policy)
+            try await buffer.enqueueGeneration(run: run, t: 0, policy: policy, purpose: .eval, promptIDs: scenario.prompts)
+            let chunks = try await buffer.connection.query(
+                "SELECT chunk FROM optune.generation_tasks WHERE run_id = $1 ORDER BY purpose DESC", [run]
+            ).map { try $0.decode(0, as: Int64.self) }
+            try #require(chunks.count == 2)
+            let (train, eval) = (chunks[0], chunks[1])
+            let insert = """
+                INSERT INTO optune.responses (run_id, t, prompt_id, sample_index, purpose, policy_id, n_tokens, text, chunk)
+                VALUES ($1, 0, $2, 0, 'train', $3, 1, 'x', $4), ($1, 0, $5, $6, $7, $3, 1, 'y', $8)
+                """
+            let (first, second) = (scenario.prompts[0], scenario.prompts[1])
+            // The second row names the train chunk as an eval response: refused, and named.
+            let error = try await postgresError(
+                running: insert, [run, first, policy, train, second, Int32(1), "eval", train], on: buffer.connection)
+            #expect(error?.constraint == "responses_generation_task_check")
+            #expect(error?.message.contains("prompt \(second), sample 1") == true, "\(error?.message ?? "")")
+            // One train and one eval response, each in its own chunk.
+            #expect(
+                try await postgresError(
+                    running: insert, [run, first, policy, train, second, Int32(1), "eval", eval], on: buffer.connection) == nil)
+            #expect(try await buffer.connection.query("SELECT count(*) FROM optune.responses")[0].decode(0, as: Int.self) == 2)
+        }
+    }
+
     @Test func aResponseForAPromptWithoutATaskIsAForeignKeyViolation() async throws {
         try await TestDatabase.withFresh { database in
             let scenario = try await BufferScenario.make(in: database, promptCount: 2)
