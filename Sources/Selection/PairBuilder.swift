@@ -74,7 +74,7 @@ public enum PairBuilder {
         let reused = try counts[0].decode(1, as: Int.self)
         let zeroGap = try counts[0].decode(2, as: Int.self)
         let selected = try counts[0].decode(3, as: Int?.self)
-        try c.simpleQuery("SET LOCAL enable_nestloop = on; SET LOCAL enable_mergejoin = on")
+        try c.simpleQuery("SET LOCAL enable_nestloop TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT")
         // D_t's statistics, for the join below and the next iteration's selection.
         try ReplayBuffer.refreshPairStatistics(on: c)
         // Regenerated pairs come only from the selected prompts' samples: when there are as many
