@@ -50,7 +50,7 @@ struct PromptCacheTests {
 
     @Test func aFullCacheStartsOver() {
         let prompt = { (id: Int64) in StoredPrompt(id: id, text: String(repeating: "x", count: 100), messagesJSON: nil) }
-        let cache = PromptCache(byteLimit: 3 * 164)  // three prompts of 100 bytes and the entry overhead
+        let cache = PromptCache(byteLimit: 3 * PromptCache.size(of: prompt(1)))
         cache.store((1...3).map(prompt))
         #expect(cache.count == 3)
         cache.store([prompt(4)])
