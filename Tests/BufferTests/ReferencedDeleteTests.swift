@@ -18,16 +18,21 @@ struct ReferencedDeleteTests {
 
     private static let deleteSample = "DELETE FROM optune.responses WHERE run_id = $1 AND t = 0 AND prompt_id = $2 AND sample_index = $3"
 
+    /// A pair of D_`t` for `prompt` naming samples 0 and 1 of iteration 0.
+    private static func insertPair(_ scenario: BufferScenario, t: Int32, prompt: Int64, origin: String) async throws {
+        try await scenario.buffer.connection.execute(
+            """
+            INSERT INTO optune.pairs (run_id, t, prompt_id, origin, source_run_id, source_t, chosen_sample, rejected_sample, r_w, r_l, weight)
+            VALUES ($1, $2, $3, $4, $1, 0, 1, 0, 0.9, 0.1, 0.6)
+            """, [scenario.run, t, prompt, origin])
+    }
+
     @Test func aRegeneratedPairKeepsItsResponses() async throws {
         try await TestDatabase.withFresh { database in
             let scenario = try await Self.scenario(in: database)
             let c = scenario.buffer.connection
             let prompt = scenario.prompts[0]
-            try await c.execute(
-                """
-                INSERT INTO optune.pairs (run_id, t, prompt_id, origin, source_run_id, source_t, chosen_sample, rejected_sample, r_w, r_l, weight)
-                VALUES ($1, 0, $2, 'regenerated', $1, 0, 1, 0, 0.9, 0.1, 0.6)
-                """, [scenario.run, prompt])
+            try await Self.insertPair(scenario, t: 0, prompt: prompt, origin: "regenerated")
             for sample in [Int32(0), 1] {
                 let error = try await postgresError(running: Self.deleteSample, [scenario.run, prompt, sample], on: c)
                 #expect(error?.sqlState == SQLState.foreignKeyViolation)
@@ -45,11 +50,7 @@ struct ReferencedDeleteTests {
             let c = scenario.buffer.connection
             let prompt = scenario.prompts[2]
             // Reused into D_1 only: no pair of iteration 0 names these responses.
-            try await c.execute(
-                """
-                INSERT INTO optune.pairs (run_id, t, prompt_id, origin, source_run_id, source_t, chosen_sample, rejected_sample, r_w, r_l, weight)
-                VALUES ($1, 1, $2, 'reused', $1, 0, 0, 1, 0.9, 0.1, 0.6)
-                """, [scenario.run, prompt])
+            try await Self.insertPair(scenario, t: 1, prompt: prompt, origin: "reused")
             let error = try await postgresError(running: Self.deleteSample, [scenario.run, prompt, Int32(1)], on: c)
             #expect(error?.constraint == "responses_referenced")
             #expect(try await postgresError(running: Self.deleteSample, [scenario.run, scenario.prompts[3], Int32(1)], on: c) == nil)
